@@ -1,0 +1,77 @@
+# Tartware platform conformance suite.
+#   make conformance   static + behaviour + SLO tiers on the platform (main job)
+#   make test          the suite's own tests, lint and types
+# Every target bootstraps what it needs (virtualenv, pinned packages, tools)
+# and skips what is already there.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+BUILD := build
+RESULTS := $(BUILD)/allure-results
+PYTEST := $(PY) -m pytest
+# Extra pytest arguments, e.g. make static ARGS="--manifests ../my-repo -n 2"
+ARGS ?=
+
+export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+# The suite runs from the checkout (no install step): conftest.py loads the plugin.
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: help venv tools doctor static behaviour slo conformance test lint catalogue bench lock clean
+
+help:
+	@echo "make conformance  all tiers on the platform (static, behaviour, SLO)"
+	@echo "make test         the suite's own tests + lint"
+	@echo "make static | behaviour | slo   one tier; ARGS='...' passes pytest options"
+	@echo "make tools | doctor | lint | catalogue | bench | clean"
+
+$(STAMP): requirements/requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --require-hashes -r requirements/requirements.lock
+	touch $@
+
+venv: $(STAMP)
+
+tools: venv
+	tools/install.sh
+
+doctor: tools
+	$(PY) -m conformance doctor
+
+static: tools
+	$(PYTEST) conformance/suites/static --junitxml=$(BUILD)/junit/static.xml --alluredir=$(RESULTS) $(ARGS)
+
+behaviour: tools
+	$(PYTEST) conformance/suites/behaviour --junitxml=$(BUILD)/junit/behaviour.xml --alluredir=$(RESULTS) $(ARGS)
+
+slo: tools
+	$(PYTEST) conformance/suites/slo --junitxml=$(BUILD)/junit/slo.xml --alluredir=$(RESULTS) $(ARGS)
+
+conformance: tools
+	rm -rf $(RESULTS)
+	$(MAKE) --no-print-directory -k static behaviour slo
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+test: tools lint
+	$(PYTEST) tests --junitxml=$(BUILD)/junit/self-tests.xml $(ARGS)
+
+catalogue: venv
+	$(PY) -m conformance catalogue > docs/rules.md
+
+bench: tools
+	$(PY) benchmarks/static_tier.py
+
+# Regenerate the hash-pinned lock after editing requirements/requirements.in.
+lock:
+	$(PY) -m pip install -q pip-tools && cd requirements && ../$(PY) -m piptools compile --generate-hashes --allow-unsafe --strip-extras -q -o requirements.lock requirements.in
+
+clean:
+	rm -rf $(BUILD) .tools $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Tartware platform conformance suite: static, behaviour and SLO tiers."""

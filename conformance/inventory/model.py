@@ -1,0 +1,132 @@
+"""The object model every tier shares: objects with their source, and problems.
+
+Data flows one way: files/charts -> Document -> K8sObject or Problem -> Inventory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+# Kinds that live outside namespaces (so no namespace is defaulted for them).
+CLUSTER_SCOPED = frozenset(
+    {
+        "Namespace", "Node", "PersistentVolume", "StorageClass", "PriorityClass", "ClusterRole",
+        "ClusterRoleBinding", "CustomResourceDefinition", "ClusterIssuer", "IngressClass",
+        "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService",
+        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "RuntimeClass",
+        "ClusterResourceUsage", "ClusterRoleTemplateBinding", "GlobalRole", "GlobalRoleBinding",
+        "RoleTemplate", "VolumeSnapshotClass", "CSIDriver", "FlowSchema", "PriorityLevelConfiguration",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a document came from: a file (or a chart template) and its index."""
+
+    path: str
+    document: int
+    line: int | None = None
+    chart: str | None = None
+    profile: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path} document {self.document + 1}"
+        if self.line is not None:
+            where += f" (line {self.line})"
+        if self.chart is not None:
+            where += f" [chart {self.chart}, profile {self.profile or 'default'}]"
+        return where
+
+
+@dataclass(frozen=True)
+class Problem:
+    """An input that could not become an object: names file, document and field."""
+
+    source: Source
+    message: str
+    field: str | None = None
+    object_ref: str | None = None
+
+    def __str__(self) -> str:
+        parts = [str(self.source)]
+        if self.object_ref:
+            parts.append(f"object {self.object_ref}")
+        if self.field:
+            parts.append(f"field {self.field}")
+        return ": ".join([", ".join(parts), self.message])
+
+
+@dataclass
+class K8sObject:
+    """One Kubernetes object as written, with its source."""
+
+    body: dict[str, Any]
+    source: Source
+    default_namespace: str = "default"
+
+    @property
+    def kind(self) -> str:
+        return str(self.body.get("kind", ""))
+
+    @property
+    def api_version(self) -> str:
+        return str(self.body.get("apiVersion", ""))
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        meta = self.body.get("metadata")
+        return meta if isinstance(meta, dict) else {}
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name") or self.metadata.get("generateName") or "")
+
+    @property
+    def namespace(self) -> str:
+        if self.kind in CLUSTER_SCOPED:
+            return ""
+        return str(self.metadata.get("namespace") or self.default_namespace)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        labels = self.metadata.get("labels")
+        return labels if isinstance(labels, dict) else {}
+
+    @property
+    def ref(self) -> str:
+        """`Kind/namespace/name` (or `Kind/name` when cluster-scoped)."""
+        return "/".join(p for p in (self.kind, self.namespace, self.name) if p)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        spec = self.body.get("spec")
+        return spec if isinstance(spec, dict) else {}
+
+
+@dataclass
+class Inventory:
+    """Every object and problem of one target (a profile or a manifests folder)."""
+
+    label: str
+    objects: list[K8sObject] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def of_kind(self, *kinds: str) -> Iterator[K8sObject]:
+        return (o for o in self.objects if o.kind in kinds)
+
+    def get(self, kind: str, namespace: str, name: str) -> K8sObject | None:
+        """The object with that identity, or None (indexed: cross-object rules call this a lot)."""
+        if self._index_size != len(self.objects):
+            self._index = {(o.kind, o.namespace, o.name): o for o in reversed(self.objects)}
+            self._index_size = len(self.objects)
+        return self._index.get((kind, namespace, name))
+
+    _index: dict[tuple[str, str, str], K8sObject] = field(default_factory=dict, repr=False)
+    _index_size: int = field(default=-1, repr=False)

@@ -1,0 +1,53 @@
+"""The pytest plugin: options (flag + env var), the settings fixture, failure hygiene.
+
+Loaded by the top-level conftest.py for the conformance suites and self-tests.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .errors import InfraError
+from .settings import OPTIONS, Settings
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "Tartware conformance suite (each flag also reads an env var)")
+    for opt in OPTIONS:
+        default = f" [default: {opt.default}]" if opt.default else ""
+        group.addoption(opt.flag, dest=f"conformance_{opt.name}", default=None,
+                        help=f"{opt.help} (env {opt.env}){default}")  # fmt: skip
+
+
+def settings_from_config(config: pytest.Config) -> Settings:
+    return Settings.resolve(lambda name: config.getoption(f"conformance_{name}"))
+
+
+@pytest.fixture(scope="session")
+def settings(pytestconfig: pytest.Config) -> Settings:
+    """The resolved settings (flags, then env vars, then defaults).
+
+    Example: ``def test_x(settings): assert settings.manifests.is_dir()``
+    """
+    return settings_from_config(pytestconfig)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    try:
+        s = settings_from_config(config)
+    except (ValueError, OSError) as err:
+        return [f"conformance: bad settings: {err}"]
+    return [f"conformance: manifests={s.manifests} profiles={','.join(s.profiles)} policy={s.policy} "
+            f"k8s={s.k8s_version} provider={s.provider}"]  # fmt: skip
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    report = yield
+    # Infra faults carry their own clear message: show it, not a traceback.
+    if call.excinfo is not None and isinstance(call.excinfo.value, InfraError):
+        report.longrepr = f"BROKEN (infrastructure, not a conformance verdict): {call.excinfo.value}"
+    return report
+
+
+__all__ = ["InfraError", "settings", "settings_from_config"]

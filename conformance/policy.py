@@ -1,0 +1,142 @@
+"""The single source of truth for SLOs and org-policy parameters (policy.yaml)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .inventory.model import Problem, Source
+from .inventory.loader import iter_documents
+
+
+class PolicyError(ValueError):
+    """policy.yaml is missing a field or has a wrong value; names file and field."""
+
+
+@dataclass(frozen=True)
+class Slo:
+    target_rps: float
+    expected_rps: float
+    latency_p95_ms: float
+    latency_p99_ms: float
+    error_rate: float
+    alert_request_rate_rps: float
+
+
+@dataclass(frozen=True)
+class ServicePolicy:
+    name: str
+    critical: bool
+    rps_per_pod: float
+    bounds: dict[str, tuple[int, int]]  # profile -> (minReplicas, maxReplicas)
+
+
+@dataclass(frozen=True)
+class Exemption:
+    rule: str
+    object: str  # Kind/namespace/name
+    owner: str
+    reason: str
+    expires: dt.date
+
+
+@dataclass(frozen=True)
+class Policy:
+    path: Path
+    slo: Slo
+    capacity: dict[str, Any]
+    namespace: str
+    required_labels: tuple[str, ...]
+    critical_priority_class: str
+    scale_up: tuple[int, int]  # (percent, periodSeconds)
+    scale_down: tuple[int, int]
+    required_metrics: tuple[str, ...]
+    services: dict[str, ServicePolicy]
+    load: dict[str, Any]
+    exemptions: tuple[Exemption, ...] = field(default_factory=tuple)
+
+    def exemption_for(self, rule: str, object_ref: str) -> Exemption | None:
+        for ex in self.exemptions:
+            if ex.rule == rule and ex.object == object_ref:
+                return ex
+        return None
+
+
+def _get(data: Any, dotted: str, path: Path, kind: type | tuple[type, ...]) -> Any:
+    node = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise PolicyError(f"{path}: missing field {dotted}")
+        node = node[part]
+    if isinstance(node, bool) and kind in (int, float, (int, float)):
+        raise PolicyError(f"{path}: field {dotted} must be a number, got {node!r}")
+    if not isinstance(node, kind):
+        raise PolicyError(f"{path}: field {dotted} has the wrong type ({type(node).__name__})")
+    return node
+
+
+def load_policy(path: Path) -> Policy:
+    """Read and check policy.yaml. Raises PolicyError naming the file and field."""
+    try:
+        data_bytes = path.read_bytes()
+    except OSError as err:
+        raise PolicyError(f"{path}: cannot read policy file ({err.strerror})") from None
+    docs = list(iter_documents(data_bytes, Source(str(path), 0)))
+    if len(docs) != 1:
+        raise PolicyError(f"{path}: expected exactly one YAML document, found {len(docs)}")
+    data = docs[0][1]
+    if isinstance(data, Problem):
+        raise PolicyError(str(data))
+    num = (int, float)
+    slo = Slo(**{k: float(_get(data, f"slo.{k}", path, num)) for k in Slo.__dataclass_fields__})
+    services = {}
+    for name, svc in _get(data, "org.services", path, dict).items():
+        prefix = f"org.services.{name}"
+        bounds = {}
+        for profile, b in svc.items():
+            if isinstance(b, dict):
+                lo = _get(svc, f"{profile}.min", path, int)
+                hi = _get(svc, f"{profile}.max", path, int)
+                if lo > hi:
+                    raise PolicyError(f"{path}: {prefix}.{profile}: min {lo} is above max {hi}")
+                bounds[profile] = (lo, hi)
+        services[name] = ServicePolicy(
+            name=name,
+            critical=bool(_get(data, f"{prefix}.critical", path, bool)),
+            rps_per_pod=float(_get(data, f"{prefix}.rps_per_pod", path, num)),
+            bounds=bounds,
+        )
+    exemptions = []
+    for i, ex in enumerate(data.get("exemptions") or []):
+        where = f"exemptions[{i}]"
+        if not isinstance(ex, dict):
+            raise PolicyError(f"{path}: {where} must be a mapping")
+        missing = [k for k in ("rule", "object", "owner", "reason", "expires") if not ex.get(k)]
+        if missing:
+            raise PolicyError(f"{path}: {where} is missing {', '.join(missing)} (every exemption needs all five)")
+        try:
+            expires = dt.date.fromisoformat(str(ex["expires"]))
+        except ValueError:
+            raise PolicyError(f"{path}: {where}.expires {ex['expires']!r} is not a YYYY-MM-DD date") from None
+        exemptions.append(Exemption(str(ex["rule"]), str(ex["object"]), str(ex["owner"]), str(ex["reason"]), expires))
+    up = _get(data, "org.hpa.scale_up", path, dict)
+    down = _get(data, "org.hpa.scale_down", path, dict)
+    return Policy(
+        path=path,
+        slo=slo,
+        capacity=_get(data, "capacity", path, dict),
+        namespace=str(_get(data, "org.namespace", path, str)),
+        required_labels=tuple(_get(data, "org.required_labels", path, list)),
+        critical_priority_class=str(_get(data, "org.critical_priority_class", path, str)),
+        scale_up=(int(up["percent"]), int(up["period_seconds"])),
+        scale_down=(int(down["percent"]), int(down["period_seconds"])),
+        required_metrics=tuple(_get(data, "org.hpa.required_metrics", path, list)),
+        services=services,
+        load=_get(data, "load", path, dict),
+        exemptions=tuple(exemptions),
+    )
+
+
+__all__ = ["Exemption", "Policy", "PolicyError", "ServicePolicy", "Slo", "load_policy"]

@@ -1,0 +1,1 @@
+"""Reporting: redaction, Allure labels and attachments."""

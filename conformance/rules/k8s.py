@@ -1,0 +1,391 @@
+"""Helpers rules share for reading Kubernetes objects (pod specs, selectors, quantities).
+
+Every helper tolerates wrong types and missing fields: rules also run on
+objects that failed schema validation, and a rule that crashes hides findings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Iterator
+from typing import Any
+
+from ..inventory.model import Inventory, K8sObject
+from ..policy import Policy, ServicePolicy
+
+# Kinds that run pods, and where their pod spec lives.
+WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod")
+SCALABLE = ("Deployment", "StatefulSet", "ReplicaSet")
+# Workloads that run until stopped (probes, spreading, disruption budgets make sense for them).
+LONG_RUNNING = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod")
+HPA = "HorizontalPodAutoscaler"
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """`value` if it is a mapping, else {} (a wrong type reads as absent)."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    """`value` if it is a list, else []."""
+    return value if isinstance(value, list) else []
+
+
+def as_int(value: Any) -> int | None:
+    """An integer field (booleans are not numbers here), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def pod_template(obj: K8sObject) -> tuple[dict[str, Any], str]:
+    """(pod template metadata+spec as {"metadata":..., "spec":...}, field prefix) of a workload."""
+    body = obj.body
+    if obj.kind == "Pod":
+        return {"metadata": obj.metadata, "spec": obj.spec}, ""
+    if obj.kind == "CronJob":
+        tmpl = _dig(body, "spec", "jobTemplate", "spec", "template")
+        return tmpl, "spec.jobTemplate.spec.template."
+    return _dig(body, "spec", "template"), "spec.template."
+
+
+def pod_spec(obj: K8sObject) -> tuple[dict[str, Any], str]:
+    """(pod spec, field path of the spec) of a workload, e.g. ({...}, "spec.template.spec")."""
+    tmpl, prefix = pod_template(obj)
+    spec = tmpl.get("spec")
+    return (spec if isinstance(spec, dict) else {}), f"{prefix}spec"
+
+
+def pod_labels(obj: K8sObject) -> dict[str, str]:
+    tmpl, _ = pod_template(obj)
+    meta = tmpl.get("metadata")
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    return labels if isinstance(labels, dict) else {}
+
+
+def containers(obj: K8sObject, include_init: bool = True) -> Iterator[tuple[dict[str, Any], str]]:
+    """(container, field path) for every container (and init container) of a workload."""
+    spec, path = pod_spec(obj)
+    keys = ("initContainers", "containers") if include_init else ("containers",)
+    for key in keys:
+        items = spec.get(key)
+        if isinstance(items, list):
+            for i, container in enumerate(items):
+                if isinstance(container, dict):
+                    name = container.get("name", i)
+                    yield container, f"{path}.{key}[{name}]"
+
+
+def _dig(node: Any, *keys: str) -> dict[str, Any]:
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
+
+
+dig = _dig
+
+
+def selector_matches(selector: Any, labels: dict[str, Any]) -> bool:
+    """Does a LabelSelector (matchLabels + matchExpressions) select these labels?
+
+    An empty selector selects everything (NetworkPolicy/PDB semantics); None selects nothing.
+    A malformed selector (wrong types) selects nothing, as the API server would reject it.
+    """
+    if not isinstance(selector, dict):
+        return False
+    match_labels = selector.get("matchLabels")
+    if match_labels is not None and not isinstance(match_labels, dict):
+        return False
+    for key, value in (match_labels or {}).items():
+        if labels.get(key) != value:
+            return False
+    expressions = selector.get("matchExpressions")
+    if expressions is not None and not isinstance(expressions, list):
+        return False
+    for expr in expressions or []:
+        if not isinstance(expr, dict):
+            return False
+        key, op, values = expr.get("key"), expr.get("operator"), as_list(expr.get("values"))
+        if not isinstance(key, str):
+            return False
+        present = key in labels
+        value = labels.get(key)
+        if op == "In" and not (present and value in values):
+            return False
+        if op == "NotIn" and present and value in values:
+            return False
+        if op == "Exists" and not present:
+            return False
+        if op == "DoesNotExist" and present:
+            return False
+        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            return False
+    return True
+
+
+def labels_match(selector: Any, labels: dict[str, Any]) -> bool:
+    """Service-style selector (a plain map): all pairs present. Empty/None selects nothing."""
+    return (
+        isinstance(selector, dict) and bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+    )
+
+
+def selector_is_empty(selector: Any) -> bool:
+    """True for `{}` (or a selector whose matchLabels/matchExpressions are both empty): selects all pods."""
+    if not isinstance(selector, dict):
+        return False
+    return not selector.get("matchLabels") and not selector.get("matchExpressions")
+
+
+_SUFFIX = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}  # fmt: skip
+
+
+def quantity(value: Any) -> float | None:
+    """A Kubernetes quantity as a float (cpu in cores, memory in bytes); None if unparsable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        try:
+            number = float(value)
+        except OverflowError:  # a YAML integer too large for a float
+            return None
+        return number if math.isfinite(number) else None
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    for suffix in sorted(_SUFFIX, key=len, reverse=True):
+        if text.endswith(suffix):
+            return _finite(text[: -len(suffix)], _SUFFIX[suffix])
+    return _finite(text, 1.0)
+
+
+def _finite(text: str, scale: float) -> float | None:
+    try:
+        number = float(text) * scale
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def fmt_labels(labels: Any) -> str:
+    """`{a=1, b=2}`: compact, sorted, for messages."""
+    if not isinstance(labels, dict) or not labels:
+        return "{}"
+    return "{" + ", ".join(f"{k}={v}" for k, v in sorted(labels.items(), key=lambda kv: str(kv[0]))) + "}"
+
+
+def fmt_selector(selector: Any) -> str:
+    """A LabelSelector for messages: its matchLabels, plus `+N expressions` when it has some."""
+    if not isinstance(selector, dict):
+        return repr(selector)
+    text = fmt_labels(selector.get("matchLabels"))
+    expressions = as_list(selector.get("matchExpressions"))
+    return f"{text} + {len(expressions)} expression(s)" if expressions else text
+
+
+def replicas(obj: K8sObject) -> int:
+    """spec.replicas of a scalable workload; 1 when unset or malformed (the API default)."""
+    value = as_int(obj.spec.get("replicas"))
+    return value if value is not None else 1
+
+
+def scale_target(hpa: K8sObject) -> tuple[str, str] | None:
+    """(kind, name) an HPA (or VPA) scales, or None when scaleTargetRef/targetRef is malformed."""
+    ref = hpa.spec.get("scaleTargetRef") if hpa.kind == HPA else hpa.spec.get("targetRef")
+    if not isinstance(ref, dict):
+        return None
+    kind, name = ref.get("kind"), ref.get("name")
+    if isinstance(kind, str) and isinstance(name, str) and kind and name:
+        return kind, name
+    return None
+
+
+def hpas_by_target(inventory: Inventory) -> dict[tuple[str, str, str], list[K8sObject]]:
+    """(namespace, kind, name) of a scale target -> the HPAs that scale it."""
+    out: dict[tuple[str, str, str], list[K8sObject]] = defaultdict(list)
+    for hpa in inventory.of_kind(HPA):
+        target = scale_target(hpa)
+        if target is not None:
+            out[(hpa.namespace, *target)].append(hpa)
+    return out
+
+
+def hpa_min(hpa: K8sObject) -> int:
+    value = as_int(hpa.spec.get("minReplicas"))
+    return value if value is not None else 1  # the API default
+
+
+def hpa_max(hpa: K8sObject) -> int | None:
+    return as_int(hpa.spec.get("maxReplicas"))
+
+
+def service_policy(obj: K8sObject, policy: Policy) -> ServicePolicy | None:
+    """The policy.yaml service a workload (or HPA) is: same namespace as policy, matched by the
+    workload name, its app.kubernetes.io/name label, or an HPA's target name."""
+    if obj.namespace != policy.namespace:
+        return None
+    names: list[Any] = [obj.name, obj.labels.get("app.kubernetes.io/name")]
+    if obj.kind == HPA:
+        target = scale_target(obj)
+        names.insert(0, target[1] if target else None)
+    for name in names:
+        if isinstance(name, str) and name in policy.services:
+            return policy.services[name]
+    return None
+
+
+def requests_of(container: dict[str, Any]) -> dict[str, Any]:
+    """A container's resources.requests ({} when missing or malformed)."""
+    return as_dict(as_dict(container.get("resources")).get("requests"))
+
+
+def pod_requests(obj: K8sObject) -> dict[str, float]:
+    """Effective per-pod requests {cpu: cores, memory: bytes}: max(sum of containers, largest init).
+
+    Unset or unparsable requests count as 0 (resources-set reports them).
+    """
+    out: dict[str, float] = {}
+    for resource in ("cpu", "memory"):
+        running = 0.0
+        init = 0.0
+        for container, path in containers(obj):
+            value = quantity(requests_of(container).get(resource)) or 0.0
+            if ".initContainers[" in path:
+                init = max(init, value)
+            else:
+                running += value
+        out[resource] = max(running, init)
+    return out
+
+
+Entry = tuple[K8sObject, dict[str, Any]]  # an object and the labels it is indexed by
+
+
+class LabelIndex:
+    """Objects indexed by (namespace, label key, label value), for selector look-ups without O(n²).
+
+    `candidates(ns, pairs)` returns the objects carrying the rarest of the wanted pairs (a
+    superset of the matches); callers still confirm with selector_matches/labels_match.
+    """
+
+    def __init__(self, items: Iterable[Entry]) -> None:
+        self._by_pair: dict[tuple[str, str, Hashable], list[Entry]] = defaultdict(list)
+        self._by_ns: dict[str, list[Entry]] = defaultdict(list)
+        for obj, labels in items:
+            self._by_ns[obj.namespace].append((obj, labels))
+            for key, value in labels.items():
+                if _hashable(value):
+                    self._by_pair[(obj.namespace, key, value)].append((obj, labels))
+
+    def in_namespace(self, namespace: str) -> list[Entry]:
+        return self._by_ns.get(namespace, [])
+
+    def namespaces(self) -> list[str]:
+        return list(self._by_ns)
+
+    def candidates(self, namespace: str, pairs: Any) -> list[Entry]:
+        """Objects in `namespace` that may match a selector whose required pairs are `pairs`."""
+        best: list[Entry] | None = None
+        for key, value in as_dict(pairs).items():
+            if not _hashable(value):
+                return []  # a list as a label value matches nothing
+            found = self._by_pair.get((namespace, key, value), [])
+            if best is None or len(found) < len(best):
+                best = found
+        return self.in_namespace(namespace) if best is None else best
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def workload_index(inventory: Inventory, kinds: tuple[str, ...] = WORKLOADS) -> LabelIndex:
+    """Workloads indexed by their pod labels."""
+    return LabelIndex((obj, pod_labels(obj)) for obj in inventory.of_kind(*kinds))
+
+
+def matching_workloads(
+    index: LabelIndex, namespace: str, selector: Any, plain: bool = False
+) -> list[K8sObject]:
+    """Workloads in `namespace` whose pods a selector selects (`plain`: a Service-style map)."""
+    if plain:
+        return [o for o, labels in index.candidates(namespace, selector) if labels_match(selector, labels)]
+    pairs = as_dict(selector).get("matchLabels") if isinstance(selector, dict) else None
+    return [o for o, labels in index.candidates(namespace, pairs) if selector_matches(selector, labels)]
+
+
+def first_by_namespace(objs: Iterable[K8sObject]) -> dict[str, K8sObject]:
+    """The first object (inventory order) of each namespace: what namespace-level findings name."""
+    out: dict[str, K8sObject] = {}
+    for obj in objs:
+        out.setdefault(obj.namespace, obj)
+    return out
+
+
+class SelectorIndex:
+    """Objects that carry a selector (PDBs, NetworkPolicies, Services...), for the reverse look-up:
+    which of them select these labels? Each selector is filed under one of its required
+    (key, value) pairs, so a look-up touches only selectors that share a label with the pods.
+
+    `plain=True` reads Service-style selectors (a map); otherwise LabelSelectors.
+    """
+
+    def __init__(self, items: Iterable[tuple[K8sObject, Any]], plain: bool = False) -> None:
+        self.plain = plain
+        self._by_pair: dict[tuple[str, Hashable], list[tuple[K8sObject, Any]]] = defaultdict(list)
+        # Selectors with no matchLabels pair ({} or expressions only), per namespace.
+        self._unkeyed: dict[str, list[tuple[K8sObject, Any]]] = defaultdict(list)
+        entries = [(obj, selector, self._pairs(selector)) for obj, selector in items]
+        # Each selector is filed under its rarest pair: a pair every selector shares
+        # (part-of=tartware) would otherwise make every look-up scan them all.
+        counts: dict[tuple[str, Hashable], int] = defaultdict(int)
+        for _, _, pairs in entries:
+            for pair in pairs:
+                counts[pair] += 1
+        for obj, selector, pairs in entries:
+            if pairs:
+                self._by_pair[min(pairs, key=lambda p: counts[p])].append((obj, selector))
+            else:
+                self._unkeyed[obj.namespace].append((obj, selector))
+
+    def _pairs(self, selector: Any) -> list[tuple[str, Hashable]]:
+        if self.plain:
+            pairs = selector
+        else:
+            pairs = selector.get("matchLabels") if isinstance(selector, dict) else None
+        return [(str(k), v) for k, v in as_dict(pairs).items() if _hashable(v)]
+
+    def _matches(self, selector: Any, labels: dict[str, Any]) -> bool:
+        return labels_match(selector, labels) if self.plain else selector_matches(selector, labels)
+
+    def _keyed(self, labels: dict[str, Any]) -> list[tuple[K8sObject, Any]]:
+        seen: set[int] = set()
+        out: list[tuple[K8sObject, Any]] = []
+        for key, value in labels.items():
+            if not _hashable(value):
+                continue
+            for item in self._by_pair.get((str(key), value), []):
+                if id(item[0]) not in seen:
+                    seen.add(id(item[0]))
+                    out.append(item)
+        return out
+
+    def matching(self, labels: dict[str, Any], namespace: str | None = None) -> list[K8sObject]:
+        """Objects (in `namespace`, or any namespace for None) whose selector selects `labels`."""
+        if namespace is None:
+            unkeyed = [item for items in self._unkeyed.values() for item in items]
+        else:
+            unkeyed = self._unkeyed.get(namespace, [])
+        return [o for o, sel in self._keyed(labels) + unkeyed
+                if (namespace is None or o.namespace == namespace) and self._matches(sel, labels)]  # fmt: skip
+
+    def near(self, labels: dict[str, Any], namespace: str) -> list[K8sObject]:
+        """Objects in `namespace` whose selector shares a (distinctive) label pair with `labels` but does
+        not select them: the near misses worth naming in a message."""
+        return [
+            o for o, sel in self._keyed(labels) if o.namespace == namespace and not self._matches(sel, labels)
+        ]

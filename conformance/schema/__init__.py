@@ -1,0 +1,1 @@
+"""Schema checks: offline schemas for kubeconform and the mapping of its results."""

