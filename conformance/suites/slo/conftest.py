@@ -1,0 +1,164 @@
+"""SLO tier fixtures: the target, one cached k6 run per scenario, and the timing line.
+
+The target is the local reference target unless --slo-target /
+CONFORMANCE_SLO_TARGET names one (then only that URL is contacted). Each
+scenario runs once per session, on first use; its InfraError is cached too,
+so every test of a broken scenario errors without re-running k6.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from conformance.errors import InfraError
+from conformance.policy import Policy, PolicyError, load_policy
+from conformance.report.allure_labels import label
+from conformance.settings import Settings
+from conformance.slo.evaluate import ScenarioRun, run_scenario
+from conformance.slo.launcher import ReferenceTarget
+
+OVERHEAD_GOAL_S = 2.0
+SEVERITY = {"p95": "critical", "p99": "critical", "error_rate": "critical"}
+
+
+@dataclass
+class SloTiming:
+    """Where the tier's time goes: k6's own runs vs the harness around them."""
+
+    config: pytest.Config
+    began: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+    target: str = ""
+    target_start_s: float = 0.0
+    target_stop_s: float = 0.0
+    k6_s: dict[str, float] = field(default_factory=dict)
+    harness_s: dict[str, float] = field(default_factory=dict)
+    measured: dict[str, str] = field(default_factory=dict)  # scenario -> one line of figures
+
+    def lines(self) -> list[str]:
+        return [self.line(), *(f"  {name}: {text}" for name, text in self.measured.items())]
+
+    def line(self) -> str:
+        wall = (self.ended or time.monotonic()) - self.began
+        k6 = sum(self.k6_s.values())
+        overhead = wall - k6
+        runs = ", ".join(f"{name} k6 {self.k6_s[name]:.1f} s" for name in self.k6_s) or "no k6 runs"
+        return (
+            f"slo tier: {wall:.1f} s wall, {runs}; harness overhead {overhead:.2f} s "
+            f"(target start {self.target_start_s:.2f} s, stop {self.target_stop_s:.2f} s, "
+            f"config+preflight+parse+plot {sum(self.harness_s.values()):.2f} s; "
+            f"goal <= {OVERHEAD_GOAL_S:g} s) "
+            f"against {self.target}"
+        )
+
+
+_TIMING = pytest.StashKey[SloTiming]()
+
+
+class SloSession:
+    """Runs each scenario at most once per session and remembers the outcome."""
+
+    def __init__(self, policy: Policy, profile: str, base_url: str, workdir: Path, timing: SloTiming) -> None:
+        self.policy, self.profile, self.base_url = policy, profile, base_url
+        self.workdir, self.timing = workdir, timing
+        self._runs: dict[str, ScenarioRun | InfraError] = {}
+
+    def run(self, scenario: str) -> ScenarioRun:
+        if scenario not in self._runs:
+            try:
+                run = run_scenario(
+                    self.policy, self.profile, scenario, self.base_url, self.workdir / scenario
+                )
+                self.timing.k6_s[scenario] = run.timings["k6"]
+                self.timing.harness_s[scenario] = run.timings["harness"]
+                self.timing.measured[scenario] = ", ".join(
+                    f"{r.title} {r.measured}" for r in run.results.values() if r.slo != "integrity"
+                )
+                self._runs[scenario] = run
+            except InfraError as err:
+                self._runs[scenario] = err
+        outcome = self._runs[scenario]
+        if isinstance(outcome, InfraError):
+            raise outcome
+        return outcome
+
+
+@pytest.fixture(scope="session")
+def slo_timing(pytestconfig: pytest.Config) -> SloTiming:
+    timing = SloTiming(pytestconfig)
+    pytestconfig.stash[_TIMING] = timing
+    return timing
+
+
+@pytest.fixture(scope="session")
+def slo_policy(settings: Settings) -> Policy:
+    """The policy the thresholds come from; unreadable = the tier cannot judge (InfraError)."""
+    try:
+        return load_policy(settings.policy)
+    except PolicyError as err:
+        raise InfraError(f"SLO tier cannot read its thresholds: {err}") from None
+
+
+@pytest.fixture(scope="session")
+def slo_target(
+    settings: Settings, slo_timing: SloTiming, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Base URL under test: --slo-target if given, else a local reference target (stopped at the end)."""
+    if hasattr(slo_timing.config, "workerinput"):
+        # Each xdist worker would run its own k6 on the same cores: every figure would be wrong.
+        raise InfraError("the SLO tier cannot run under pytest-xdist (-n): run it with -n 0 / -p no:xdist")
+    if settings.slo_target:
+        slo_timing.target = settings.slo_target
+        yield settings.slo_target
+        return
+    target = ReferenceTarget().start(tmp_path_factory.mktemp("slo-target"))
+    slo_timing.target_start_s = target.startup_s
+    slo_timing.target = f"{target.url} (reference target)"
+    try:
+        yield target.url
+    finally:
+        stopping = time.monotonic()
+        target.stop()
+        slo_timing.target_stop_s = time.monotonic() - stopping
+        slo_timing.ended = time.monotonic()
+
+
+@pytest.fixture(scope="session")
+def slo_session(
+    settings: Settings,
+    slo_policy: Policy,
+    slo_target: str,
+    slo_timing: SloTiming,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> SloSession:
+    return SloSession(
+        slo_policy, settings.run_profile, slo_target, tmp_path_factory.mktemp("slo"), slo_timing
+    )
+
+
+@pytest.fixture
+def slo_run(request: pytest.FixtureRequest, slo_session: SloSession) -> ScenarioRun:
+    """The (cached) run of the scenario named by indirect parametrisation; InfraError -> ERROR.
+
+    Labels are set here, before the run, so a broken result is filed under its
+    epic/feature too.
+    """
+    scenario = str(request.param)
+    callspec = getattr(request.node, "callspec", None)
+    slo = str(callspec.params.get("slo", "")) if callspec else ""
+    label("slo", scenario, [slo] if slo else None, SEVERITY.get(slo, "normal"))
+    return slo_session.run(scenario)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    timing = config.stash.get(_TIMING, None)
+    if timing is not None:
+        if timing.ended is None:
+            timing.ended = time.monotonic()
+        for line in timing.lines():
+            terminalreporter.write_line(line)
