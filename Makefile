@@ -49,7 +49,7 @@ behaviour: tools
 	$(PYTEST) conformance/suites/behaviour --junitxml=$(BUILD)/junit/behaviour.xml --alluredir=$(RESULTS) $(ARGS)
 
 slo: tools
-	$(PYTEST) conformance/suites/slo --junitxml=$(BUILD)/junit/slo.xml --alluredir=$(RESULTS) $(ARGS)
+	$(PYTEST) conformance/suites/slo --junitxml=$(BUILD)/junit/slo.xml --alluredir=$(RESULTS) $(ARGS) -n 0
 
 conformance: tools
 	rm -rf $(RESULTS)
@@ -68,6 +68,7 @@ catalogue: venv
 
 bench: tools
 	$(PY) benchmarks/static_tier.py
+	$(PY) benchmarks/slo_target_capacity.py
 
 # Regenerate the hash-pinned lock after editing requirements/requirements.in.
 lock:

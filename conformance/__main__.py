@@ -1,7 +1,7 @@
 """Command line: `python -m conformance doctor|catalogue`.
 
-  doctor     every tool, its version (reported vs pinned), path; where schemas come from
-  catalogue  the rule catalogue (Markdown) generated from the registry
+doctor     every tool, its version (reported vs pinned), path; where schemas come from
+catalogue  the rule catalogue (Markdown) generated from the registry
 """
 
 from __future__ import annotations
@@ -57,8 +57,11 @@ def doctor() -> int:
     print()
     core = settings.schemas / f"v{settings.k8s_version}"
     have = sorted(p.name for p in settings.schemas.glob("v*")) if settings.schemas.is_dir() else []
-    print(f"core schemas:  Kubernetes {settings.k8s_version} from {core.resolve() if core.exists() else 'MISSING'}"
-          f" (available: {', '.join(have) or 'none'}; converted from the kubernetes-validate wheel)")  # fmt: skip
+    print(
+        f"core schemas:  Kubernetes {settings.k8s_version} from "
+        f"{core.resolve() if core.exists() else 'MISSING'}"
+        f" (available: {', '.join(have) or 'none'}; converted from the kubernetes-validate wheel)"
+    )
     crds = settings.crd_schemas
     state = "present" if crds and crds.is_dir() else "MISSING (CRD kinds will be reported as skipped)"
     print(f"CRD schemas:   {crds} [{state}] (set --crd-schemas / CONFORMANCE_CRD_SCHEMAS)")
@@ -74,8 +77,10 @@ def catalogue() -> int:
 
     rules = load_all()
     print("# Rule catalogue\n")
-    print("Generated from the rule registry by `make catalogue` (`python -m conformance catalogue`); "
-          "do not edit by hand.\n")  # fmt: skip
+    print(
+        "Generated from the rule registry by `make catalogue` (`python -m conformance catalogue`); "
+        "do not edit by hand.\n"
+    )
     print(f"{len(rules)} rules. Fixtures: `fixtures/rules/<id>/good|bad/`.\n")
     for family in sorted({r.family for r in rules.values()}):
         print(f"## {family}\n")
@@ -83,8 +88,10 @@ def catalogue() -> int:
         print("|---|---|---|---|---|---|")
         for rule in sorted((r for r in rules.values() if r.family == family), key=lambda r: r.id):
             kinds = ", ".join(rule.kinds)
-            print(f"| `{rule.id}` | {rule.severity.value} | {rule.scope} | {kinds} | {rule.description} | "
-                  f"{rule.remediation} |")  # fmt: skip
+            print(
+                f"| `{rule.id}` | {rule.severity.value} | {rule.scope} | {kinds} | {rule.description} | "
+                f"{rule.remediation} |"
+            )
         print()
     return 0
 

@@ -52,7 +52,9 @@ def fixture_context(case: FixtureCase, policy: Policy | None = None) -> Context:
         raise ValueError(f"fixture does not load: {problems[0]}")
     settings_file = case.path.parent.parent / "fixture.yaml"
     extra = yaml.safe_load(settings_file.read_text()) if settings_file.is_file() else {}
-    policy_file = case.path.parent.parent / extra["policy"] if "policy" in extra else REPO / "manifests" / "policy.yaml"
+    policy_file = (
+        case.path.parent.parent / extra["policy"] if "policy" in extra else REPO / "manifests" / "policy.yaml"
+    )
     inventory = Inventory(case.id, [i for i in items if isinstance(i, K8sObject)])
     return Context(inventory, policy or load_policy(policy_file), extra.get("profile", "prod"), FIXTURE_TODAY)
 
@@ -64,5 +66,9 @@ def run_case(case: FixtureCase) -> tuple[list[Finding], set[str], set[str]]:
     ctx = fixture_context(case)
     findings = rule.run(ctx)
     fired = {f.obj.ref for f in findings}
-    expected = {o.ref for o in ctx.inventory.objects if (o.metadata.get("annotations") or {}).get(EXPECT) == "violation"}
+    expected = {
+        o.ref
+        for o in ctx.inventory.objects
+        if (o.metadata.get("annotations") or {}).get(EXPECT) == "violation"
+    }
     return findings, fired, expected

@@ -5,6 +5,8 @@ Loaded by the top-level conftest.py for the conformance suites and self-tests.
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 import pytest
 
 from .errors import InfraError
@@ -15,8 +17,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "Tartware conformance suite (each flag also reads an env var)")
     for opt in OPTIONS:
         default = f" [default: {opt.default}]" if opt.default else ""
-        group.addoption(opt.flag, dest=f"conformance_{opt.name}", default=None,
-                        help=f"{opt.help} (env {opt.env}){default}")  # fmt: skip
+        group.addoption(
+            opt.flag,
+            dest=f"conformance_{opt.name}",
+            default=None,
+            help=f"{opt.help} (env {opt.env}){default}",
+        )
 
 
 def settings_from_config(config: pytest.Config) -> Settings:
@@ -37,12 +43,16 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         s = settings_from_config(config)
     except (ValueError, OSError) as err:
         return [f"conformance: bad settings: {err}"]
-    return [f"conformance: manifests={s.manifests} profiles={','.join(s.profiles)} policy={s.policy} "
-            f"k8s={s.k8s_version} provider={s.provider}"]  # fmt: skip
+    return [
+        f"conformance: manifests={s.manifests} profiles={','.join(s.profiles)} policy={s.policy} "
+        f"k8s={s.k8s_version} provider={s.provider}"
+    ]
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     # Infra faults carry their own clear message: show it, not a traceback.
     if call.excinfo is not None and isinstance(call.excinfo.value, InfraError):

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .inventory.model import Problem, Source
 from .inventory.loader import iter_documents
+from .inventory.model import Problem, Source
 
 
 class PolicyError(ValueError):
@@ -23,6 +23,8 @@ class Slo:
     latency_p99_ms: float
     error_rate: float
     alert_request_rate_rps: float
+    checks_pass_rate: float
+    min_achieved_ratio: float
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,11 @@ class Policy:
     critical_priority_class: str
     scale_up: tuple[int, int]  # (percent, periodSeconds)
     scale_down: tuple[int, int]
-    required_metrics: tuple[str, ...]
+    required_metrics: tuple[str, ...] | dict[str, tuple[str, ...]]  # one list, or one per profile
     services: dict[str, ServicePolicy]
     load: dict[str, Any]
     exemptions: tuple[Exemption, ...] = field(default_factory=tuple)
+    provided: tuple[dict[str, Any], ...] = field(default_factory=tuple)  # objects operators create
 
     def exemption_for(self, rule: str, object_ref: str) -> Exemption | None:
         for ex in self.exemptions:
@@ -75,6 +78,12 @@ def _get(data: Any, dotted: str, path: Path, kind: type | tuple[type, ...]) -> A
     if not isinstance(node, kind):
         raise PolicyError(f"{path}: field {dotted} has the wrong type ({type(node).__name__})")
     return node
+
+
+def _metrics(raw: list[Any] | dict[str, Any]) -> tuple[str, ...] | dict[str, tuple[str, ...]]:
+    if isinstance(raw, dict):
+        return {str(profile): tuple(map(str, names or ())) for profile, names in raw.items()}
+    return tuple(map(str, raw))
 
 
 def load_policy(path: Path) -> Policy:
@@ -115,12 +124,16 @@ def load_policy(path: Path) -> Policy:
             raise PolicyError(f"{path}: {where} must be a mapping")
         missing = [k for k in ("rule", "object", "owner", "reason", "expires") if not ex.get(k)]
         if missing:
-            raise PolicyError(f"{path}: {where} is missing {', '.join(missing)} (every exemption needs all five)")
+            raise PolicyError(
+                f"{path}: {where} is missing {', '.join(missing)} (every exemption needs all five)"
+            )
         try:
             expires = dt.date.fromisoformat(str(ex["expires"]))
         except ValueError:
             raise PolicyError(f"{path}: {where}.expires {ex['expires']!r} is not a YYYY-MM-DD date") from None
-        exemptions.append(Exemption(str(ex["rule"]), str(ex["object"]), str(ex["owner"]), str(ex["reason"]), expires))
+        exemptions.append(
+            Exemption(str(ex["rule"]), str(ex["object"]), str(ex["owner"]), str(ex["reason"]), expires)
+        )
     up = _get(data, "org.hpa.scale_up", path, dict)
     down = _get(data, "org.hpa.scale_down", path, dict)
     return Policy(
@@ -132,11 +145,26 @@ def load_policy(path: Path) -> Policy:
         critical_priority_class=str(_get(data, "org.critical_priority_class", path, str)),
         scale_up=(int(up["percent"]), int(up["period_seconds"])),
         scale_down=(int(down["percent"]), int(down["period_seconds"])),
-        required_metrics=tuple(_get(data, "org.hpa.required_metrics", path, list)),
+        required_metrics=_metrics(_get(data, "org.hpa.required_metrics", path, (list, dict))),
         services=services,
         load=_get(data, "load", path, dict),
         exemptions=tuple(exemptions),
+        provided=tuple(_provided(data.get("provided") or [], path)),
     )
+
+
+def _provided(items: Any, path: Path) -> list[dict[str, Any]]:
+    if not isinstance(items, list):
+        raise PolicyError(f"{path}: provided must be a list of partial manifests")
+    for i, item in enumerate(items):
+        meta = item.get("metadata") if isinstance(item, dict) else None
+        if (
+            not isinstance(meta, dict)
+            or not all(isinstance(item.get(k), str) for k in ("apiVersion", "kind"))
+            or not isinstance(meta.get("name"), str)
+        ):
+            raise PolicyError(f"{path}: provided[{i}] needs apiVersion, kind and metadata.name")
+    return list(items)
 
 
 __all__ = ["Exemption", "Policy", "PolicyError", "ServicePolicy", "Slo", "load_policy"]

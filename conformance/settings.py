@@ -27,32 +27,82 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("manifests", "--manifests", "CONFORMANCE_MANIFESTS",
-           "folder (or file) of manifests and charts to check", str(REPO / "manifests")),
-    Option("profiles", "--profile", "CONFORMANCE_PROFILE",
-           "comma-separated chart profiles for the static tier (values-<profile>.yaml)", "prod,ci"),
-    Option("run_profile", "--run-profile", "CONFORMANCE_RUN_PROFILE",
-           "profile the behaviour and SLO tiers deploy and load", "ci"),
-    Option("policy", "--policy", "CONFORMANCE_POLICY",
-           "policy/SLO source of truth (default: <manifests>/policy.yaml, else the platform's)"),
-    Option("k8s_version", "--k8s-version", "CONFORMANCE_K8S_VERSION",
-           "Kubernetes version of the core schemas (e.g. 1.35.0, 1.36.0, 1.37.0)", "1.36.0"),
-    Option("schemas", "--schemas", "CONFORMANCE_SCHEMAS",
-           "folder of converted core schemas (made by `make tools`)", str(REPO / ".tools" / "schemas")),
-    Option("crd_schemas", "--crd-schemas", "CONFORMANCE_CRD_SCHEMAS",
-           "folder of CRD schemas laid out <group>/<kind>_<version>.json (empty: none)",
-           str(REPO.parent / "shared" / "schemas" / "crds")),
-    Option("max_file_bytes", "--max-file-bytes", "CONFORMANCE_MAX_FILE_BYTES",
-           "largest manifest file accepted", str(Limits().max_file_bytes)),
-    Option("today", "--today", "CONFORMANCE_TODAY",
-           "date exemptions are checked against (YYYY-MM-DD; default: today)"),
-    Option("provider", "--provider", "CONFORMANCE_PROVIDER",
-           "cluster provider for the behaviour tier: local, kind or existing", "local"),
-    Option("kubeconfig", "--kubeconfig", "CONFORMANCE_KUBECONFIG",
-           "kubeconfig for the `existing` provider"),
-    Option("slo_target", "--slo-target", "CONFORMANCE_SLO_TARGET",
-           "base URL of a running API gateway for the SLO tier (default: a local reference target)"),
-)  # fmt: skip
+    Option(
+        "manifests",
+        "--manifests",
+        "CONFORMANCE_MANIFESTS",
+        "folder (or file) of manifests and charts to check",
+        str(REPO / "manifests"),
+    ),
+    Option(
+        "profiles",
+        "--profile",
+        "CONFORMANCE_PROFILE",
+        "comma-separated chart profiles for the static tier (values-<profile>.yaml)",
+        "prod,ci",
+    ),
+    Option(
+        "run_profile",
+        "--run-profile",
+        "CONFORMANCE_RUN_PROFILE",
+        "profile the behaviour and SLO tiers deploy and load",
+        "ci",
+    ),
+    Option(
+        "policy",
+        "--policy",
+        "CONFORMANCE_POLICY",
+        "policy/SLO source of truth (default: <manifests>/policy.yaml, else the platform's)",
+    ),
+    Option(
+        "k8s_version",
+        "--k8s-version",
+        "CONFORMANCE_K8S_VERSION",
+        "Kubernetes version of the core schemas (e.g. 1.35.0, 1.36.0, 1.37.0)",
+        "1.36.0",
+    ),
+    Option(
+        "schemas",
+        "--schemas",
+        "CONFORMANCE_SCHEMAS",
+        "folder of converted core schemas (made by `make tools`)",
+        str(REPO / ".tools" / "schemas"),
+    ),
+    Option(
+        "crd_schemas",
+        "--crd-schemas",
+        "CONFORMANCE_CRD_SCHEMAS",
+        "folder of CRD schemas laid out <group>/<kind>_<version>.json (empty: none)",
+        str(REPO.parent / "shared" / "schemas" / "crds"),
+    ),
+    Option(
+        "max_file_bytes",
+        "--max-file-bytes",
+        "CONFORMANCE_MAX_FILE_BYTES",
+        "largest manifest file accepted",
+        str(Limits().max_file_bytes),
+    ),
+    Option(
+        "today",
+        "--today",
+        "CONFORMANCE_TODAY",
+        "date exemptions are checked against (YYYY-MM-DD; default: today)",
+    ),
+    Option(
+        "provider",
+        "--provider",
+        "CONFORMANCE_PROVIDER",
+        "cluster provider for the behaviour tier: local, kind or existing",
+        "local",
+    ),
+    Option("kubeconfig", "--kubeconfig", "CONFORMANCE_KUBECONFIG", "kubeconfig for the `existing` provider"),
+    Option(
+        "slo_target",
+        "--slo-target",
+        "CONFORMANCE_SLO_TARGET",
+        "base URL of a running API gateway for the SLO tier (default: a local reference target)",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -72,7 +122,9 @@ class Settings:
     explicit: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
-    def resolve(cls, get_flag: Callable[[str], str | None], environ: Mapping[str, str] | None = None) -> Settings:
+    def resolve(
+        cls, get_flag: Callable[[str], str | None], environ: Mapping[str, str] | None = None
+    ) -> Settings:
         """Flag, else env var, else default, for every option in OPTIONS."""
         env = os.environ if environ is None else environ
         raw: dict[str, str | None] = {}

@@ -9,14 +9,16 @@ The pytest suite only turns these results into test items; benchmarks and
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 
 from .errors import InfraError
-from .inventory import Inventory, build_inventory
+from .inventory import Inventory, K8sObject, Source, load_inputs, prepare_inputs, to_inventory
 from .policy import Policy, PolicyError, load_policy
 from .rules import Context, RuleOutcome, evaluate
-from .schema.kubeconform import SchemaLocations, SchemaResult, validate
+from .schema.kubeconform import SchemaCheck, SchemaLocations, SchemaResult
 from .settings import Settings
 
 
@@ -47,13 +49,34 @@ def run_static(settings: Settings) -> StaticRun:
     locations = SchemaLocations.for_version(settings.schemas, settings.k8s_version, settings.crd_schemas)
     targets = []
     for profile in settings.profiles:
-        inventory = build_inventory(settings.manifests, profile, namespace, settings.limits)
-        target = StaticTarget(profile, inventory)
-        target.schema = validate(inventory.objects, locations)
-        if policy is not None:
-            target.outcomes = evaluate(Context(inventory, policy, profile, settings.today))
-        targets.append(target)
+        targets.append(check_target(settings, profile, namespace, policy, locations))
     return StaticRun(settings, policy, policy_error, targets)
+
+
+def check_target(
+    settings: Settings, profile: str, namespace: str, policy: Policy | None, locations: SchemaLocations
+) -> StaticTarget:
+    """One profile: kubeconform reads the files while Python parses them and runs the rules."""
+    with tempfile.TemporaryDirectory(prefix="conformance-static-") as tmp:
+        inputs, problems = prepare_inputs(settings.manifests, profile, namespace, Path(tmp), settings.limits)
+        check = SchemaCheck.start(inputs, locations)
+        load_inputs(inputs, namespace, settings.limits)
+        target = StaticTarget(profile, to_inventory(profile, inputs, problems))
+        if policy is not None:
+            target.inventory.objects += provided_objects(policy)
+        if policy is not None:
+            target.outcomes = evaluate(Context(target.inventory, policy, profile, settings.today))
+        target.schema = check.finish(inputs)
+    return target
+
+
+def provided_objects(policy: Policy) -> list[K8sObject]:
+    """Stand-ins for objects operators create at run time (policy.yaml `provided`)."""
+    rel = policy.path.name
+    return [
+        K8sObject(body, Source(f"{rel} provided", i), "default", provided=True)
+        for i, body in enumerate(policy.provided)
+    ]
 
 
 @cache

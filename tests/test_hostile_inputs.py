@@ -78,7 +78,9 @@ def test_hostile_file_gives_a_clear_problem(name: str) -> None:
     problems = [i for i in _load(name) if isinstance(i, Problem)]
     assert problems, f"{name} loaded without a problem"
     text = str(problems[0]) if name != "second-document-broken.yaml" else str(problems[-1])
-    assert text.startswith(f"fixtures/hostile/{name} document "), f"problem must name file and document: {text}"
+    assert text.startswith(f"fixtures/hostile/{name} document "), (
+        f"problem must name file and document: {text}"
+    )
     assert re.search(EXPECTED_PROBLEM[name], text), f"{text!r} does not match {EXPECTED_PROBLEM[name]!r}"
     assert "Traceback" not in text and "\n" not in text, "one line, no traceback"
 
@@ -102,10 +104,15 @@ def test_schema_stage_catches_what_loads(name: str, locations: SchemaLocations) 
 
 def test_huge_file_is_refused_before_reading(tmp_path: Path) -> None:
     big = tmp_path / "huge.yaml"
-    big.write_bytes(b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n" + b"  k: " + b"v" * 3_000_000 + b"\n")
+    big.write_bytes(
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n" + b"  k: " + b"v" * 3_000_000 + b"\n"
+    )
     inv = build_inventory(tmp_path, "prod", limits=Limits(max_file_bytes=1_000_000))
     assert not inv.objects
-    assert re.search(r"huge\.yaml document 1: file is 3,000,0\d\d bytes, over the 1,000,000-byte limit", str(inv.problems[0]))
+    assert re.search(
+        r"huge\.yaml document 1: file is 3,000,0\d\d bytes, over the 1,000,000-byte limit",
+        str(inv.problems[0]),
+    )
 
 
 def test_missing_manifests_path_is_a_problem(tmp_path: Path) -> None:
@@ -117,7 +124,9 @@ def test_broken_chart_names_the_chart(tmp_path: Path) -> None:
     chart = tmp_path / "charts" / "broken"
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: broken\nversion: 0.1.0\n")
-    (chart / "templates" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.nope.deeper }}\n")
+    (chart / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.nope.deeper }}\n"
+    )
     inv: Inventory = build_inventory(tmp_path, "prod")
     assert len(inv.problems) == 1
     assert re.search(r"charts/broken .*chart does not render: .*nil pointer", str(inv.problems[0]))

@@ -15,7 +15,7 @@ import yaml
 
 from .model import K8sObject, Problem, Source
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[assignment]
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,9 @@ class Limits:
     # long before anything downstream (JSON dumps, rules) expands it.
     max_expanded_nodes: int = 2_000_000
     max_depth: int = 200
+
+
+DEFAULT_LIMITS = Limits()
 
 
 class _DuplicateKey(yaml.YAMLError):
@@ -121,7 +124,8 @@ def _too_deep(text: str, limits: Limits) -> int | None:
             if isinstance(event, starts):
                 depth += 1
                 if depth > limits.max_depth:
-                    return int(event.start_mark.line) + 1
+                    mark = event.start_mark
+                    return int(mark.line) + 1 if mark is not None else 1
             elif isinstance(event, ends):
                 depth -= 1
     except yaml.YAMLError:
@@ -153,7 +157,9 @@ def _decode(data: bytes, source: Source, limits: Limits) -> str | Problem:
         return Problem(where, f"not valid UTF-8 at byte {err.start}: {err.reason}")
 
 
-def iter_documents(data: bytes, source: Source, limits: Limits = Limits()) -> Iterator[tuple[Source, Any]]:
+def iter_documents(
+    data: bytes, source: Source, limits: Limits = DEFAULT_LIMITS
+) -> Iterator[tuple[Source, Any]]:
     """Yield (source of the document, parsed data or Problem) for each YAML document."""
     text = _decode(data, source, limits)
     if isinstance(text, Problem):
@@ -161,23 +167,32 @@ def iter_documents(data: bytes, source: Source, limits: Limits = Limits()) -> It
         return
     deep_line = _too_deep(text, limits)
     if deep_line is not None:
-        yield source, Problem(Source(source.path, 0, deep_line, source.chart, source.profile),
-                              f"nesting deeper than {limits.max_depth} levels")  # fmt: skip
+        yield (
+            source,
+            Problem(
+                Source(source.path, 0, deep_line, source.chart, source.profile),
+                f"nesting deeper than {limits.max_depth} levels",
+            ),
+        )
         return
     loader = StrictLoader(text)
     index = 0
     try:
         while loader.check_node():
             node = loader.get_node()
-            doc_source = Source(source.path, index, node.start_mark.line + 1 if node else None,
-                                source.chart, source.profile)  # fmt: skip
+            doc_source = Source(
+                source.path, index, node.start_mark.line + 1 if node else None, source.chart, source.profile
+            )
             if node is None:
                 index += 1
                 continue
             try:
                 value = loader.construct_document(node)
             except _DuplicateKey as err:
-                yield doc_source, Problem(doc_source, f"duplicate key {err.key!r} at line {err.line}", err.key)
+                yield (
+                    doc_source,
+                    Problem(doc_source, f"duplicate key {err.key!r} at line {err.line}", err.key),
+                )
             except yaml.YAMLError as err:
                 yield doc_source, Problem(doc_source, f"invalid YAML: {_one_line(err)}")
             else:
@@ -188,10 +203,13 @@ def iter_documents(data: bytes, source: Source, limits: Limits = Limits()) -> It
                     index += 1
                     continue
                 if size > limits.max_expanded_nodes:
-                    yield doc_source, Problem(
+                    yield (
                         doc_source,
-                        f"document expands to more than {limits.max_expanded_nodes:,} nodes "
-                        "(alias explosion / YAML bomb?)",
+                        Problem(
+                            doc_source,
+                            f"document expands to more than {limits.max_expanded_nodes:,} nodes "
+                            "(alias explosion / YAML bomb?)",
+                        ),
                     )
                 elif depth > limits.max_depth:
                     yield doc_source, Problem(doc_source, f"nesting deeper than {limits.max_depth} levels")
@@ -203,8 +221,13 @@ def iter_documents(data: bytes, source: Source, limits: Limits = Limits()) -> It
         where = Source(source.path, index, line, source.chart, source.profile)
         yield where, Problem(where, f"invalid YAML: {_one_line(err)}{_hint(err, text)}")
     except RecursionError:
-        yield source, Problem(Source(source.path, index, None, source.chart, source.profile),
-                              f"nesting deeper than the parser can follow (limit {limits.max_depth})")  # fmt: skip
+        yield (
+            source,
+            Problem(
+                Source(source.path, index, None, source.chart, source.profile),
+                f"nesting deeper than the parser can follow (limit {limits.max_depth})",
+            ),
+        )
     finally:
         loader.dispose()
 
@@ -239,7 +262,9 @@ def to_objects(
             yield from _check_object(value, source, default_namespace, "")
 
 
-def _check_object(value: Any, source: Source, default_namespace: str, prefix: str) -> Iterator[K8sObject | Problem]:
+def _check_object(
+    value: Any, source: Source, default_namespace: str, prefix: str
+) -> Iterator[K8sObject | Problem]:
     def at(name: str) -> str:
         return f"{prefix}.{name}" if prefix else name
 
@@ -253,7 +278,9 @@ def _check_object(value: Any, source: Source, default_namespace: str, prefix: st
             yield Problem(source, f"missing {key}", at(key), ref)
             return
         if not isinstance(value[key], str) or not value[key]:
-            yield Problem(source, f"{key} must be a non-empty string, got {_type_name(value[key])}", at(key), ref)
+            yield Problem(
+                source, f"{key} must be a non-empty string, got {_type_name(value[key])}", at(key), ref
+            )
             return
     if value["kind"] == "List":
         yield Problem(source, "a List must have an `items` array", at("items"), ref)
@@ -263,13 +290,21 @@ def _check_object(value: Any, source: Source, default_namespace: str, prefix: st
         return
     name = meta.get("name", meta.get("generateName"))
     if not isinstance(name, str) or not name:
-        yield Problem(source, f"metadata.name must be a non-empty string, got {_type_name(name)}",
-                      at("metadata.name"), ref)  # fmt: skip
+        yield Problem(
+            source,
+            f"metadata.name must be a non-empty string, got {_type_name(name)}",
+            at("metadata.name"),
+            ref,
+        )
         return
     namespace = meta.get("namespace")
     if namespace is not None and not isinstance(namespace, str):
-        yield Problem(source, f"metadata.namespace must be a string, got {_type_name(namespace)}",
-                      at("metadata.namespace"), ref)  # fmt: skip
+        yield Problem(
+            source,
+            f"metadata.namespace must be a string, got {_type_name(namespace)}",
+            at("metadata.namespace"),
+            ref,
+        )
         return
     yield K8sObject(value, source, default_namespace)
 
@@ -277,18 +312,35 @@ def _check_object(value: Any, source: Source, default_namespace: str, prefix: st
 def _type_name(value: Any) -> str:
     if value is None:
         return "nothing (null)"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-            float: "a number"}.get(type(value), type(value).__name__)  # fmt: skip
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
 
 
-def load_bytes(data: bytes, path: str, default_namespace: str = "default", limits: Limits = Limits(),
-               chart: str | None = None, profile: str | None = None) -> list[K8sObject | Problem]:  # fmt: skip
+def load_bytes(
+    data: bytes,
+    path: str,
+    default_namespace: str = "default",
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    chart: str | None = None,
+    profile: str | None = None,
+) -> list[K8sObject | Problem]:
     """Load every object (or problem) from one file's bytes.
 
     >>> [o.ref for o in load_bytes(b"kind: Namespace\\napiVersion: v1\\nmetadata: {name: x}", "ns.yaml")]
     ['Namespace/x']
     """
-    items = list(to_objects(iter_documents(data, Source(path, 0, None, chart, profile), limits), default_namespace))
+    items = list(
+        to_objects(iter_documents(data, Source(path, 0, None, chart, profile), limits), default_namespace)
+    )
     if not items and chart is None:
-        items.append(Problem(Source(path, 0, None), "no Kubernetes objects in this file (empty or only comments)"))
+        items.append(
+            Problem(Source(path, 0, None), "no Kubernetes objects in this file (empty or only comments)")
+        )
     return items

@@ -12,14 +12,33 @@ from typing import Any
 # Kinds that live outside namespaces (so no namespace is defaulted for them).
 CLUSTER_SCOPED = frozenset(
     {
-        "Namespace", "Node", "PersistentVolume", "StorageClass", "PriorityClass", "ClusterRole",
-        "ClusterRoleBinding", "CustomResourceDefinition", "ClusterIssuer", "IngressClass",
-        "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService",
-        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "RuntimeClass",
-        "ClusterResourceUsage", "ClusterRoleTemplateBinding", "GlobalRole", "GlobalRoleBinding",
-        "RoleTemplate", "VolumeSnapshotClass", "CSIDriver", "FlowSchema", "PriorityLevelConfiguration",
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "StorageClass",
+        "PriorityClass",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "ClusterIssuer",
+        "IngressClass",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+        "APIService",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "RuntimeClass",
+        "ClusterResourceUsage",
+        "ClusterRoleTemplateBinding",
+        "GlobalRole",
+        "GlobalRoleBinding",
+        "RoleTemplate",
+        "VolumeSnapshotClass",
+        "CSIDriver",
+        "FlowSchema",
+        "PriorityLevelConfiguration",
     }
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +85,9 @@ class K8sObject:
     body: dict[str, Any]
     source: Source
     default_namespace: str = "default"
+    # Declared in policy.yaml `provided`: created at run time by an operator,
+    # visible to cross-object lookups but not itself checked.
+    provided: bool = False
 
     @property
     def kind(self) -> str:

@@ -9,8 +9,12 @@ import allure
 
 from .redact import redact_object, redact_text
 
-SEVERITY = {"blocker": allure.severity_level.BLOCKER, "critical": allure.severity_level.CRITICAL,
-            "normal": allure.severity_level.NORMAL, "minor": allure.severity_level.MINOR}  # fmt: skip
+SEVERITY = {
+    "blocker": allure.severity_level.BLOCKER,
+    "critical": allure.severity_level.CRITICAL,
+    "normal": allure.severity_level.NORMAL,
+    "minor": allure.severity_level.MINOR,
+}
 
 
 def label(tier: str, feature: str, stories: list[str] | None = None, severity: str = "normal") -> None:
@@ -28,8 +32,11 @@ def attach_text(name: str, text: str) -> None:
 
 def attach_object(name: str, body: dict[str, Any]) -> None:
     """The offending object, secrets redacted, as JSON."""
-    allure.attach(json.dumps(redact_object(body), indent=2, default=str), name=name,
-                  attachment_type=allure.attachment_type.JSON)  # fmt: skip
+    allure.attach(
+        json.dumps(redact_object(body), indent=2, default=str),
+        name=name,
+        attachment_type=allure.attachment_type.JSON,
+    )
 
 
 def attach_file(name: str, path: str, kind: Any = None) -> None:

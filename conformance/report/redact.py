@@ -36,7 +36,9 @@ def redact_object(body: dict[str, Any]) -> dict[str, Any]:
             if isinstance(out.get(key), dict):
                 out[key] = dict.fromkeys(out[key], MARK)
     if kind == "ConfigMap" and isinstance(out.get("data"), dict):
-        out["data"] = {k: (MARK if is_credential_name(k) else _scrub_value(v)) for k, v in out["data"].items()}
+        out["data"] = {
+            k: (MARK if is_credential_name(k) else _scrub_value(v)) for k, v in out["data"].items()
+        }
     _redact_env(out)
     return out
 
@@ -50,7 +52,11 @@ def _redact_env(node: Any) -> None:
         env = node.get("env")
         if isinstance(env, list):
             for item in env:
-                if isinstance(item, dict) and "value" in item and is_credential_name(str(item.get("name", ""))):
+                if (
+                    isinstance(item, dict)
+                    and "value" in item
+                    and is_credential_name(str(item.get("name", "")))
+                ):
                     item["value"] = MARK
         for value in node.values():
             _redact_env(value)

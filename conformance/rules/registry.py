@@ -67,11 +67,10 @@ class Rule:
     check: Callable[..., Iterable[Violation]]
 
     def run(self, ctx: Context) -> list[Finding]:
-        if self.scope == "object":
-            violations = (v for obj in ctx.inventory.of_kind(*self.kinds) for v in self.check(obj, ctx))
-        else:
-            violations = iter(self.check(ctx))
-        return [Finding(self, v) for v in violations]
+        if self.scope == "inventory":
+            return [Finding(self, v) for v in self.check(ctx)]
+        subjects = (obj for obj in ctx.inventory.of_kind(*self.kinds) if not obj.provided)
+        return [Finding(self, v) for obj in subjects for v in self.check(obj, ctx)]
 
 
 @dataclass(frozen=True)

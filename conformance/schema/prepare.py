@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -26,18 +25,21 @@ REF_PREFIX = "/api/_definitions.json#"
 def _localise(node: Any) -> Any:
     if isinstance(node, dict):
         return {
-            k: ("_definitions.json#" + v[len(REF_PREFIX) :] if k == "$ref" and isinstance(v, str)
-                and v.startswith(REF_PREFIX) else _localise(v))
+            k: (
+                "_definitions.json#" + v[len(REF_PREFIX) :]
+                if k == "$ref" and isinstance(v, str) and v.startswith(REF_PREFIX)
+                else _localise(v)
+            )
             for k, v in node.items()
             if k != "$id"
-        }  # fmt: skip
+        }
     if isinstance(node, list):
         return [_localise(v) for v in node]
     return node
 
 
 def wheel_schema_dir(version: str) -> Path:
-    import kubernetes_validate
+    import kubernetes_validate  # type: ignore[import-untyped]
 
     return Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"v{version}-local-strict"
 
@@ -49,7 +51,9 @@ def prepare(version: str, cache: Path) -> Path:
         return out
     src = wheel_schema_dir(version)
     if not src.is_dir():
-        raise SystemExit(f"schemas: no schemas for Kubernetes {version} in the kubernetes-validate wheel ({src})")
+        raise SystemExit(
+            f"schemas: no schemas for Kubernetes {version} in the kubernetes-validate wheel ({src})"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".v{version}-", dir=out.parent))
     try:
@@ -74,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         link = args.link / f"v{version}"
         if link.is_symlink() or link.exists():
             link.unlink()
-        os.symlink(out, link)
+        link.symlink_to(out)
         print(f"tools: schemas Kubernetes {version} -> {out}", file=sys.stderr)
     return 0
 

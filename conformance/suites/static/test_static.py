@@ -2,9 +2,9 @@
 
 Items are generated from one cached static run per process:
   test_inputs_load[<profile>]          every file/chart loads (problems name file, document, field)
-  test_schema[<profile>-<apiVersion Kind>]   kubeconform -strict per kind (no schema -> skipped, with reason)
+  test_schema[<profile>-<apiVersion Kind>]   kubeconform -strict per kind (no schema: skipped, with why)
   test_rule[<profile>-<rule id>]        one per rule; findings fail it
-  test_exemption[<profile>-<rule>-<object>]  accepted exceptions: skipped with owner and reason; expired -> fail
+  test_exemption[<profile>-<rule>-<object>]  skipped with owner and reason; expired: fails
 """
 
 from __future__ import annotations
@@ -50,9 +50,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         elif name == "test_exemption":
             for outcome in target.outcomes:
                 for finding, exemption in outcome.exempted + outcome.expired:
-                    params.append(pytest.param((finding, exemption, outcome),
-                                               id=f"{target.profile}-{outcome.rule.id}-{finding.obj.ref}"))  # fmt: skip
-    if name == "test_policy_source":
+                    params.append(
+                        pytest.param(
+                            (finding, exemption, outcome),
+                            id=f"{target.profile}-{outcome.rule.id}-{finding.obj.ref}",
+                        )
+                    )
+    if name in ("test_policy_source", "test_no_unused_exemptions"):
         params = [pytest.param(run, id="policy")]
     if not params and name == "test_exemption":
         params = [pytest.param(None, id="none", marks=pytest.mark.skip(reason="no exemptions apply"))]
@@ -84,14 +88,21 @@ def test_inputs_load(item: Any) -> None:
         listing = "\n".join(f"  - {p}" for p in problems)
         pytest.fail(redact_text(f"{len(problems)} input problem(s):\n{listing}"), pytrace=False)
     if not target.inventory.objects:
-        pytest.fail(f"no Kubernetes objects found for profile {target.profile}: nothing to check", pytrace=False)
+        pytest.fail(
+            f"no Kubernetes objects found for profile {target.profile}: nothing to check", pytrace=False
+        )
 
 
 def test_schema(item: Any) -> None:
     """kubeconform -strict against offline schemas, per kind."""
     results: list[SchemaResult] = item
     kind = results[0].obj.kind
-    label(TIER, "schema", [r.obj.labels.get("app.kubernetes.io/name", "") for r in results if r.obj.labels], "critical")
+    label(
+        TIER,
+        "schema",
+        [r.obj.labels.get("app.kubernetes.io/name", "") for r in results if r.obj.labels],
+        "critical",
+    )
     bad = [r for r in results if r.status in (Status.INVALID, Status.ERROR)]
     skipped = [r for r in results if r.status is Status.SKIPPED]
     if bad:
@@ -101,10 +112,14 @@ def test_schema(item: Any) -> None:
         for r in bad:
             lines.append(f"{r.obj.ref} ({r.obj.source}): {r.status.value}")
             lines += [f"  * {e.path}: {e.message}" for e in r.errors] or [f"  * {r.message}"]
-        pytest.fail(redact_text(f"{len(bad)} of {len(results)} {kind} object(s) fail the schema:\n" + "\n".join(lines)), pytrace=False)
+        pytest.fail(
+            redact_text(
+                f"{len(bad)} of {len(results)} {kind} object(s) fail the schema:\n" + "\n".join(lines)
+            ),
+            pytrace=False,
+        )
     if skipped and len(skipped) == len(results):
-        pytest.skip(f"no schema for {results[0].obj.api_version} {kind}: {skipped[0].message} "
-                    f"({len(skipped)} object(s) not schema-checked)")  # fmt: skip
+        pytest.skip(f"{skipped[0].message} ({len(skipped)} object(s) not schema-checked)")
 
 
 def test_rule(item: Any) -> None:
@@ -119,7 +134,12 @@ def test_rule(item: Any) -> None:
             attach_object(finding.obj.ref, finding.obj.body)
         text = "\n".join(f.render() for f in outcome.findings)
         attach_text("findings", text)
-        pytest.fail(redact_text(f"{len(outcome.findings)} finding(s) of rule {rule.id} ({rule.description}):\n{text}"), pytrace=False)
+        pytest.fail(
+            redact_text(
+                f"{len(outcome.findings)} finding(s) of rule {rule.id} ({rule.description}):\n{text}"
+            ),
+            pytrace=False,
+        )
 
 
 def test_exemption(item: Any) -> None:
@@ -127,6 +147,29 @@ def test_exemption(item: Any) -> None:
     finding, exemption, outcome = item
     label(TIER, outcome.rule.family, [finding.service], outcome.rule.severity.value)
     if (finding, exemption) in outcome.expired:
-        pytest.fail(f"exemption for {outcome.rule.id} on {finding.obj.ref} expired on {exemption.expires} "
-                    f"(owner {exemption.owner}): renew it in policy.yaml or fix the finding:\n{finding.render()}", pytrace=False)  # fmt: skip
+        pytest.fail(
+            f"exemption for {outcome.rule.id} on {finding.obj.ref} expired on {exemption.expires} "
+            f"(owner {exemption.owner}): renew it in policy.yaml or fix the finding:\n{finding.render()}",
+            pytrace=False,
+        )
     pytest.skip(f"exempted until {exemption.expires} by {exemption.owner}: {exemption.reason}")
+
+
+def test_no_unused_exemptions(item: Any) -> None:
+    """An exemption that matches no finding in any profile is stale: remove it."""
+    run: StaticRun = item
+    label(TIER, "policy source", severity="minor")
+    if run.policy is None:
+        pytest.skip("policy source did not load (see test_policy_source)")
+    used = {
+        (o.rule.id, f.obj.ref) for t in run.targets for o in t.outcomes for f, _ in o.exempted + o.expired
+    }
+    stale = [e for e in run.policy.exemptions if (e.rule, e.object) not in used]
+    if stale:
+        listing = "\n".join(
+            f"  - {e.rule} on {e.object} (owner {e.owner}, expires {e.expires})" for e in stale
+        )
+        pytest.fail(
+            f"{len(stale)} exemption(s) in {run.policy.path} match no finding; remove them:\n{listing}",
+            pytrace=False,
+        )

@@ -1,0 +1,309 @@
+"""NetworkPolicy truth table: which (source workload, destination workload, port) flows the
+rendered policies allow, compared with the flows the platform declares (manifests/flows.yaml).
+
+    table = truth_table(inventory)                 # computed from the policies
+    diff = compare(table, load_flows(path), inventory)
+    print(diff.render())                           # expected vs actual, "N wrong, M correct"
+
+Semantics follow the NetworkPolicy API: a pod is isolated for a direction
+when some policy selecting it lists that direction in policyTypes; a flow is
+allowed when the source may send (egress) and the destination may receive
+(ingress). Endpoints named in flows.yaml but not deployed by the manifests
+(kube-dns, the ingress controller, Prometheus) are modelled as pods labelled
+`app.kubernetes.io/name`, `app` and `k8s-app` = their app name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .inventory import Inventory, K8sObject, Problem, Source
+from .inventory.loader import iter_documents
+from .rules.k8s import WORKLOADS, containers, pod_labels, selector_matches
+
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A set of pods: one workload (or a modelled external one)."""
+
+    namespace: str
+    app: str
+    labels: tuple[tuple[str, str], ...]
+    ports: tuple[tuple[str, int, str], ...]  # (name, number, protocol)
+    modelled: bool = False  # not deployed by these manifests
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.app}"
+
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+@dataclass(frozen=True)
+class Flow:
+    source: str  # namespace/app
+    destination: str
+    port: int
+    protocol: str
+
+    def __str__(self) -> str:
+        return f"{self.source} -> {self.destination}:{self.port}/{self.protocol}"
+
+
+@dataclass
+class TruthTable:
+    endpoints: list[Endpoint]
+    allowed: set[Flow]
+    cells: list[Flow]  # every (source, destination, destination port) considered
+
+
+@dataclass
+class Comparison:
+    correct: int
+    wrong_allowed: list[Flow] = field(default_factory=list)  # allowed but not declared
+    wrong_denied: list[Flow] = field(default_factory=list)  # declared but not allowed
+    undeclared_endpoints: list[str] = field(default_factory=list)
+
+    @property
+    def wrong(self) -> int:
+        return len(self.wrong_allowed) + len(self.wrong_denied)
+
+    def render(self) -> str:
+        lines = [f"{self.wrong} wrong, {self.correct} correct"]
+        lines += [f"  expected DENY,  actual ALLOW: {f}" for f in sorted(self.wrong_allowed, key=str)]
+        lines += [f"  expected ALLOW, actual DENY:  {f}" for f in sorted(self.wrong_denied, key=str)]
+        lines += [f"  declared endpoint not found: {e}" for e in self.undeclared_endpoints]
+        return "\n".join(lines)
+
+
+def _app_of(labels: dict[str, str], fallback: str) -> str:
+    return labels.get("app.kubernetes.io/name") or labels.get("app") or fallback
+
+
+def workload_endpoints(inventory: Inventory) -> list[Endpoint]:
+    out = []
+    for obj in inventory.of_kind(*WORKLOADS):
+        labels = pod_labels(obj)
+        ports = []
+        for container, _ in containers(obj, include_init=False):
+            for port in container.get("ports") or []:
+                if isinstance(port, dict) and isinstance(port.get("containerPort"), int):
+                    ports.append(
+                        (str(port.get("name", "")), port["containerPort"], str(port.get("protocol", "TCP")))
+                    )
+        out.append(
+            Endpoint(obj.namespace, _app_of(labels, obj.name), tuple(sorted(labels.items())), tuple(ports))
+        )
+    return out
+
+
+def modelled_endpoint(namespace: str, app: str, ports: Iterable[tuple[int, str]]) -> Endpoint:
+    labels = {"app.kubernetes.io/name": app, "app": app, "k8s-app": app}
+    return Endpoint(
+        namespace,
+        app,
+        tuple(sorted(labels.items())),
+        tuple(("", p, proto) for p, proto in sorted(set(ports))),
+        modelled=True,
+    )
+
+
+def namespace_labels(inventory: Inventory) -> dict[str, dict[str, str]]:
+    labels: dict[str, dict[str, str]] = {}
+    for ns in inventory.of_kind("Namespace"):
+        labels[ns.name] = {**ns.labels, "kubernetes.io/metadata.name": ns.name}
+    return labels
+
+
+class _Policies:
+    def __init__(self, inventory: Inventory) -> None:
+        self.policies = list(inventory.of_kind("NetworkPolicy"))
+        self.ns_labels = namespace_labels(inventory)
+
+    def ns_label_map(self, namespace: str) -> dict[str, str]:
+        return self.ns_labels.get(namespace, {"kubernetes.io/metadata.name": namespace})
+
+    def selecting(self, ep: Endpoint, direction: str) -> list[K8sObject]:
+        found = []
+        for pol in self.policies:
+            spec = pol.spec
+            types = spec.get("policyTypes") or (["Ingress", "Egress"] if spec.get("egress") else ["Ingress"])
+            if (
+                direction in types
+                and pol.namespace == ep.namespace
+                and selector_matches(
+                    spec.get("podSelector") if isinstance(spec.get("podSelector"), dict) else None,
+                    ep.label_map(),
+                )
+            ):
+                found.append(pol)
+        return found
+
+    def peer_matches(self, peer: dict[str, Any], policy_ns: str, other: Endpoint) -> bool:
+        if "ipBlock" in peer:
+            return str((peer.get("ipBlock") or {}).get("cidr")) in ("0.0.0.0/0", "::/0")
+        pod_sel = peer.get("podSelector")
+        ns_sel = peer.get("namespaceSelector")
+        if ns_sel is None:
+            if other.namespace != policy_ns:
+                return False
+        elif not selector_matches(ns_sel, self.ns_label_map(other.namespace)):
+            return False
+        return pod_sel is None or selector_matches(pod_sel, other.label_map())
+
+    def allows(
+        self,
+        policies: list[K8sObject],
+        key: str,
+        other: Endpoint,
+        target: Endpoint,
+        flow: Flow,
+    ) -> bool:
+        """Does any policy have a rule admitting `other` on target's port? (`key`: ingress/egress)"""
+        peer_key = "from" if key == "ingress" else "to"
+        port, protocol = flow.port, flow.protocol
+        for pol in policies:
+            for rule in pol.spec.get(key) or []:
+                if not isinstance(rule, dict):
+                    continue
+                peers = rule.get(peer_key)
+                if peers and not any(
+                    isinstance(p, dict) and self.peer_matches(p, pol.namespace, other) for p in peers
+                ):
+                    continue
+                if _port_matches(rule.get("ports"), target, port, protocol):
+                    return True
+        return False
+
+
+def _port_matches(ports: Any, target: Endpoint, port: int, protocol: str) -> bool:
+    if not ports:
+        return True
+    for spec in ports:
+        if not isinstance(spec, dict) or str(spec.get("protocol", "TCP")) != protocol:
+            continue
+        want = spec.get("port")
+        if want is None:
+            return True
+        if isinstance(want, str) and not want.isdigit():
+            if any(name == want and number == port for name, number, _ in target.ports):
+                return True
+            continue
+        low = int(want)
+        high = int(spec.get("endPort") or low)
+        if low <= port <= high:
+            return True
+    return False
+
+
+def truth_table(inventory: Inventory, extra: Iterable[Endpoint] = ()) -> TruthTable:
+    """Every source x destination x destination port, and which the policies allow."""
+    endpoints = workload_endpoints(inventory)
+    known = {e.key for e in endpoints}
+    endpoints += [e for e in extra if e.key not in known]
+    policies = _Policies(inventory)
+    allowed: set[Flow] = set()
+    cells: list[Flow] = []
+    egress = {e.key: policies.selecting(e, "Egress") for e in endpoints}
+    ingress = {e.key: policies.selecting(e, "Ingress") for e in endpoints}
+    for src in endpoints:
+        for dst in endpoints:
+            if src.key == dst.key:
+                continue
+            for _name, port, protocol in sorted(set(dst.ports), key=lambda p: (p[1], p[2])):
+                flow = Flow(src.key, dst.key, port, protocol)
+                cells.append(flow)
+                out_ok = not egress[src.key] or policies.allows(egress[src.key], "egress", dst, dst, flow)
+                in_ok = not ingress[dst.key] or policies.allows(ingress[dst.key], "ingress", src, dst, flow)
+                if out_ok and in_ok:
+                    allowed.add(flow)
+    return TruthTable(endpoints, allowed, cells)
+
+
+@dataclass(frozen=True)
+class DeclaredFlow:
+    source: tuple[str, str]
+    destination: tuple[str, str]
+    port: int | str
+    protocol: str
+
+
+def load_flows(path: Path) -> list[DeclaredFlow]:
+    """flows.yaml: a list of {from: {namespace, app}, to: {namespace, app}, port, protocol}."""
+    docs = list(iter_documents(path.read_bytes(), Source(str(path), 0)))
+    if len(docs) != 1 or isinstance(docs[0][1], Problem):
+        raise ValueError(str(docs[0][1]) if docs else f"{path}: empty flows file")
+    data = docs[0][1]
+    flows = data.get("flows") if isinstance(data, dict) else data
+    if not isinstance(flows, list):
+        raise ValueError(f"{path}: expected a list of flows (or a mapping with `flows:`)")
+    out = []
+    for i, flow in enumerate(flows):
+        try:
+            out.append(
+                DeclaredFlow(
+                    (str(flow["from"]["namespace"]), str(flow["from"]["app"])),
+                    (str(flow["to"]["namespace"]), str(flow["to"]["app"])),
+                    flow["port"],
+                    str(flow.get("protocol", "TCP")),
+                )
+            )
+        except (KeyError, TypeError):
+            raise ValueError(
+                f"{path}: flows[{i}] needs from.namespace, from.app, to.namespace, to.app and port"
+            ) from None
+    return out
+
+
+def modelled_from_flows(flows: list[DeclaredFlow], inventory: Inventory) -> list[Endpoint]:
+    """Endpoints the flows name that the manifests do not deploy (DNS, ingress controller, ...)."""
+    deployed = {e.key for e in workload_endpoints(inventory)}
+    ports: dict[tuple[str, str], set[tuple[int, str]]] = {}
+    for flow in flows:
+        for ns, app in (flow.source, flow.destination):
+            if f"{ns}/{app}" not in deployed:
+                ports.setdefault((ns, app), set())
+        if f"{flow.destination[0]}/{flow.destination[1]}" not in deployed and isinstance(flow.port, int):
+            ports[flow.destination].add((flow.port, flow.protocol))
+    return [modelled_endpoint(ns, app, p) for (ns, app), p in sorted(ports.items())]
+
+
+def expected_flows(flows: list[DeclaredFlow], table: TruthTable) -> tuple[set[Flow], list[str]]:
+    """Declared flows as concrete cells (named ports resolved on the destination)."""
+    by_key = {e.key: e for e in table.endpoints}
+    out: set[Flow] = set()
+    missing: list[str] = []
+    for flow in flows:
+        src, dst = "/".join(flow.source), "/".join(flow.destination)
+        for key in (src, dst):
+            if key not in by_key and key not in missing:
+                missing.append(key)
+        target = by_key.get(dst)
+        if target is None:
+            continue
+        if isinstance(flow.port, int) or str(flow.port).isdigit():
+            out.add(Flow(src, dst, int(flow.port), flow.protocol))
+        else:
+            out |= {Flow(src, dst, n, flow.protocol) for name, n, _ in target.ports if name == flow.port}
+    return out, missing
+
+
+def compare(table: TruthTable, flows: list[DeclaredFlow]) -> Comparison:
+    expected, missing = expected_flows(flows, table)
+    cells = set(table.cells) | expected
+    result = Comparison(correct=0, undeclared_endpoints=missing)
+    for cell in cells:
+        want, got = cell in expected, cell in table.allowed
+        if want == got:
+            result.correct += 1
+        elif got:
+            result.wrong_allowed.append(cell)
+        else:
+            result.wrong_denied.append(cell)
+    return result

@@ -1,0 +1,107 @@
+"""Settings (flag > env var > default) and the policy source of truth."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conformance.policy import PolicyError, load_policy
+from conformance.settings import OPTIONS, Settings
+from conformance.tools import REPO
+
+PLATFORM_POLICY = REPO / "manifests" / "policy.yaml"
+
+
+def test_every_option_has_a_flag_and_an_env_var() -> None:
+    for opt in OPTIONS:
+        assert opt.flag.startswith("--") and opt.env.startswith("CONFORMANCE_"), opt
+    assert len({o.env for o in OPTIONS}) == len(OPTIONS)
+
+
+def test_flag_beats_env_beats_default(tmp_path: Path) -> None:
+    env = {"CONFORMANCE_PROFILE": "ci", "CONFORMANCE_MANIFESTS": str(tmp_path)}
+    from_env = Settings.resolve(lambda _name: None, env)
+    assert from_env.profiles == ("ci",)
+    assert from_env.manifests == tmp_path.resolve()
+    flags = {"profiles": "prod"}
+    from_flag = Settings.resolve(flags.get, env)
+    assert from_flag.profiles == ("prod",)
+    default = Settings.resolve(lambda _name: None, {})
+    assert default.profiles == ("prod", "ci")
+    assert default.manifests == (REPO / "manifests").resolve()
+
+
+def test_policy_defaults_to_the_manifests_folder_then_the_platform(tmp_path: Path) -> None:
+    assert (
+        Settings.resolve(lambda _n: None, {"CONFORMANCE_MANIFESTS": str(tmp_path)}).policy == PLATFORM_POLICY
+    )
+    (tmp_path / "policy.yaml").write_text("x: 1\n")
+    assert (
+        Settings.resolve(lambda _n: None, {"CONFORMANCE_MANIFESTS": str(tmp_path)}).policy
+        == tmp_path / "policy.yaml"
+    )
+
+
+def test_platform_policy_loads_with_the_seed_numbers() -> None:
+    policy = load_policy(PLATFORM_POLICY)
+    assert (policy.slo.target_rps, policy.slo.latency_p95_ms, policy.slo.latency_p99_ms) == (20000, 500, 1000)
+    assert policy.slo.error_rate == 0.05
+    assert policy.services["api-gateway"].bounds["prod"] == (10, 100)
+    assert policy.services["core-service"].bounds["prod"] == (8, 80)
+    assert policy.services["reservations"].bounds["prod"] == (8, 70)
+    assert policy.scale_up == (100, 15) and policy.scale_down == (10, 60)
+
+
+def _write_policy(tmp_path: Path, mutate: str, replacement: str) -> Path:
+    text = PLATFORM_POLICY.read_text()
+    assert mutate in text
+    path = tmp_path / "policy.yaml"
+    path.write_text(text.replace(mutate, replacement))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("mutate", "replacement", "message"),
+    [
+        ("  latency_p95_ms: 500", "  latency_p95_ms: fast", r"field slo.latency_p95_ms has the wrong type"),
+        ("  error_rate: 0.05 ", "  rate_of_errors: 0.05 ", r"missing field slo.error_rate"),
+        (
+            "prod: {min: 10, max: 100}",
+            "prod: {min: 100, max: 10}",
+            r"api-gateway.prod: min 100 is above max 10",
+        ),
+        (
+            "    expires: 2027-06-30\n  - rule: read",
+            "    expires: someday\n  - rule: read",
+            r"exemptions\[0\].expires 'someday' is not a YYYY-MM-DD",
+        ),
+        ("    owner: platform-team@tartware.local\n", "", r"exemptions\[0\] is missing owner"),
+    ],
+)
+def test_policy_errors_name_file_and_field(
+    tmp_path: Path, mutate: str, replacement: str, message: str
+) -> None:
+    path = _write_policy(tmp_path, mutate, replacement)
+    with pytest.raises(PolicyError, match=message) as err:
+        load_policy(path)
+    assert str(path) in str(err.value)
+
+
+def test_broken_policy_yaml_is_a_policy_error(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        textwrap.dedent("""\
+        slo:
+          target_rps: 1
+          target_rps: 2
+    """)
+    )
+    with pytest.raises(PolicyError, match="duplicate key 'target_rps'"):
+        load_policy(path)
+
+
+def test_today_option_parses_dates() -> None:
+    assert Settings.resolve({"today": "2030-01-02"}.get, {}).today == dt.date(2030, 1, 2)
