@@ -37,6 +37,25 @@ def as_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+INT32 = 2**31 - 1
+
+
+def as_count(value: Any) -> int | None:
+    """A replica-like count: an int32 as the API stores it, else None (so arithmetic on counts
+    never meets a 400-digit YAML integer)."""
+    number = as_int(value)
+    return number if number is not None and -INT32 - 1 <= number <= INT32 else None
+
+
+def show(value: Any) -> str:
+    """A field value for messages, spelled as in YAML: true/false/null, quoted strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return repr(value)
+
+
 def pod_template(obj: K8sObject) -> tuple[dict[str, Any], str]:
     """(pod template metadata+spec as {"metadata":..., "spec":...}, field prefix) of a workload."""
     body = obj.body
@@ -136,8 +155,21 @@ def selector_is_empty(selector: Any) -> bool:
     return not selector.get("matchLabels") and not selector.get("matchExpressions")
 
 
-_SUFFIX = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}  # fmt: skip
+_SUFFIX = {
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "P": 1e15,
+    "E": 1e18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
 
 
 def quantity(value: Any) -> float | None:
@@ -183,9 +215,15 @@ def fmt_selector(selector: Any) -> str:
     return f"{text} + {len(expressions)} expression(s)" if expressions else text
 
 
+def subjects(inventory: Inventory, *kinds: str) -> Iterator[K8sObject]:
+    """Objects of `kinds` a cross-object rule reports on: not the stand-ins policy.yaml `provided`
+    declares (those exist only so lookups find them, as object rules already skip them)."""
+    return (obj for obj in inventory.of_kind(*kinds) if not obj.provided)
+
+
 def replicas(obj: K8sObject) -> int:
     """spec.replicas of a scalable workload; 1 when unset or malformed (the API default)."""
-    value = as_int(obj.spec.get("replicas"))
+    value = as_count(obj.spec.get("replicas"))
     return value if value is not None else 1
 
 
@@ -211,12 +249,12 @@ def hpas_by_target(inventory: Inventory) -> dict[tuple[str, str, str], list[K8sO
 
 
 def hpa_min(hpa: K8sObject) -> int:
-    value = as_int(hpa.spec.get("minReplicas"))
+    value = as_count(hpa.spec.get("minReplicas"))
     return value if value is not None else 1  # the API default
 
 
 def hpa_max(hpa: K8sObject) -> int | None:
-    return as_int(hpa.spec.get("maxReplicas"))
+    return as_count(hpa.spec.get("maxReplicas"))
 
 
 def service_policy(obj: K8sObject, policy: Policy) -> ServicePolicy | None:
@@ -234,22 +272,23 @@ def service_policy(obj: K8sObject, policy: Policy) -> ServicePolicy | None:
     return None
 
 
-def requests_of(container: dict[str, Any]) -> dict[str, Any]:
-    """A container's resources.requests ({} when missing or malformed)."""
-    return as_dict(as_dict(container.get("resources")).get("requests"))
+def requests_of(container: dict[str, Any], section: str = "requests") -> dict[str, Any]:
+    """A container's resources.requests (or .limits); {} when missing or malformed."""
+    return as_dict(as_dict(container.get("resources")).get(section))
 
 
-def pod_requests(obj: K8sObject) -> dict[str, float]:
-    """Effective per-pod requests {cpu: cores, memory: bytes}: max(sum of containers, largest init).
+def pod_requests(obj: K8sObject, section: str = "requests") -> dict[str, float]:
+    """Effective per-pod requests (or limits) {cpu: cores, memory: bytes}: the larger of the sum over
+    containers and the largest init container, as the scheduler counts them.
 
-    Unset or unparsable requests count as 0 (resources-set reports them).
+    Unset or unparsable values count as 0 (resources-set reports them).
     """
     out: dict[str, float] = {}
     for resource in ("cpu", "memory"):
         running = 0.0
         init = 0.0
         for container, path in containers(obj):
-            value = quantity(requests_of(container).get(resource)) or 0.0
+            value = quantity(requests_of(container, section).get(resource)) or 0.0
             if ".initContainers[" in path:
                 init = max(init, value)
             else:
@@ -318,14 +357,6 @@ def matching_workloads(
     return [o for o, labels in index.candidates(namespace, pairs) if selector_matches(selector, labels)]
 
 
-def first_by_namespace(objs: Iterable[K8sObject]) -> dict[str, K8sObject]:
-    """The first object (inventory order) of each namespace: what namespace-level findings name."""
-    out: dict[str, K8sObject] = {}
-    for obj in objs:
-        out.setdefault(obj.namespace, obj)
-    return out
-
-
 class SelectorIndex:
     """Objects that carry a selector (PDBs, NetworkPolicies, Services...), for the reverse look-up:
     which of them select these labels? Each selector is filed under one of its required
@@ -380,8 +411,11 @@ class SelectorIndex:
             unkeyed = [item for items in self._unkeyed.values() for item in items]
         else:
             unkeyed = self._unkeyed.get(namespace, [])
-        return [o for o, sel in self._keyed(labels) + unkeyed
-                if (namespace is None or o.namespace == namespace) and self._matches(sel, labels)]  # fmt: skip
+        return [
+            o
+            for o, sel in self._keyed(labels) + unkeyed
+            if (namespace is None or o.namespace == namespace) and self._matches(sel, labels)
+        ]
 
     def near(self, labels: dict[str, Any], namespace: str) -> list[K8sObject]:
         """Objects in `namespace` whose selector shares a (distinctive) label pair with `labels` but does

@@ -68,7 +68,8 @@ class Rule:
 
     def run(self, ctx: Context) -> list[Finding]:
         if self.scope == "inventory":
-            return [Finding(self, v) for v in self.check(ctx)]
+            # Stand-ins for operator-made objects are lookup targets, never subjects.
+            return [Finding(self, v) for v in self.check(ctx) if not v.obj.provided]
         subjects = (obj for obj in ctx.inventory.of_kind(*self.kinds) if not obj.provided)
         return [Finding(self, v) for obj in subjects for v in self.check(obj, ctx)]
 
