@@ -30,7 +30,7 @@ from conformance import tools  # noqa: E402
 from conformance.policy import load_policy  # noqa: E402
 from conformance.schema.kubeconform import SchemaLocations  # noqa: E402
 from conformance.settings import Settings  # noqa: E402
-from conformance.static import check_target  # noqa: E402
+from conformance.static import check_targets  # noqa: E402
 
 SERVICE = """\
 apiVersion: apps/v1
@@ -168,7 +168,7 @@ def main() -> int:
         bench_settings = dataclasses.replace(settings, manifests=corpus)
 
         def static_tier() -> None:
-            target = check_target(bench_settings, "prod", "default", policy, locations)
+            (target,) = check_targets(bench_settings, ("prod",), "default", policy, locations)
             assert len(target.inventory.objects) == count, (
                 len(target.inventory.objects),
                 target.inventory.problems[:3],

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 
 from .errors import InfraError
-from .inventory import Inventory, K8sObject, Source, load_inputs, prepare_inputs, to_inventory
+from .inventory import InputFile, Inventory, K8sObject, Source, load_inputs, prepare_inputs, to_inventory
 from .policy import Policy, PolicyError, load_policy
 from .rules import Context, RuleOutcome, evaluate
 from .schema.kubeconform import SchemaCheck, SchemaLocations, SchemaResult
@@ -47,27 +47,43 @@ def run_static(settings: Settings) -> StaticRun:
         policy, policy_error = None, str(err)
     namespace = policy.namespace if policy else "default"
     locations = SchemaLocations.for_version(settings.schemas, settings.k8s_version, settings.crd_schemas)
-    targets = []
-    for profile in settings.profiles:
-        targets.append(check_target(settings, profile, namespace, policy, locations))
+    targets = check_targets(settings, settings.profiles, namespace, policy, locations)
     return StaticRun(settings, policy, policy_error, targets)
 
 
-def check_target(
-    settings: Settings, profile: str, namespace: str, policy: Policy | None, locations: SchemaLocations
-) -> StaticTarget:
-    """One profile: kubeconform reads the files while Python parses them and runs the rules."""
+def check_targets(
+    settings: Settings,
+    profiles: tuple[str, ...],
+    namespace: str,
+    policy: Policy | None,
+    locations: SchemaLocations,
+) -> list[StaticTarget]:
+    """All profiles with one kubeconform run that reads the files while Python parses them.
+
+    Plain files are the same for every profile: they are loaded and schema-checked once
+    and shared; only chart renders differ per profile.
+    """
     with tempfile.TemporaryDirectory(prefix="conformance-static-") as tmp:
-        inputs, problems = prepare_inputs(settings.manifests, profile, namespace, Path(tmp), settings.limits)
-        check = SchemaCheck.start(inputs, locations)
-        load_inputs(inputs, namespace, settings.limits)
-        target = StaticTarget(profile, to_inventory(profile, inputs, problems))
-        if policy is not None:
-            target.inventory.objects += provided_objects(policy)
-        if policy is not None:
-            target.outcomes = evaluate(Context(target.inventory, policy, profile, settings.today))
-        target.schema = check.finish(inputs)
-    return target
+        prepared = []
+        shared: dict[Path, InputFile] = {}
+        for profile in profiles:
+            inputs, problems = prepare_inputs(
+                settings.manifests, profile, namespace, Path(tmp), settings.limits
+            )
+            inputs = [shared.setdefault(i.disk, i) if i.chart is None else i for i in inputs]
+            prepared.append((profile, inputs, problems))
+        unique = list({id(i): i for _, inputs, _ in prepared for i in inputs}.values())
+        check = SchemaCheck.start(unique, locations)
+        load_inputs(unique, namespace, settings.limits)
+        targets = []
+        for profile, inputs, problems in prepared:
+            target = StaticTarget(profile, to_inventory(profile, inputs, problems))
+            if policy is not None:
+                target.inventory.objects += provided_objects(policy)
+                target.outcomes = evaluate(Context(target.inventory, policy, profile, settings.today))
+            target.schema = check.finish(inputs)
+            targets.append(target)
+    return targets
 
 
 def provided_objects(policy: Policy) -> list[K8sObject]:

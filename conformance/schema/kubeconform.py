@@ -187,6 +187,7 @@ class SchemaCheck:
 
     def __init__(self, proc: subprocess.Popen[str] | None, locations: SchemaLocations, count: int) -> None:
         self._proc, self._locations, self._count = proc, locations, count
+        self._entries: list[dict[str, object]] | None = None
 
     @classmethod
     def start(cls, inputs: Sequence[InputFile], locations: SchemaLocations) -> SchemaCheck:
@@ -195,7 +196,10 @@ class SchemaCheck:
         return cls(proc, locations, len(paths))
 
     def finish(self, inputs: Sequence[InputFile]) -> list[SchemaResult]:
-        entries = _finish(self._proc, f"{self._count} files") if self._proc is not None else []
+        """Results for the objects of `inputs` (any subset of the started files; callable repeatedly)."""
+        if self._entries is None:
+            self._entries = _finish(self._proc, f"{self._count} files") if self._proc is not None else []
+        entries = self._entries
         by_key: dict[tuple[str, str, str, str], list[dict[str, object]]] = {}
         for entry in entries:
             key = (
@@ -215,7 +219,10 @@ class SchemaCheck:
                 counts[ident] = counts.get(ident, 0) + 1
             for obj in objects:
                 found = by_key.get((str(item.disk), obj.api_version, obj.kind, obj.name), [])
-                if counts[(obj.api_version, obj.kind, obj.name)] == 1 and len(found) == 1:
+                verdicts = {(e.get("status"), e.get("msg")) for e in found}
+                # Same identity twice in a file (e.g. one name in two namespaces): kubeconform
+                # does not report namespaces, so only identical verdicts can be shared.
+                if len(found) == counts[(obj.api_version, obj.kind, obj.name)] and len(verdicts) == 1:
                     results[id(obj)] = _result(obj, found[0], self._locations)
                 else:
                     leftovers.append(obj)
