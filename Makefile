@@ -21,12 +21,13 @@ export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 # The suite runs from the checkout (no install step): conftest.py loads the plugin.
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv tools doctor static behaviour slo conformance test lint catalogue bench lock clean
+.PHONY: help venv tools doctor static behaviour slo conformance test lint catalogue bench lock clean report report-tools
 
 help:
 	@echo "make conformance  all tiers on the platform (static, behaviour, SLO)"
 	@echo "make test         the suite's own tests + lint"
 	@echo "make static | behaviour | slo   one tier; ARGS='...' passes pytest options"
+	@echo "make report       one Allure HTML report of every tier's results (build/allure-report/index.html)"
 	@echo "make tools | doctor | lint | catalogue | bench | clean"
 
 $(STAMP): requirements/requirements.lock pyproject.toml
@@ -60,7 +61,8 @@ lint: venv
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-test: tools lint
+# report-tools: the self-tests render a report and open it in Chromium.
+test: tools report-tools lint
 	$(PYTEST) tests --junitxml=$(BUILD)/junit/self-tests.xml $(ARGS)
 
 catalogue: venv
@@ -76,3 +78,20 @@ lock:
 
 clean:
 	rm -rf $(BUILD) .tools $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# --- report ------------------------------------------------------------------
+# One HTML report (single index.html, opens from file://) of whatever tiers left
+# results in build/allure-results. The Allure CLI (npm `allure`, pinned with
+# hashes in package-lock.json) is installed by tools/install-report.sh into a
+# cache outside the repo; `make test` needs it too, for the browser self-test.
+REPORT := $(BUILD)/allure-report
+# Results of several CI jobs (one folder each) merged first: make report REPORT_PARTS="a b"
+REPORT_PARTS ?=
+
+report-tools:
+	tools/install-report.sh
+
+report: venv report-tools
+	$(if $(strip $(REPORT_PARTS)),$(PY) -m conformance.report merge --results $(RESULTS) $(REPORT_PARTS))
+	$(PY) -m conformance.report prepare --results $(RESULTS) --report $(REPORT)
+	$(PY) -m conformance.report generate --results $(RESULTS) --report $(REPORT)

@@ -12,6 +12,9 @@ import pytest
 from .errors import InfraError
 from .settings import OPTIONS, Settings
 
+# The gate (an empty or wholly skipped tier fails) and Allure case identities.
+pytest_plugins = ["conformance.report.plugin"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "Tartware conformance suite (each flag also reads an env var)")

@@ -41,3 +41,22 @@ def attach_object(name: str, body: dict[str, Any]) -> None:
 
 def attach_file(name: str, path: str, kind: Any = None) -> None:
     allure.attach.file(path, name=name, attachment_type=kind)
+
+
+LONG_PARAMETER = 120  # characters; longer reprs are hidden from the report and from the history id
+
+
+def identify_case(case_id: str, params: dict[str, Any]) -> None:
+    """Name a parametrised test by its pytest id; hide long parameter reprs.
+
+    Without this, allure-pytest shows every parameter's repr (whole manifests,
+    megabytes per report) and derives the history id from them, so two cases
+    whose objects print alike (profile prod vs ci) collapse into "retries" of
+    one test, and any manifest edit breaks the trend. The pytest id is short,
+    unique and stable. Call it before allure-pytest's setup ends.
+    """
+    allure.dynamic.parameter("case", case_id)
+    for name, value in params.items():
+        text = repr(value)
+        if len(text) > LONG_PARAMETER:
+            allure.dynamic.parameter(name, f"{type(value).__name__} ({len(text)} chars)", excluded=True)

@@ -1,0 +1,153 @@
+"""The pre-merge gate users copy (.github/workflows/conformance.yml), checked statically.
+
+Parsed with the suite's own strict YAML loader (duplicate keys are errors);
+every `make` target a job runs must exist in the Makefile (as `make -pq` sees
+it), every action is pinned to a version, tool caches and artifact uploads are
+in place and survive a failing tier.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conformance.inventory.loader import iter_documents
+from conformance.inventory.model import Problem, Source
+from conformance.tools import REPO
+
+WORKFLOW = REPO / ".github" / "workflows" / "conformance.yml"
+TIER_JOBS = ("static", "behaviour", "slo")
+TOOL_CACHE = ("~/.cache/tartware-conformance", "~/.cache/go-build", "~/go/pkg/mod", "~/.cache/pip")
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@(v\d+\.\d+\.\d+|[0-9a-f]{40})$")
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict[Any, Any]:
+    [(source, doc)] = list(iter_documents(WORKFLOW.read_bytes(), Source(str(WORKFLOW), 0)))
+    assert not isinstance(doc, Problem), f"{source}: {doc}"
+    assert isinstance(doc, dict)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def make_targets() -> set[str]:
+    """Targets in make's own database (-p), without running anything (-q, no rules: -r/-R)."""
+    run = subprocess.run(
+        ["make", "-C", str(REPO), "-pRrq", ":"], capture_output=True, text=True, timeout=60, check=False
+    )
+    targets: set[str] = set()
+    previous = ""
+    for line in run.stdout.splitlines():
+        match = re.match(r"^([A-Za-z0-9][\w.-]*):(?!=)", line)
+        # make marks files it only knows of (not rules) with "# Not a target:" just above.
+        if match and not previous.startswith("# Not a target"):
+            targets.add(match.group(1))
+        previous = line
+    assert "static" in targets, f"could not read make's database: {run.stderr[-500:]}"
+    return targets
+
+
+def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(job.get("steps", []))
+
+
+def make_calls(job: dict[str, Any]) -> Iterator[list[str]]:
+    """The target lists of every `make ...` command in a job's run steps."""
+    for step in steps(job):
+        for line in str(step.get("run", "")).splitlines():
+            words = shlex.split(line, comments=True)
+            while "make" in words:
+                words = words[words.index("make") + 1 :]
+                targets = []
+                for word in words:
+                    if word in ("&&", "||", ";", "|"):
+                        break
+                    if not word.startswith("-") and "=" not in word:
+                        targets.append(word)
+                yield targets
+
+
+def uses(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [s for s in steps(job) if str(s.get("uses", "")).split("@")[0] == action]
+
+
+def test_pull_requests_trigger_it(workflow: dict[Any, Any]) -> None:
+    # YAML 1.1 reads the key `on` as the boolean True.
+    triggers = workflow.get("on", workflow.get(True))
+    assert triggers is not None, "no `on:` triggers"
+    names = set(triggers) if isinstance(triggers, dict | list) else {triggers}
+    assert "pull_request" in names
+
+
+def test_every_job_runs_make_targets_that_exist(workflow: dict[Any, Any], make_targets: set[str]) -> None:
+    for name, job in workflow["jobs"].items():
+        calls = list(make_calls(job))
+        assert calls, f"job {name} runs no make target"
+        for targets in calls:
+            assert targets, f"job {name}: bare `make` runs the default goal (help)"
+            missing = set(targets) - make_targets
+            assert not missing, f"job {name} runs make target(s) {sorted(missing)} not in the Makefile"
+
+
+def test_each_tier_has_its_job(workflow: dict[Any, Any]) -> None:
+    ran = {name: {t for call in make_calls(job) for t in call} for name, job in workflow["jobs"].items()}
+    for tier in TIER_JOBS:
+        assert tier in ran.get(tier, set()), f"no job {tier!r} running `make {tier}`: {ran}"
+    slo_lines = [str(s.get("run", "")) for s in steps(workflow["jobs"]["slo"])]
+    assert any("smoke" in line for line in slo_lines), "the SLO job should run the smoke scenario only"
+
+
+def test_actions_are_pinned_to_a_version(workflow: dict[Any, Any]) -> None:
+    for name, job in workflow["jobs"].items():
+        for step in steps(job):
+            if "uses" in step:
+                assert PINNED.match(step["uses"]), (
+                    f"job {name}: {step['uses']} is not pinned to vX.Y.Z or a SHA"
+                )
+
+
+def test_tier_jobs_cache_the_tools(workflow: dict[Any, Any]) -> None:
+    keys = []
+    for tier in TIER_JOBS:
+        [cache] = uses(workflow["jobs"][tier], "actions/cache")
+        paths = set(str(cache["with"]["path"]).split())
+        assert set(TOOL_CACHE) <= paths, f"job {tier} caches {paths}"
+        keys.append(str(cache["with"]["key"]).split("${{")[0])
+    # One key prefix per job: a job that builds less must not claim the others' cache key.
+    assert len(set(keys)) == len(keys), keys
+
+
+def test_tier_jobs_upload_junit_and_allure_results_even_when_failing(workflow: dict[Any, Any]) -> None:
+    names = []
+    for tier in TIER_JOBS:
+        uploads = uses(workflow["jobs"][tier], "actions/upload-artifact")
+        paths = {str(u["with"]["path"]) for u in uploads}
+        assert "build/junit/*.xml" in paths and "build/allure-results" in paths, (tier, paths)
+        for upload in uploads:
+            assert re.search(r"always\(\)|!cancelled\(\)", str(upload.get("if", ""))), (tier, upload)
+        names += [str(u["with"]["name"]) for u in uploads]
+    assert len(set(names)) == len(names), f"artifact names must be unique per run: {names}"
+
+
+def test_report_job_merges_every_tier_and_uploads_one_report(workflow: dict[Any, Any]) -> None:
+    report = workflow["jobs"]["report"]
+    assert set(report["needs"]) == set(TIER_JOBS)
+    assert re.search(r"always\(\)|!cancelled\(\)", str(report.get("if", ""))), (
+        "report must run after a failure"
+    )
+    [download] = uses(report, "actions/download-artifact")
+    assert download["with"]["pattern"] == "allure-results-*"
+    uploads = uses(report, "actions/upload-artifact")
+    assert any("build/allure-report" in str(u["with"]["path"]) for u in uploads)
+    caches = {str(c["with"]["path"]) for c in uses(report, "actions/cache")}
+    assert any("history" in path for path in caches), "no history cache: trends would restart every run"
+
+
+def test_every_job_has_a_timeout(workflow: dict[Any, Any]) -> None:
+    for name, job in workflow["jobs"].items():
+        assert int(job.get("timeout-minutes", 0)) > 0, f"job {name} has no timeout-minutes"
