@@ -10,11 +10,13 @@ when some policy selecting it lists that direction in policyTypes; a flow is
 allowed when the source may send (egress) and the destination may receive
 (ingress). Endpoints named in flows.yaml but not deployed by the manifests
 (kube-dns, the ingress controller, Prometheus) are modelled as pods labelled
-`app.kubernetes.io/name`, `app` and `k8s-app` = their app name.
+`app.kubernetes.io/name`, `app`, `k8s-app` and `control-plane` = their app name,
+plus the labels the namespace's policy selects them by (`inferred_labels`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,8 +105,14 @@ def workload_endpoints(inventory: Inventory) -> list[Endpoint]:
     return out
 
 
-def modelled_endpoint(namespace: str, app: str, ports: Iterable[tuple[int, str]]) -> Endpoint:
-    labels = {"app.kubernetes.io/name": app, "app": app, "k8s-app": app}
+# The labels third-party pods carry their name in (flows.yaml: k8s-app for kube-dns,
+# app for istiod, control-plane for elastic-operator).
+NAME_KEYS = ("app.kubernetes.io/name", "app", "k8s-app", "control-plane")
+
+
+def modelled_endpoint(namespace: str, app: str, ports: Iterable[tuple[int, str]],
+                      extra_labels: dict[str, str] | None = None) -> Endpoint:  # fmt: skip
+    labels = {**(extra_labels or {}), **dict.fromkeys(NAME_KEYS, app)}
     return Endpoint(
         namespace,
         app,
@@ -147,7 +155,7 @@ class _Policies:
 
     def peer_matches(self, peer: dict[str, Any], policy_ns: str, other: Endpoint) -> bool:
         if "ipBlock" in peer:
-            return str((peer.get("ipBlock") or {}).get("cidr")) in ("0.0.0.0/0", "::/0")
+            return _ip_block_covers_pods(peer.get("ipBlock"))
         pod_sel = peer.get("podSelector")
         ns_sel = peer.get("namespaceSelector")
         if ns_sel is None:
@@ -182,6 +190,27 @@ class _Policies:
         return False
 
 
+# Pod networks are private address space; an ipBlock that excepts any of it is
+# the usual way of saying "outside the cluster".
+_PRIVATE = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
+
+
+def _ip_block_covers_pods(block: Any) -> bool:
+    """An ipBlock selects pods only as "everything" (0.0.0.0/0 or ::/0) with no private range excepted."""
+    if not isinstance(block, dict) or str(block.get("cidr")) not in ("0.0.0.0/0", "::/0"):
+        return False
+    for text in block.get("except") or []:
+        try:
+            net = ipaddress.ip_network(str(text), strict=False)
+        except ValueError:
+            continue
+        if any(net.version == p.version and net.overlaps(p) for p in _PRIVATE):
+            return False
+    return True
+
+
 def _port_matches(ports: Any, target: Endpoint, port: int, protocol: str) -> bool:
     if not ports:
         return True
@@ -203,22 +232,28 @@ def _port_matches(ports: Any, target: Endpoint, port: int, protocol: str) -> boo
 
 
 def truth_table(inventory: Inventory, extra: Iterable[Endpoint] = ()) -> TruthTable:
-    """Every source x destination x destination port, and which the policies allow."""
+    """Every source x destination x destination port, and which the policies allow.
+
+    A workload's pods talking to each other (src == dst: replication, cluster
+    buses) are cells too. Cells between two namespaces that no policy of the
+    inventory governs (e.g. elastic-system -> kube-system) are not judged: no
+    manifest here can allow or deny them (their `allowed` is still computed).
+    """
     endpoints = workload_endpoints(inventory)
     known = {e.key for e in endpoints}
     endpoints += [e for e in extra if e.key not in known]
     policies = _Policies(inventory)
+    policed = {p.namespace for p in policies.policies}
     allowed: set[Flow] = set()
     cells: list[Flow] = []
     egress = {e.key: policies.selecting(e, "Egress") for e in endpoints}
     ingress = {e.key: policies.selecting(e, "Ingress") for e in endpoints}
     for src in endpoints:
         for dst in endpoints:
-            if src.key == dst.key:
-                continue
             for _name, port, protocol in sorted(set(dst.ports), key=lambda p: (p[1], p[2])):
                 flow = Flow(src.key, dst.key, port, protocol)
-                cells.append(flow)
+                if src.namespace in policed or dst.namespace in policed:
+                    cells.append(flow)
                 out_ok = not egress[src.key] or policies.allows(egress[src.key], "egress", dst, dst, flow)
                 in_ok = not ingress[dst.key] or policies.allows(ingress[dst.key], "ingress", src, dst, flow)
                 if out_ok and in_ok:
@@ -261,6 +296,41 @@ def load_flows(path: Path) -> list[DeclaredFlow]:
     return out
 
 
+def _has_pod_peers(policy: K8sObject) -> bool:
+    for key, peer_key in (("ingress", "from"), ("egress", "to")):
+        for rule in policy.spec.get(key) or []:
+            peers = rule.get(peer_key) if isinstance(rule, dict) else None
+            if not peers or any(isinstance(p, dict) and "ipBlock" not in p for p in peers):
+                return True
+    return False
+
+
+def inferred_labels(namespace: str, app: str, inventory: Inventory) -> dict[str, str]:
+    """Labels of a modelled endpoint beyond its name, from the policy that selects it.
+
+    The real pods of, say, the ingress-nginx controller carry
+    `app.kubernetes.io/component: controller`, and its policy selects on it. When
+    the policies of the namespace select the app with one matchLabels set, the
+    endpoint gets those labels. Several sets (controller vs admission-webhook
+    pods) are narrowed to the policies that allow pod peers at all: a modelled
+    endpoint stands for pods in pod-to-pod flows, and a policy that only allows
+    ipBlock peers cannot be about them. Still ambiguous: no extra labels.
+    """
+    candidates: list[tuple[dict[str, str], bool]] = []
+    for pol in inventory.of_kind("NetworkPolicy"):
+        selector = pol.spec.get("podSelector")
+        match = selector.get("matchLabels") if isinstance(selector, dict) else None
+        if pol.namespace != namespace or not isinstance(match, dict):
+            continue
+        if any(match.get(key) == app for key in NAME_KEYS):
+            labels = {str(k): str(v) for k, v in match.items()}
+            if all(labels != c for c, _ in candidates):
+                candidates.append((labels, _has_pod_peers(pol)))
+    if len(candidates) > 1:
+        candidates = [c for c in candidates if c[1]]
+    return candidates[0][0] if len(candidates) == 1 else {}
+
+
 def modelled_from_flows(flows: list[DeclaredFlow], inventory: Inventory) -> list[Endpoint]:
     """Endpoints the flows name that the manifests do not deploy (DNS, ingress controller, ...)."""
     deployed = {e.key for e in workload_endpoints(inventory)}
@@ -271,7 +341,10 @@ def modelled_from_flows(flows: list[DeclaredFlow], inventory: Inventory) -> list
                 ports.setdefault((ns, app), set())
         if f"{flow.destination[0]}/{flow.destination[1]}" not in deployed and isinstance(flow.port, int):
             ports[flow.destination].add((flow.port, flow.protocol))
-    return [modelled_endpoint(ns, app, p) for (ns, app), p in sorted(ports.items())]
+    return [
+        modelled_endpoint(ns, app, p, inferred_labels(ns, app, inventory))
+        for (ns, app), p in sorted(ports.items())
+    ]
 
 
 def expected_flows(flows: list[DeclaredFlow], table: TruthTable) -> tuple[set[Flow], list[str]]:

