@@ -83,17 +83,7 @@ def _once(seen: set[str], violation: Violation) -> Iterator[Violation]:
     "equivalent).",
 )
 def no_privilege_escalation(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
-    for container, path in containers(obj):
-        value = as_dict(container.get("securityContext")).get("allowPrivilegeEscalation")
-        if value is not False:
-            hint = "is unset, and defaults to true" if value is None else f"is {show(value)}"
-            yield Violation(
-                obj,
-                f"{path}.securityContext.allowPrivilegeEscalation",
-                value,
-                False,
-                f"allowPrivilegeEscalation {hint}",
-            )
+    return _container_flag(obj, "allowPrivilegeEscalation", False, "is unset, and defaults to true")
 
 
 ALLOWED_ADDED_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
@@ -172,17 +162,16 @@ def seccomp_runtime_default(obj: K8sObject, ctx: Context) -> Iterator[Violation]
     "must write (e.g. /tmp).",
 )
 def read_only_root_filesystem(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    return _container_flag(obj, "readOnlyRootFilesystem", True, "is unset (the root filesystem is writable)")
+
+
+def _container_flag(obj: K8sObject, field: str, want: bool, unset: str) -> Iterator[Violation]:
+    """Every container's securityContext.<field> must be exactly `want` (no pod-level fallback)."""
     for container, path in containers(obj):
-        value = as_dict(container.get("securityContext")).get("readOnlyRootFilesystem")
-        if value is not True:
-            hint = "is unset (the root filesystem is writable)" if value is None else f"is {show(value)}"
-            yield Violation(
-                obj,
-                f"{path}.securityContext.readOnlyRootFilesystem",
-                value,
-                True,
-                f"readOnlyRootFilesystem {hint}",
-            )
+        value = as_dict(container.get("securityContext")).get(field)
+        if value is not want:
+            hint = unset if value is None else f"is {show(value)}"
+            yield Violation(obj, f"{path}.securityContext.{field}", value, want, f"{field} {hint}")
 
 
 @object_rule(
