@@ -235,15 +235,16 @@ def truth_table(inventory: Inventory, extra: Iterable[Endpoint] = ()) -> TruthTa
     """Every source x destination x destination port, and which the policies allow.
 
     A workload's pods talking to each other (src == dst: replication, cluster
-    buses) are cells too. Cells between two namespaces that no policy of the
-    inventory governs (e.g. elastic-system -> kube-system) are not judged: no
-    manifest here can allow or deny them (their `allowed` is still computed).
+    buses) are cells too. Cells between two namespaces the inventory neither
+    declares nor has policies in (e.g. elastic-system -> kube-system) are not
+    judged: no manifest here can allow or deny them (`allowed` still says).
     """
     endpoints = workload_endpoints(inventory)
     known = {e.key for e in endpoints}
     endpoints += [e for e in extra if e.key not in known]
     policies = _Policies(inventory)
-    policed = {p.namespace for p in policies.policies}
+    # Namespaces the inventory governs: declared by it, or holding one of its policies.
+    governed = {p.namespace for p in policies.policies} | {ns.name for ns in inventory.of_kind("Namespace")}
     allowed: set[Flow] = set()
     cells: list[Flow] = []
     egress = {e.key: policies.selecting(e, "Egress") for e in endpoints}
@@ -252,7 +253,7 @@ def truth_table(inventory: Inventory, extra: Iterable[Endpoint] = ()) -> TruthTa
         for dst in endpoints:
             for _name, port, protocol in sorted(set(dst.ports), key=lambda p: (p[1], p[2])):
                 flow = Flow(src.key, dst.key, port, protocol)
-                if src.namespace in policed or dst.namespace in policed:
+                if src.namespace in governed or dst.namespace in governed:
                     cells.append(flow)
                 out_ok = not egress[src.key] or policies.allows(egress[src.key], "egress", dst, dst, flow)
                 in_ok = not ingress[dst.key] or policies.allows(ingress[dst.key], "ingress", src, dst, flow)

@@ -175,6 +175,9 @@ def iter_documents(
             ),
         )
         return
+    # Without an anchor there is no alias, so nothing can expand beyond the text
+    # itself (bounded by max_file_bytes) and the expansion walk can be skipped.
+    has_anchors = "&" in text
     loader = StrictLoader(text)
     index = 0
     try:
@@ -197,7 +200,7 @@ def iter_documents(
                 yield doc_source, Problem(doc_source, f"invalid YAML: {_one_line(err)}")
             else:
                 try:
-                    size, depth = _expanded_size(value, limits)
+                    size, depth = _expanded_size(value, limits) if has_anchors else (0, 0)
                 except _RecursiveAlias:
                     yield doc_source, Problem(doc_source, "recursive alias: a node contains itself")
                     index += 1
