@@ -1,0 +1,411 @@
+"""`local` provider: a real control plane as local processes, with simulated nodes and usage.
+
+kwokctl's binary runtime runs etcd, kube-apiserver, kube-controller-manager (HPA
+and disruption controllers), kube-scheduler, the kwok controller (fake nodes and
+pods, usage from pod annotations) and metrics-server, all from the pinned
+binaries in .tools/bin, bound to 127.0.0.1, without Docker, images or network.
+
+    provider = LocalProvider(settings)
+    cluster = provider.start()        # ~4-6 s here: prints "local cluster ... ready in 4.8 s"
+    provider.stop()                   # kwokctl delete, stray processes, temp dir
+
+Everything lives in one temp dir (KWOK_WORKDIR, KUBECACHEDIR, kubeconfig, the
+metrics-server manifests), removed by stop(). kwokctl starts each component in
+its own process group, so stop() also ends any process whose command line
+names that dir, in case kwokctl itself was interrupted mid-create. A reaper
+process (reaper.py) does the same if this process dies without stop(), e.g. on
+SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .. import tools
+from ..errors import InfraError
+from ..settings import Settings
+from .base import Capabilities, Cluster, register
+from .kube import ApiError, Kube
+from .procs import listening_ports, processes_referencing, read_pid_files, terminate
+from .reaper import DONE
+from .wait import Poll, wait_until
+
+KUBE_VERSION = "v1.36.3"  # tools/controlplane-versions.env KUBE_VERSION
+BINARIES = {
+    # KwokctlConfiguration option -> binary in .tools/bin. Every field that would
+    # otherwise download something is set (kwok v0.8.0 downloads unless told).
+    "kubeApiserverBinary": "kube-apiserver",
+    "kubeControllerManagerBinary": "kube-controller-manager",
+    "kubeSchedulerBinary": "kube-scheduler",
+    "kubectlBinary": "kubectl",
+    "etcdBinary": "etcd",
+    "etcdctlBinary": "etcdctl",
+    "kwokControllerBinary": "kwok",
+    "metricsServerBinary": "metrics-server",
+}
+USAGE_ANNOTATION = "kwok.x-k8s.io/usage-cpu"
+# Six nodes in three zones: the critical services spread over zones and prefer a
+# host of their own (anti-affinity), and api-gateway's ci maximum is 6 replicas.
+ZONES = ("zone-a", "zone-b", "zone-c")
+NODES_PER_ZONE = 2
+NODE_LABEL = "conformance.tartware.io/fake-node"
+CREATE_TIMEOUT_S = 90.0
+READY_TIMEOUT_S = 60.0
+
+
+def kwokctl_config(repo_bin: Path, metrics_manifests: Path) -> dict[str, Any]:
+    """The KwokctlConfiguration: binary runtime, local binaries only, fast HPA and metrics.
+
+    metric-resolution 10 s is metrics-server's minimum; it must be >= 10/9 of
+    kubelet-request-timeout. The HPA syncs every 5 s instead of 15 s.
+    """
+    options: dict[str, Any] = {
+        "runtime": "binary",
+        "bindAddress": "127.0.0.1",
+        "kubeVersion": KUBE_VERSION,
+        "enableMetricsServer": True,
+        # A local kustomize folder: kwokctl builds it with `kubectl kustomize`
+        # (the default is a GitHub URL).
+        "metricsServerManifests": [str(metrics_manifests)],
+    }
+    options.update({field: str(repo_bin / binary) for field, binary in BINARIES.items()})
+    return {
+        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+        "kind": "KwokctlConfiguration",
+        "options": options,
+        "componentsPatches": [
+            {
+                "name": "metrics-server",
+                "extraArgs": [
+                    {"key": "metric-resolution", "value": "10s"},
+                    {"key": "kubelet-request-timeout", "value": "5s"},
+                ],
+            },
+            {
+                "name": "kube-controller-manager",
+                "extraArgs": [{"key": "horizontal-pod-autoscaler-sync-period", "value": "5s"}],
+            },
+        ],
+    }
+
+
+def metrics_server_objects() -> list[dict[str, Any]]:
+    """What kwokctl needs from metrics-server's manifests in the binary runtime.
+
+    kwokctl drops Deployments, RBAC and the like from these manifests and rewrites
+    the Service (to the local process) and the APIService (to its port); only those
+    two matter, so the suite writes them itself instead of depending on a module cache.
+    """
+    labels = {"k8s-app": "metrics-server"}
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "metrics-server", "namespace": "kube-system", "labels": labels},
+            "spec": {
+                "selector": labels,
+                "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": "https"}],
+            },
+        },
+        {
+            "apiVersion": "apiregistration.k8s.io/v1",
+            "kind": "APIService",
+            "metadata": {"name": "v1beta1.metrics.k8s.io", "labels": labels},
+            "spec": {
+                "group": "metrics.k8s.io",
+                "version": "v1beta1",
+                "groupPriorityMinimum": 100,
+                "versionPriority": 100,
+                "insecureSkipTLSVerify": True,
+                "service": {"name": "metrics-server", "namespace": "kube-system"},
+            },
+        },
+    ]
+
+
+def fake_node(name: str, zone: str) -> dict[str, Any]:
+    """A node kwok manages. Deliberately without status.addresses: kwok fills them in, and a
+    made-up InternalIP (kwokctl's template uses 192.0.2.1) breaks metrics-server's scrapes."""
+    capacity = {"cpu": "32", "memory": "256Gi", "pods": "110"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {
+                "kwok.x-k8s.io/node": "fake",
+                "metrics.k8s.io/resource-metrics-path": f"/metrics/nodes/{name}/metrics/resource",
+            },
+            "labels": {
+                "type": "kwok",
+                NODE_LABEL: "true",
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "topology.kubernetes.io/zone": zone,
+            },
+        },
+        "status": {"allocatable": capacity, "capacity": capacity},
+    }
+
+
+def node_names() -> list[str]:
+    """The fake nodes, two per zone: kwok-zone-a-0, kwok-zone-a-1, kwok-zone-b-0, ..."""
+    return [f"kwok-{zone}-{i}" for zone in ZONES for i in range(NODES_PER_ZONE)]
+
+
+class KwokWorkloads:
+    """Workloads run as kwok fake pods: images are never pulled; usage comes from an annotation."""
+
+    def adapt(self, body: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = json.loads(json.dumps(body))
+        template = out.get("spec", {}).get("template", {})
+        annotations = template.setdefault("metadata", {}).setdefault("annotations", {})
+        annotations.setdefault(USAGE_ANNOTATION, "1m")  # idle until a test sets usage
+        return out
+
+    def set_cpu(self, kube: Kube, namespace: str, selector: Mapping[str, str], millicores: int) -> int:
+        value = f"{millicores}m"
+        changed = 0
+        for pod in kube.list("v1", "Pod", namespace, labels=selector):
+            meta = pod.get("metadata") or {}
+            if (
+                meta.get("deletionTimestamp")
+                or (meta.get("annotations") or {}).get(USAGE_ANNOTATION) == value
+            ):
+                continue
+            with contextlib.suppress(ApiError):  # a pod deleted meanwhile
+                kube.patch(
+                    "v1",
+                    "Pod",
+                    str(meta["name"]),
+                    {"metadata": {"annotations": {USAGE_ANNOTATION: value}}},
+                    namespace=namespace,
+                )
+                changed += 1
+        return changed
+
+
+@register("local")
+class LocalProvider:
+    """kwokctl binary runtime; see the module docstring."""
+
+    name = "local"
+    capabilities = Capabilities(data_plane=False, metrics="simulated", can_set_usage=True, owns_cluster=True)
+
+    def __init__(self, settings: Settings, bin_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.bin_dir = bin_dir or tools.TOOLS_BIN
+        self.cluster_name = f"tw-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.tmp: Path | None = None
+        self._create: subprocess.Popen[bytes] | None = None
+        self._reaper: subprocess.Popen[str] | None = None
+        self._stopped = False
+
+    # -- paths --------------------------------------------------------------------------
+    def _env(self) -> dict[str, str]:
+        assert self.tmp is not None
+        env = dict(os.environ)
+        env.update(
+            {
+                "KWOK_WORKDIR": str(self.tmp / "workdir"),
+                "KUBECONFIG": str(self.tmp / "kubeconfig"),
+                "KUBECACHEDIR": str(self.tmp / "cache"),
+                # kwokctl runs `kubectl` from PATH before its kubectlBinary: the pinned one
+                # must come first, never a machine-wide kubectl.
+                "PATH": f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}",
+            }
+        )
+        return env
+
+    @property
+    def workdir(self) -> Path:
+        assert self.tmp is not None
+        return self.tmp / "workdir" / "clusters" / self.cluster_name
+
+    def _kwokctl(self) -> str:
+        return str(tools.find("kwokctl"))
+
+    # -- start ----------------------------------------------------------------------------
+    def start(self) -> Cluster:
+        """kwokctl create (own session), then metrics APIService Available and fake nodes Ready."""
+        began = time.monotonic()
+        for binary in ("kwokctl", *BINARIES.values()):
+            tools.find(binary)  # ToolMissing (an InfraError) names `make tools`
+        self.tmp = Path(tempfile.mkdtemp(prefix="tartware-kwok-"))
+        self._start_reaper()
+        manifests = self.tmp / "metrics-server"
+        manifests.mkdir()
+        (manifests / "metrics-server.yaml").write_text(
+            "\n---\n".join(json.dumps(o, indent=1) for o in metrics_server_objects())
+        )
+        (manifests / "kustomization.yaml").write_text("resources:\n- metrics-server.yaml\n")
+        config = self.tmp / "kwokctl.yaml"
+        config.write_text(json.dumps(kwokctl_config(self.bin_dir, manifests), indent=1))
+        log = self.tmp / "kwokctl-create.log"
+        with log.open("wb") as out:
+            # Own session: a terminal Ctrl-C reaches pytest (which then calls stop()),
+            # not kwokctl halfway through starting components.
+            self._create = subprocess.Popen(
+                [
+                    self._kwokctl(),
+                    "create",
+                    "cluster",
+                    "--name",
+                    self.cluster_name,
+                    "--config",
+                    str(config),
+                    "--wait",
+                    f"{int(CREATE_TIMEOUT_S)}s",
+                ],
+                env=self._env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                code = self._create.wait(timeout=CREATE_TIMEOUT_S + 10)
+            except subprocess.TimeoutExpired:
+                code = None
+        if code != 0:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise InfraError(f"kwokctl create cluster {self.cluster_name} failed (exit {code}):\n{tail}")
+        self._create = None
+        kube = Kube(self.tmp / "kubeconfig")
+        try:
+            self._wait_ready(kube)
+        finally:
+            kube.close()
+        ready_s = time.monotonic() - began
+        return Cluster(
+            provider=self.name,
+            name=self.cluster_name,
+            kubeconfig=self.tmp / "kubeconfig",
+            capabilities=self.capabilities,
+            ready_s=ready_s,
+            run_id=self.cluster_name,
+            details={"workdir": str(self.tmp), "kubernetes": KUBE_VERSION, "nodes": str(len(node_names()))},
+        )
+
+    def _wait_ready(self, kube: Kube) -> None:
+        # `kwokctl --wait` reports ready even when metrics-server crashed: the
+        # APIService must be Available before any HPA can work.
+        def metrics_available() -> Poll[bool]:
+            svc = kube.get_or_none("apiregistration.k8s.io/v1", "APIService", "v1beta1.metrics.k8s.io")
+            conds = {c.get("type"): c for c in ((svc or {}).get("status") or {}).get("conditions") or []}
+            available = conds.get("Available", {})
+            return Poll(
+                available.get("status") == "True",
+                f"Available={available.get('status')} {available.get('message', '')}".strip(),
+            )
+
+        for name, zone in zip(node_names(), [z for z in ZONES for _ in range(NODES_PER_ZONE)], strict=True):
+            kube.create(fake_node(name, zone))
+
+        def nodes_ready() -> Poll[bool]:
+            ready = []
+            for node in kube.list("v1", "Node", labels={NODE_LABEL: "true"}):
+                conds = {
+                    c.get("type"): c.get("status") for c in (node.get("status") or {}).get("conditions") or []
+                }
+                if conds.get("Ready") == "True":
+                    ready.append(node["metadata"]["name"])
+            return Poll(
+                len(ready) == len(node_names()), f"{len(ready)}/{len(node_names())} Ready: {sorted(ready)}"
+            )
+
+        wait_until(
+            metrics_available,
+            what="become Available",
+            objects=["APIService/v1beta1.metrics.k8s.io"],
+            timeout_s=READY_TIMEOUT_S,
+            retry_on=(ApiError, InfraError),
+        )
+        wait_until(
+            nodes_ready,
+            what="be Ready",
+            objects=[f"Node/{n}" for n in node_names()],
+            timeout_s=READY_TIMEOUT_S,
+            retry_on=(ApiError,),
+        )
+
+    # -- stop -------------------------------------------------------------------------------
+    def processes(self) -> list[int]:
+        """Pids of this cluster's components (pid files and any process naming the temp dir)."""
+        if self.tmp is None:
+            return []
+        found = set(read_pid_files(self.workdir / "pids")) | set(processes_referencing(self.tmp))
+        return sorted(found - ({self._reaper.pid} if self._reaper is not None else set()))
+
+    def ports(self) -> set[int]:
+        """TCP ports the components listen on (all on 127.0.0.1)."""
+        return listening_ports(self.processes())
+
+    def stop(self) -> None:
+        """kwokctl delete, then end any process naming the temp dir, then remove it. Idempotent."""
+        if self._stopped or self.tmp is None:
+            return
+        self._stopped = True
+        if self._create is not None and self._create.poll() is None:
+            terminate([self._create.pid], grace_s=3)
+        with contextlib.suppress(OSError, subprocess.SubprocessError, InfraError):
+            subprocess.run(
+                [self._kwokctl(), "delete", "cluster", "--name", self.cluster_name],
+                env=self._env(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=30,
+                check=False,
+            )
+        # Fallback: whatever kwokctl did not stop (interrupted create, crash).
+        terminate(self.processes(), grace_s=3)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self._dismiss_reaper()
+
+    def _start_reaper(self) -> None:
+        """See reaper.py: cleans up if this process dies without calling stop() (e.g. SIGKILL)."""
+        assert self.tmp is not None
+        env = self._env()
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tools.REPO), env.get("PYTHONPATH", "")) if p)
+        self._reaper = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "conformance.cluster.reaper",
+                str(self.tmp),
+                self._kwokctl(),
+                self.cluster_name,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=tools.REPO,
+            text=True,
+            start_new_session=True,
+        )
+
+    def _dismiss_reaper(self) -> None:
+        reaper, self._reaper = self._reaper, None
+        if reaper is None or reaper.stdin is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            reaper.stdin.write(f"{DONE}\n")
+            reaper.stdin.close()
+        try:
+            reaper.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            terminate([reaper.pid], grace_s=1)
+
+    def workloads(self) -> KwokWorkloads:
+        return KwokWorkloads()

@@ -1,0 +1,318 @@
+"""Putting the rendered platform on a cluster: CRDs, namespaces, cluster-scoped objects, dry-run.
+
+Order: CRDs for the custom kinds the inventory uses (generated from the offline
+schemas; see conformance/cluster/crds.py) -> Namespaces for real -> cluster-scoped
+objects for real (dry-run only where the suite does not own the cluster) ->
+every namespaced object as server-side dry-run apply (fieldValidation=Strict).
+Each object ends with one `ObjectResult`; a custom kind that cannot be validated
+is SKIPPED with the reason, never dropped.
+
+    state = apply_platform(kube, inventory, NamespaceMap(""), caps, schema_root=root, run_id="r1")
+    state.results["Deployment/tartware/guests"].outcome   # Outcome.DRY_RUN
+
+On a cluster the suite does not own, every namespace gets a prefix (`NamespaceMap`),
+applied to object namespaces and to NetworkPolicy selectors on
+`kubernetes.io/metadata.name`, and undone when objects are read back, so the
+platform is judged under its own names.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import functools
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance.cluster.base import MANAGED_BY, RUN_LABEL, Capabilities
+from conformance.cluster.crds import build_crd, load_schemas
+from conformance.cluster.kube import ApiError, Kube
+from conformance.cluster.wait import Poll, wait_until
+from conformance.inventory import Inventory, K8sObject
+from conformance.inventory.model import CLUSTER_SCOPED
+
+NAME_LABEL = "kubernetes.io/metadata.name"
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
+
+
+class Outcome(enum.Enum):
+    APPLIED = "applied"  # created for real (namespaces, cluster-scoped objects on an owned cluster)
+    DRY_RUN = "dry-run"  # accepted by server-side dry-run apply
+    SKIPPED = "skipped"  # not validated; the message says why
+    FAILED = "failed"  # rejected by the API server; the message is its answer
+
+
+@dataclass(frozen=True)
+class ObjectResult:
+    """What happened to one object of the render."""
+
+    ref: str
+    source: str
+    outcome: Outcome
+    message: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NamespaceMap:
+    """Platform namespace <-> cluster namespace ("" prefix: identical)."""
+
+    prefix: str = ""
+
+    def to_cluster(self, namespace: str) -> str:
+        return f"{self.prefix}{namespace}" if namespace and self.prefix else namespace
+
+    def from_cluster(self, namespace: str) -> str:
+        if self.prefix and namespace.startswith(self.prefix):
+            return namespace[len(self.prefix) :]
+        return namespace
+
+    def _selectors(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """namespaceSelectors inside a NetworkPolicy (they may name namespaces)."""
+        for direction, peers_key in (("ingress", "from"), ("egress", "to")):
+            for rule in (body.get("spec") or {}).get(direction) or []:
+                for peer in (rule or {}).get(peers_key) or []:
+                    if isinstance(peer, dict) and isinstance(peer.get("namespaceSelector"), dict):
+                        yield peer["namespaceSelector"]
+
+    def _convert(self, body: Mapping[str, Any], name: Any) -> dict[str, Any]:
+        out = copy.deepcopy(dict(body))
+        if not self.prefix:
+            return out
+        meta = out.setdefault("metadata", {})
+        if out.get("kind") == "Namespace":
+            meta["name"] = name(str(meta.get("name", "")))
+            labels = meta.setdefault("labels", {})
+            labels[NAME_LABEL] = meta["name"]
+        elif meta.get("namespace"):
+            meta["namespace"] = name(str(meta["namespace"]))
+        if out.get("kind") == "NetworkPolicy":
+            for selector in self._selectors(out):
+                labels = selector.get("matchLabels") or {}
+                if NAME_LABEL in labels:
+                    labels[NAME_LABEL] = name(str(labels[NAME_LABEL]))
+                for expr in selector.get("matchExpressions") or []:
+                    if isinstance(expr, dict) and expr.get("key") == NAME_LABEL:
+                        expr["values"] = [name(str(v)) for v in expr.get("values") or []]
+        return out
+
+    def object_to_cluster(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self._convert(body, self.to_cluster)
+
+    def object_from_cluster(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self._convert(body, self.from_cluster)
+
+
+@dataclass
+class PlatformState:
+    """The render on the cluster: a result per object ref, and what was created for it."""
+
+    results: dict[str, ObjectResult] = field(default_factory=dict)
+    crds: dict[tuple[str, str], str] = field(default_factory=dict)  # (apiVersion, kind) -> status/reason
+    extra_namespaces: list[str] = field(default_factory=list)  # used by objects, declared nowhere
+    namespaces: list[str] = field(default_factory=list)  # cluster names of every namespace created
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def owned_namespace(name: str, run_id: str, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A Namespace labelled as this run's (so `existing` cleans up only its own)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {**(labels or {}), RUN_LABEL: run_id, **MANAGED_BY}},
+    }
+
+
+def _crd_established(kube: Kube, name: str) -> Poll[bool]:
+    crd = kube.get_or_none("apiextensions.k8s.io/v1", "CustomResourceDefinition", name) or {}
+    conds = {c.get("type"): c for c in (crd.get("status") or {}).get("conditions") or []}
+    est = conds.get("Established", {})
+    return Poll(
+        est.get("status") == "True", f"Established={est.get('status')} {est.get('message', '')}".strip()
+    )
+
+
+def _crd_served(kube: Kube, name: str, keys: list[tuple[str, str]]) -> Poll[bool]:
+    """Established, and discovery lists the kinds (discovery can lag the condition)."""
+    established = _crd_established(kube, name)
+    if not established.done:
+        return established
+    missing = []
+    for api_version, kind in keys:
+        kube.forget(api_version)
+        if not kube.has_kind(api_version, kind):
+            missing.append(f"{kind} in {api_version}")
+    return Poll(not missing, f"Established, but discovery does not list {', '.join(missing)} yet")
+
+
+def prepare_kinds(
+    kube: Kube, inventory: Inventory, schema_root: Path | None, caps: Capabilities
+) -> dict[tuple[str, str], str]:
+    """For each kind the server lacks: install a CRD from the schemas (owned clusters) or a skip reason.
+
+    Returns (apiVersion, kind) -> "" when the server serves the kind, else the
+    reason objects of that kind are skipped.
+    """
+    wanted: dict[tuple[str, str], set[str]] = {}
+    status: dict[tuple[str, str], str] = {}
+    for obj in inventory.objects:
+        key = (obj.api_version, obj.kind)
+        if key in status:
+            continue
+        if kube.has_kind(*key):
+            status[key] = ""
+            continue
+        wanted.setdefault((obj.group, obj.kind), set()).add(obj.api_version.rpartition("/")[2])
+        status[key] = "pending"
+    pending_crds: list[tuple[str, list[tuple[str, str]]]] = []
+    for (group, kind), versions in sorted(wanted.items()):
+        keys = [(f"{group}/{v}", kind) for v in sorted(versions)]
+        if not caps.owns_cluster:
+            reason = (
+                f"{kind} ({group}) is not served by this cluster and the suite does not install CRDs on "
+                "a cluster it does not own"
+            )
+        elif schema_root is None or not schema_root.is_dir():
+            reason = f"no CRD schema folder ({schema_root}; --crd-schemas / CONFORMANCE_CRD_SCHEMAS)"
+        else:
+            schemas = load_schemas(schema_root, group, kind, sorted(versions))
+            missing = sorted(versions - set(schemas))
+            reason = ""
+            if missing:
+                reason = (
+                    f"no schema {group}/{kind.lower()}_{missing[0]}.json in {schema_root}: "
+                    f"{kind} objects cannot get API validation"
+                )
+            else:
+                crd = build_crd(group, kind, schemas, namespaced=kind not in CLUSTER_SCOPED)
+                try:
+                    kube.apply(crd)
+                except ApiError:
+                    # A CEL rule that does not compile on this server version: keep the
+                    # structural validation at least, and say so.
+                    try:
+                        kube.apply(
+                            build_crd(group, kind, schemas, namespaced=kind not in CLUSTER_SCOPED, cel=False)
+                        )
+                    except ApiError as err:
+                        reason = f"CRD generated from {schema_root}/{group} was rejected: {err.message}"
+                if not reason:
+                    pending_crds.append((str(crd["metadata"]["name"]), keys))
+        for key in keys:
+            status[key] = reason
+    for name, keys in pending_crds:
+        wait_until(
+            functools.partial(_crd_served, kube, name, keys),
+            what="be Established and served",
+            objects=[f"CustomResourceDefinition/{name}"],
+            timeout_s=30,
+            retry_on=(ApiError,),
+        )
+        for key in keys:
+            status[key] = ""
+    return status
+
+
+def _result(
+    obj: K8sObject, outcome: Outcome, message: str = "", warnings: tuple[str, ...] = ()
+) -> ObjectResult:
+    return ObjectResult(obj.ref, str(obj.source), outcome, message, warnings)
+
+
+def apply_platform(
+    kube: Kube,
+    inventory: Inventory,
+    nsmap: NamespaceMap,
+    caps: Capabilities,
+    *,
+    schema_root: Path | None,
+    run_id: str,
+) -> PlatformState:
+    """See the module docstring. Never raises for a rejected object: that is its result."""
+    state = PlatformState()
+    began = time.monotonic()
+    state.crds = prepare_kinds(kube, inventory, schema_root, caps)
+    state.seconds["crds"] = time.monotonic() - began
+
+    began = time.monotonic()
+    declared = {o.name for o in inventory.of_kind("Namespace")}
+    for obj in inventory.of_kind("Namespace"):
+        body = nsmap.object_to_cluster(obj.body)
+        # Only the run label is added: the declared labels (which selectors may use) stay as they are.
+        body["metadata"].setdefault("labels", {})[RUN_LABEL] = run_id
+        try:
+            resp = kube.apply(body)
+            state.namespaces.append(body["metadata"]["name"])
+            state.results[obj.ref] = _result(obj, Outcome.APPLIED, warnings=resp.warnings)
+        except ApiError as err:
+            state.results[obj.ref] = _result(obj, Outcome.FAILED, str(err))
+    used = sorted({o.namespace for o in inventory.objects if o.namespace and o.kind not in CLUSTER_SCOPED})
+    for name in used:
+        if name not in declared:
+            # e.g. fleet-default, which Rancher creates itself: made here so the
+            # objects in it can be judged; listed in the dry-run test's output.
+            state.extra_namespaces.append(name)
+            kube.apply(owned_namespace(nsmap.to_cluster(name), run_id))
+            state.namespaces.append(nsmap.to_cluster(name))
+    for obj in inventory.objects:
+        if obj.kind == "Namespace" or obj.ref in state.results:
+            continue
+        reason = state.crds.get((obj.api_version, obj.kind), "")
+        if reason:
+            state.results[obj.ref] = _result(obj, Outcome.SKIPPED, reason)
+            continue
+        real = obj.kind in CLUSTER_SCOPED and caps.owns_cluster
+        try:
+            resp = kube.apply(nsmap.object_to_cluster(obj.body), dry_run=not real)
+            state.results[obj.ref] = _result(
+                obj, Outcome.APPLIED if real else Outcome.DRY_RUN, warnings=resp.warnings
+            )
+        except ApiError as err:
+            state.results[obj.ref] = _result(obj, Outcome.FAILED, str(err))
+    state.seconds["objects"] = time.monotonic() - began
+    return state
+
+
+def pod_template(obj: K8sObject) -> dict[str, Any] | None:
+    """The pod template of a workload (CronJob: its job's template)."""
+    spec = obj.spec
+    if obj.kind == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
+    template = spec.get("template")
+    return template if isinstance(template, dict) else None
+
+
+def pod_from_workload(obj: K8sObject, namespace: str, name: str | None = None) -> dict[str, Any] | None:
+    """A bare Pod from a workload's template, for admission checks (PodSecurity).
+
+    serviceAccountName and priorityClassName are dropped: their admission depends
+    on objects this check does not create, and PodSecurity ignores both. The HPA
+    and PDB tests run real pods with them.
+    """
+    template = pod_template(obj)
+    if template is None:
+        return None
+    spec = copy.deepcopy(template.get("spec") or {})
+    spec.pop("serviceAccountName", None)
+    spec.pop("priorityClassName", None)
+    pod_name = (name or f"psa-{obj.kind.lower()}-{obj.name}")[:63].rstrip("-")
+    # A StatefulSet's pods get a PersistentVolumeClaim volume per claim template.
+    for claim in obj.spec.get("volumeClaimTemplates") or [] if obj.kind == "StatefulSet" else []:
+        claim_name = str((claim.get("metadata") or {}).get("name", ""))
+        spec.setdefault("volumes", []).append(
+            {"name": claim_name, "persistentVolumeClaim": {"claimName": f"{claim_name}-{pod_name}"}}
+        )
+    meta = template.get("metadata") or {}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": pod_name,
+            "namespace": namespace,
+            "labels": dict(meta.get("labels") or {}),
+        },
+        "spec": spec,
+    }

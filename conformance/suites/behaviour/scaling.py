@@ -1,0 +1,414 @@
+"""HPA behaviour: the replica timeline, the policy it must obey, and its plot.
+
+The policy semantics are the HPA's documented ones: within any period, the
+replica count may move from the count at the start of that period by at most
+what the policies allow (Percent: ceil(n * (1 + p)) up, int(n * (1 - p)) down;
+Pods: n +/- v; selectPolicy Max takes the most permissive policy, Min the least,
+Disabled none), never outside [minReplicas, maxReplicas], and a scale-down only
+after the scale-down stabilization window. The controller itself is at least as
+strict (it also counts scale-ups of the period), so a timeline that breaks these
+rules is a real violation.
+
+    spec = HpaSpec.from_body(hpa)
+    problems = check_scale_down(timeline, spec, tolerance_s=2.0)   # [] when it obeyed
+
+Timestamps are when the suite saw a change (polled), so every check allows
+`tolerance_s` of slack in the direction that cannot produce a false failure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from xml.sax.saxutils import escape
+
+# The API's defaults for an HPA without behavior (autoscaling/v2).
+_DEFAULT_UP = {
+    "stabilizationWindowSeconds": 0,
+    "selectPolicy": "Max",
+    "policies": [
+        {"type": "Pods", "value": 4, "periodSeconds": 15},
+        {"type": "Percent", "value": 100, "periodSeconds": 15},
+    ],
+}
+_DEFAULT_DOWN = {
+    "stabilizationWindowSeconds": 300,
+    "selectPolicy": "Max",
+    "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}],
+}
+
+
+@dataclass(frozen=True)
+class ScalingPolicy:
+    """One HPAScalingPolicy. Example: ScalingPolicy("Percent", 10, 60).propose(3, up=False) == 2"""
+
+    kind: str  # Percent | Pods
+    value: int
+    period_s: int
+
+    def propose(self, base: int, up: bool) -> int:
+        # Same float64 arithmetic as the controller (horizontal.go), so rounding agrees.
+        if self.kind == "Pods":
+            return base + self.value if up else base - self.value
+        if up:
+            return math.ceil(float(base) * (1 + float(self.value) / 100))
+        return int(float(base) * (1 - float(self.value) / 100))
+
+    def describe(self, up: bool) -> str:
+        amount = f"{self.value} %" if self.kind == "Percent" else f"{self.value} pods"
+        return f"{'+' if up else '-'}{amount} per {self.period_s} s"
+
+
+@dataclass(frozen=True)
+class ScalingRules:
+    """One direction of an HPA's behavior."""
+
+    policies: tuple[ScalingPolicy, ...]
+    select: str  # Max | Min | Disabled
+    window_s: int
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any] | None, default: Mapping[str, Any]) -> ScalingRules:
+        body = body or {}
+        raw = body.get("policies") or default["policies"]
+        policies = tuple(ScalingPolicy(str(p["type"]), int(p["value"]), int(p["periodSeconds"])) for p in raw)
+        window = body.get("stabilizationWindowSeconds", default["stabilizationWindowSeconds"])
+        return cls(policies, str(body.get("selectPolicy") or "Max"), int(window))
+
+    def limit(self, bases: Mapping[int, int], up: bool) -> int:
+        """The furthest count allowed, given the count at the start of each policy's period."""
+        proposals = [p.propose(bases[p.period_s], up) for p in self.policies]
+        if self.select == "Disabled" or not proposals:
+            return bases[max(bases)] if bases else 0
+        most = max if up else min
+        least = min if up else max
+        return (most if self.select == "Max" else least)(proposals)
+
+    def describe(self, up: bool) -> str:
+        rules = " or ".join(p.describe(up) for p in self.policies)
+        return f"{rules} (selectPolicy {self.select}, window {self.window_s} s)"
+
+
+@dataclass(frozen=True)
+class HpaSpec:
+    """What the checks need from an HPA (API defaults filled in). Example: HpaSpec.from_body(hpa)."""
+
+    name: str
+    min_replicas: int
+    max_replicas: int
+    up: ScalingRules
+    down: ScalingRules
+    cpu_target_percent: int | None
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> HpaSpec:
+        spec = body.get("spec") or {}
+        behavior = spec.get("behavior") or {}
+        target = None
+        for metric in spec.get("metrics") or []:
+            res = metric.get("resource") or {}
+            if metric.get("type") == "Resource" and res.get("name") == "cpu":
+                target = (res.get("target") or {}).get("averageUtilization")
+        return cls(
+            name=str((body.get("metadata") or {}).get("name", "")),
+            min_replicas=int(spec.get("minReplicas", 1)),
+            max_replicas=int(spec["maxReplicas"]),
+            up=ScalingRules.from_body(behavior.get("scaleUp"), _DEFAULT_UP),
+            down=ScalingRules.from_body(behavior.get("scaleDown"), _DEFAULT_DOWN),
+            cpu_target_percent=int(target) if target is not None else None,
+        )
+
+    def steps(self, start: int, end: int, up: bool) -> int | None:
+        """Policy steps from start to end when each step goes as far as allowed (None: never)."""
+        rules = self.up if up else self.down
+        count, current = 0, start
+        while (current < end) if up else (current > end):
+            nxt = rules.limit({p.period_s: current for p in rules.policies}, up)
+            nxt = min(nxt, end) if up else max(nxt, end)
+            if nxt == current:
+                return None
+            current, count = nxt, count + 1
+        return count
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One observation of the scale target and its HPA."""
+
+    t: float  # seconds since the timeline began
+    replicas: int  # the scale target's spec.replicas (what the HPA set)
+    utilization: int | None = None  # HPA status: average CPU utilization, %
+    limited: str = ""  # reason of ScalingLimited=True (ScaleUpLimit, ScaleDownLimit, TooManyReplicas, ...)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A replica count change as observed: Change(t=10.0, before=1, after=2)."""
+
+    t: float
+    before: int
+    after: int
+
+
+@dataclass
+class Timeline:
+    """Replica samples plus the moments the scenario acted ("raise", "max", "lower", "min")."""
+
+    samples: list[Sample] = field(default_factory=list)
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def add(self, sample: Sample) -> None:
+        self.samples.append(sample)
+
+    def replicas_at(self, t: float) -> int:
+        current = self.samples[0].replicas
+        for s in self.samples:
+            if s.t > t:
+                break
+            current = s.replicas
+        return current
+
+    def values_during(self, t0: float, t1: float) -> list[int]:
+        """Every replica count in effect at some moment of [t0, t1]."""
+        values = [self.replicas_at(t0)]
+        values += [s.replicas for s in self.samples if t0 < s.t <= t1]
+        return values
+
+    def changes(self) -> list[Change]:
+        out = []
+        for prev, cur in zip(self.samples, self.samples[1:], strict=False):
+            if cur.replicas != prev.replicas:
+                out.append(Change(cur.t, prev.replicas, cur.replicas))
+        return out
+
+    def render(self) -> str:
+        """The timeline as text: marks and every change."""
+        events = [(t, f"{name}") for name, t in self.marks.items()]
+        events += [(c.t, f"replicas {c.before} -> {c.after}") for c in self.changes()]
+        start = self.samples[0].replicas if self.samples else "?"
+        lines = [f"t=   0.0 s  replicas {start}"]
+        lines += [f"t={t:6.1f} s  {text}" for t, text in sorted(events)]
+        return "\n".join(lines)
+
+
+def _bases(tl: Timeline, t: float, rules: ScalingRules, tolerance_s: float, up: bool) -> dict[int, int]:
+    """Count at the start of each policy period, read leniently: up takes the highest count
+    seen around that moment, down the lowest (either only widens the allowed range)."""
+    out = {}
+    for p in rules.policies:
+        values = tl.values_during(t - p.period_s - tolerance_s, t - p.period_s + tolerance_s)
+        out[p.period_s] = max(values) if up else min(values)
+    return out
+
+
+def check_bounds(tl: Timeline, spec: HpaSpec) -> list[str]:
+    """Replicas never below minReplicas nor above maxReplicas ([] when they stayed inside)."""
+    out = []
+    for s in tl.samples:
+        if s.replicas < spec.min_replicas:
+            out.append(f"at t={s.t:.1f} s replicas {s.replicas} are below minReplicas {spec.min_replicas}")
+            break
+    for s in tl.samples:
+        if s.replicas > spec.max_replicas:
+            out.append(f"at t={s.t:.1f} s replicas {s.replicas} are above maxReplicas {spec.max_replicas}")
+            break
+    return out
+
+
+def check_scale_up(tl: Timeline, spec: HpaSpec, expected_max: int, tolerance_s: float = 2.0) -> list[str]:
+    """Every increase within scaleUp; no decrease while usage was high; `expected_max` reached."""
+    out = []
+    raised = tl.marks.get("raise", 0.0)
+    lowered = tl.marks.get("lower", math.inf)
+    for c in tl.changes():
+        if c.after > c.before:
+            limit = spec.up.limit(_bases(tl, c.t, spec.up, tolerance_s, up=True), up=True)
+            if c.after > limit:
+                out.append(
+                    f"at t={c.t:.1f} s replicas went {c.before} -> {c.after}, but scaleUp allows at most "
+                    f"{limit} ({spec.up.describe(True)})"
+                )
+            if c.t < raised + spec.up.window_s - tolerance_s:
+                out.append(
+                    f"at t={c.t:.1f} s replicas went {c.before} -> {c.after}, {c.t - raised:.1f} s after "
+                    f"usage was raised; the scale-up stabilization window is {spec.up.window_s} s"
+                )
+        elif raised <= c.t < lowered:
+            out.append(
+                f"at t={c.t:.1f} s replicas went {c.before} -> {c.after} while usage was still above target"
+            )
+    during = [s.replicas for s in tl.samples if raised <= s.t < lowered] or [s.replicas for s in tl.samples]
+    peak = max(during)
+    if peak < expected_max:
+        why = f" (the HPA's maxReplicas is {spec.max_replicas})" if spec.max_replicas < expected_max else ""
+        out.append(f"replicas peaked at {peak} under load but {expected_max} were expected{why}")
+    elif peak > expected_max:
+        out.append(f"replicas reached {peak} under load, above the expected maximum {expected_max}")
+    return out + check_bounds(tl, spec)
+
+
+def check_scale_down(
+    tl: Timeline, spec: HpaSpec, expected_min: int | None = None, tolerance_s: float = 2.0
+) -> list[str]:
+    """Every decrease within scaleDown, none before the stabilization window, ends at minReplicas."""
+    out = []
+    lowered = tl.marks.get("lower")
+    if lowered is None:
+        return ["usage was never lowered: no scale-down to judge"]
+    downs = [c for c in tl.changes() if c.after < c.before and c.t >= lowered]
+    if downs and downs[0].t < lowered + spec.down.window_s - tolerance_s:
+        first = downs[0]
+        out.append(
+            f"at t={first.t:.1f} s replicas went {first.before} -> {first.after}, "
+            f"{first.t - lowered:.1f} s after usage was lowered; the scale-down stabilization window is "
+            f"{spec.down.window_s} s"
+        )
+    for c in downs:
+        limit = spec.down.limit(_bases(tl, c.t, spec.down, tolerance_s, up=False), up=False)
+        if c.after < limit:
+            out.append(
+                f"at t={c.t:.1f} s replicas went {c.before} -> {c.after}, but scaleDown allows no fewer "
+                f"than {limit} ({spec.down.describe(False)})"
+            )
+    want = spec.min_replicas if expected_min is None else expected_min
+    end = tl.samples[-1].replicas if tl.samples else None
+    if end != want:
+        source = (
+            "minReplicas" if expected_min is None else f"expected minimum; minReplicas {spec.min_replicas}"
+        )
+        out.append(f"replicas ended at {end} after usage was lowered, expected {want} ({source})")
+    return out + check_bounds(tl, spec)
+
+
+# -- scale-down budget --------------------------------------------------------------------
+
+
+def projected_scale_down_s(spec: HpaSpec, lag_s: float, sync_s: float) -> float:
+    """Seconds from lowering usage (after holding at max long enough for the first step to be
+    bound by the policy) until minReplicas, if every step comes as early as the policy allows."""
+    steps = spec.steps(spec.max_replicas, spec.min_replicas, up=False)
+    if steps is None:
+        return math.inf
+    period = max(p.period_s for p in spec.down.policies)
+    return max(period, spec.down.window_s) + lag_s + max(0, steps - 1) * (period + sync_s)
+
+
+def compress_scale_down(
+    body: Mapping[str, Any], budget_s: float, lag_s: float, sync_s: float
+) -> tuple[dict[str, Any], int]:
+    """A copy of the HPA whose scale-down periodSeconds are divided by the smallest integer k that
+    makes the projected scale-down fit `budget_s`; k == 1 means unchanged. Percent/Pods values,
+    selectPolicy, windows, bounds, metrics and scale-up stay as rendered."""
+    import copy
+
+    for k in range(1, 61):
+        out = copy.deepcopy(dict(body))
+        policies = (((out.get("spec") or {}).get("behavior") or {}).get("scaleDown") or {}).get(
+            "policies"
+        ) or []
+        for policy in policies:
+            policy["periodSeconds"] = max(1, math.ceil(int(policy["periodSeconds"]) / k))
+        if projected_scale_down_s(HpaSpec.from_body(out), lag_s, sync_s) <= budget_s:
+            return out, k
+    return copy.deepcopy(dict(body)), 1
+
+
+# -- plot -----------------------------------------------------------------------------------
+
+_W, _H, _L, _R, _T, _B = 860, 420, 60, 150, 56, 76
+
+
+def render_svg(tl: Timeline, spec: HpaSpec, title: str, subtitle: str = "") -> str:
+    """Replicas over time as a step line, with minReplicas/maxReplicas, the moments usage was
+    raised and lowered, the scale-down stabilization window, and CPU utilization (right axis)."""
+    if not tl.samples:
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="80"><text x="10" y="40">'
+            f"{escape(title)}: no samples</text></svg>"
+        )
+    t_end = max(tl.samples[-1].t, *tl.marks.values(), 1.0)
+    top = max(spec.max_replicas, *(s.replicas for s in tl.samples)) + 1
+    util_top = max([s.utilization or 0 for s in tl.samples] + [spec.cpu_target_percent or 0, 100])
+    plot_w, plot_h = _W - _L - _R, _H - _T - _B
+
+    def x(t: float) -> float:
+        return _L + plot_w * t / t_end
+
+    def y(r: float) -> float:
+        return _T + plot_h * (1 - r / top)
+
+    def yu(u: float) -> float:
+        return _T + plot_h * (1 - u / util_top)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" font-family="sans-serif" '
+        f'font-size="11"><rect width="100%" height="100%" fill="white"/>',
+        f'<text x="{_L}" y="22" font-size="14" font-weight="bold">{escape(title)}</text>',
+        f'<text x="{_L}" y="40" font-size="11" fill="#555">{escape(subtitle)}</text>',
+    ]
+    lowered = tl.marks.get("lower")
+    if lowered is not None:
+        w = x(min(lowered + spec.down.window_s, t_end)) - x(lowered)
+        parts.append(
+            f'<rect x="{x(lowered):.1f}" y="{_T}" width="{w:.1f}" height="{plot_h}" fill="#fde9c8"/>'
+        )
+    for r in range(top + 1):
+        parts.append(f'<line x1="{_L}" x2="{_L + plot_w}" y1="{y(r):.1f}" y2="{y(r):.1f}" stroke="#eee"/>')
+        parts.append(f'<text x="{_L - 8}" y="{y(r) + 4:.1f}" text-anchor="end">{r}</text>')
+    step = max(5, int(t_end / 10 / 5 + 1) * 5)
+    for tick in range(0, int(t_end) + 1, step):
+        parts.append(f'<text x="{x(tick):.1f}" y="{_T + plot_h + 16}" text-anchor="middle">{tick}</text>')
+    parts.append(f'<text x="{_L + plot_w / 2}" y="{_T + plot_h + 32}" text-anchor="middle">seconds</text>')
+    for value, name in ((spec.min_replicas, "minReplicas"), (spec.max_replicas, "maxReplicas")):
+        parts.append(
+            f'<line x1="{_L}" x2="{_L + plot_w}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
+            f'stroke="#888" stroke-dasharray="6,4"/>'
+        )
+        parts.append(f'<text x="{_L + plot_w + 4}" y="{y(value) + 4:.1f}">{name} {value}</text>')
+    for name, t in sorted(tl.marks.items(), key=lambda kv: kv[1]):
+        colour = {"raise": "#d62728", "lower": "#1f77b4"}.get(name, "#999")
+        parts.append(
+            f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{_T}" y2="{_T + plot_h}" stroke="{colour}" '
+            f'stroke-dasharray="3,3"/><text x="{x(t) + 3:.1f}" y="{_T + 12}" fill="{colour}">'
+            f"{escape(name)}</text>"
+        )
+    utils = [(s.t, s.utilization) for s in tl.samples if s.utilization is not None]
+    if utils:
+        points = " ".join(f"{x(t):.1f},{yu(float(u)):.1f}" for t, u in utils)
+        parts.append(f'<polyline points="{points}" fill="none" stroke="#ff7f0e" stroke-width="1"/>')
+        if spec.cpu_target_percent:
+            parts.append(
+                f'<line x1="{_L}" x2="{_L + plot_w}" y1="{yu(spec.cpu_target_percent):.1f}" '
+                f'y2="{yu(spec.cpu_target_percent):.1f}" stroke="#ff7f0e" stroke-dasharray="2,4"/>'
+            )
+        parts.append(
+            f'<text x="{_L + plot_w + 4}" y="{_T + plot_h - 4}" fill="#ff7f0e">CPU % (0-{util_top})</text>'
+        )
+    path = [f"M{x(tl.samples[0].t):.1f},{y(tl.samples[0].replicas):.1f}"]
+    for prev, cur in zip(tl.samples, tl.samples[1:], strict=False):
+        path.append(f"H{x(cur.t):.1f}")
+        if cur.replicas != prev.replicas:
+            path.append(f"V{y(cur.replicas):.1f}")
+    path.append(f"H{x(t_end):.1f}")
+    parts.append(f'<path d="{" ".join(path)}" fill="none" stroke="#2ca02c" stroke-width="2.5"/>')
+    legend = [
+        ("#2ca02c", "replicas"),
+        ("#ff7f0e", "CPU utilization (% of request)"),
+        ("#fde9c8", "scale-down stabilization window"),
+    ]
+    lx = float(_L)
+    for colour, name in legend:
+        parts.append(
+            f'<rect x="{lx:.0f}" y="{_H - 20}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{lx + 14:.0f}" y="{_H - 11}">{escape(name)}</text>'
+        )
+        lx += 24 + 6.5 * len(name)
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def summarize(changes: Sequence[Change]) -> str:
+    """summarize([Change(10.0, 1, 2)]) == "1->2 at 10.0 s"."""
+    return ", ".join(f"{c.before}->{c.after} at {c.t:.1f} s" for c in changes) or "no change"

@@ -1,0 +1,229 @@
+"""PodDisruptionBudget behaviour of one platform service on a real control plane.
+
+  test_pdb_evictions   at the HPA minimum, evictions succeed until the budget is used; the next
+                       one gets 429 with the PDB message (not a rate limit)
+  test_pdb_drain       draining a node that holds all the pods (like `kubectl drain`, bounded
+                       time) evicts exactly what the budget allows and then stops
+
+The service runs at its HPA minReplicas: the count at which a budget most often
+blocks drains, and the one the chart promises stays drainable ("minAvailable
+stays below the HPA minimum, or maxUnavailable >= 1"). All nodes are cordoned
+once the pods run, so replacement pods stay Pending and the budget cannot
+refill: what the PDB allows is then exactly what can be evicted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from conformance.cluster import Cluster, Kube, Poll, WorkloadDriver, wait_until
+from conformance.cluster.kube import ApiError
+from conformance.inventory import Inventory, K8sObject
+from conformance.policy import Policy
+from conformance.report.allure_labels import attach_text, label
+
+from .conftest import TIER, BehaviourTiming
+from .disruption import (
+    PDB_REFUSAL,
+    allowed_disruptions,
+    desired_healthy,
+    drain,
+    evict_in_turn,
+    pods_of,
+    ready_count,
+)
+from .platform import PlatformState
+from .resources import TestNamespaces, deployment_state, pod_security_labels
+from .verdict import require
+
+PDB_SERVICE = "api-gateway"
+DRAIN_TIMEOUT_S = 8.0
+
+
+@dataclass
+class Deployed:
+    """The service running at its HPA minimum with its PDB, and the PDB's settled status."""
+
+    namespace: str
+    selector: dict[str, str]
+    replicas: int
+    pdb: K8sObject
+    status: dict[str, Any]
+
+
+def _find(inventory: Inventory, kind: str, namespace: str) -> K8sObject:
+    obj = inventory.get(kind, namespace, PDB_SERVICE)
+    if obj is None:
+        pytest.fail(f"the render has no {kind}/{namespace}/{PDB_SERVICE}", pytrace=False)
+    return obj
+
+
+def _deploy(
+    kube: Kube, spaces: TestNamespaces, driver: WorkloadDriver, inventory: Inventory, platform_ns: str
+) -> Deployed:
+    deployment = _find(inventory, "Deployment", platform_ns)
+    hpa = _find(inventory, "HorizontalPodAutoscaler", platform_ns)
+    pdb = _find(inventory, "PodDisruptionBudget", platform_ns)
+    account = _find(inventory, "ServiceAccount", platform_ns)
+    namespace_obj = inventory.get("Namespace", "", platform_ns)
+    ns = spaces.create(labels=pod_security_labels(namespace_obj.labels if namespace_obj else {}))
+    replicas = int(hpa.spec.get("minReplicas", 1))
+    body = driver.adapt(deployment.body)
+    body["spec"]["replicas"] = replicas  # what the HPA would hold it at; the HPA itself is not applied
+    for obj in (account.body, body, pdb.body):
+        spaces.apply({**obj, "metadata": {**obj["metadata"], "namespace": ns}})
+    selector = dict((deployment.spec.get("selector") or {}).get("matchLabels") or {})
+
+    def settled() -> Poll[dict[str, Any]]:
+        status = kube.get("policy/v1", "PodDisruptionBudget", PDB_SERVICE, ns).get("status") or {}
+        ready = ready_count(kube, ns, selector)
+        _, pods_state = deployment_state(kube, ns, PDB_SERVICE)
+        done = (
+            ready == replicas
+            and status.get("currentHealthy") == replicas
+            and status.get("expectedPods") == replicas
+            and status.get("observedGeneration") is not None
+        )
+        return Poll(done, f"Deployment {pods_state}; PDB status {json.dumps(status, sort_keys=True)}", status)
+
+    status = (
+        wait_until(
+            settled,
+            what=f"run {replicas} ready pods counted by the PDB",
+            objects=[f"Deployment/{ns}/{PDB_SERVICE}", f"PodDisruptionBudget/{ns}/{PDB_SERVICE}"],
+            timeout_s=60,
+            retry_on=(ApiError,),
+        )
+        or {}
+    )
+    return Deployed(ns, selector, replicas, pdb, status)
+
+
+def _require_budget(d: Deployed) -> int:
+    """The budget must allow an eviction at the HPA minimum, and the API must agree with the spec."""
+    spec = d.pdb.spec
+    expected = allowed_disruptions(spec, d.replicas)
+    actual = int(d.status.get("disruptionsAllowed", -1))
+    budget = {k: spec[k] for k in ("minAvailable", "maxUnavailable") if k in spec}
+    require(
+        actual == expected,
+        f"PodDisruptionBudget/{PDB_SERVICE} {budget}: the API allows {actual} disruption(s) "
+        f"with {d.replicas} healthy pods, the spec says {expected}",
+    )
+    require(
+        actual >= 1,
+        f"PodDisruptionBudget/{PDB_SERVICE} {budget} allows 0 disruptions with {d.replicas} of {d.replicas} "
+        f"pods healthy (the HPA minimum): no eviction can proceed, so a node drain or upgrade would block "
+        f"forever; keep minAvailable below the HPA minReplicas or set maxUnavailable >= 1",
+    )
+    return actual
+
+
+def _cordon_all(kube: Kube, spaces: TestNamespaces, except_node: str = "") -> list[str]:
+    names = []
+    for node in kube.list("v1", "Node"):
+        name = str(node["metadata"]["name"])
+        if name != except_node and not (node.get("spec") or {}).get("unschedulable"):
+            spaces.cordon(name)
+            names.append(name)
+    return names
+
+
+def _needs_owned(cluster: Cluster) -> None:
+    reason = cluster.capabilities.lacks(owns_cluster=True)
+    if reason:
+        pytest.skip(f"cordons nodes to keep the budget from refilling: {reason}")
+
+
+def test_pdb_evictions(
+    cluster: Cluster,
+    kube: Kube,
+    spaces: TestNamespaces,
+    workloads: WorkloadDriver,
+    *,
+    inventory: Inventory,
+    policy: Policy,
+    platform: PlatformState,
+    behaviour_timing: BehaviourTiming,
+) -> None:
+    label(TIER, "disruption", [PDB_SERVICE], "critical")
+    _needs_owned(cluster)
+    d = _deploy(kube, spaces, workloads, inventory, policy.namespace)
+    allowed = _require_budget(d)
+    _cordon_all(kube, spaces)  # replacements stay Pending: the budget cannot refill
+    pods = [str(p["metadata"]["name"]) for p in pods_of(kube, d.namespace, d.selector)]
+    attempts = evict_in_turn(kube, d.namespace, pods, allowed + 1)
+    attach_text("evictions", "\n".join(map(str, attempts)))
+    behaviour_timing.figures["PDB evictions"] = (
+        f"{PDB_SERVICE} at {d.replicas} replicas, budget {allowed}: "
+        + ", ".join("201" if a.ok else f"{a.status}{' (PDB)' if a.refused_by_pdb else ''}" for a in attempts)
+    )
+    ok = [a for a in attempts if a.ok]
+    require(
+        len(ok) == allowed,
+        f"{len(ok)} eviction(s) succeeded but the budget allows {allowed}:\n" + "\n".join(map(str, attempts)),
+    )
+    if len(pods) <= allowed:
+        return  # every pod could be evicted: nothing left for the budget to refuse
+    last = attempts[-1]
+    require(last.status == 429, f"eviction {allowed + 1} should be refused with 429, got: {last}")
+    require(
+        last.refused_by_pdb,
+        f"429 without the PDB message (rate limiting?): {last.message!r}; wanted {PDB_REFUSAL!r}",
+    )
+
+
+def test_pdb_drain(
+    cluster: Cluster,
+    kube: Kube,
+    spaces: TestNamespaces,
+    workloads: WorkloadDriver,
+    *,
+    inventory: Inventory,
+    policy: Policy,
+    platform: PlatformState,
+    behaviour_timing: BehaviourTiming,
+) -> None:
+    label(TIER, "disruption", [PDB_SERVICE], "critical")
+    _needs_owned(cluster)
+    schedulable = [
+        n
+        for n in kube.list("v1", "Node")
+        if not (n.get("spec") or {}).get("unschedulable") and not (n.get("spec") or {}).get("taints")
+    ]
+    if not schedulable:
+        pytest.fail("no schedulable node to drain", pytrace=False)
+    target = str(schedulable[0]["metadata"]["name"])
+    _cordon_all(kube, spaces, except_node=target)  # every pod lands on the node to drain
+    d = _deploy(kube, spaces, workloads, inventory, policy.namespace)
+    allowed = _require_budget(d)
+    spaces.cordon(target)  # `kubectl drain` step 1; no node is left for replacements
+    floor = desired_healthy(d.pdb.spec, d.replicas)
+    result = drain(
+        kube,
+        d.namespace,
+        d.selector,
+        target,
+        timeout_s=DRAIN_TIMEOUT_S,
+        watch_ready=lambda: ready_count(kube, d.namespace, d.selector),
+    )
+    attach_text("drain", "\n".join(result.log) + f"\nremaining on {target}: {result.remaining}")
+    summary = (
+        f"drain of Node/{target} ({d.replicas} pods, budget {allowed}) for {result.seconds:.1f} s: "
+        f"evicted {len(result.evicted)}, refused {result.refusals} time(s), {len(result.remaining)} left"
+    )
+    print(summary)
+    behaviour_timing.figures["PDB drain"] = summary
+    require(
+        len(result.evicted) == min(allowed, d.replicas), f"{summary}; the budget allows exactly {allowed}"
+    )
+    if d.replicas > allowed:
+        require(result.refusals >= 1 and not result.complete, f"{summary}; it should stop at the budget")
+    require(
+        (result.min_ready_seen or 0) >= floor,
+        f"{summary}; ready pods dropped to {result.min_ready_seen}, below the {floor} the budget guarantees",
+    )

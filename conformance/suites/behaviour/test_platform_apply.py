@@ -1,0 +1,58 @@
+"""The whole rendered platform passes real API validation (server-side dry-run apply).
+
+test_render_is_complete                 the render loaded without problems (nothing left out)
+test_server_side_apply[<Kind/ns/name>]  one per object: applied (namespaces, cluster-scoped),
+                                        accepted by dry-run, or skipped with the reason
+                                        (a custom kind without a usable schema)
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conformance.inventory import Inventory
+from conformance.report.allure_labels import attach_text, label
+
+from .conftest import TIER
+from .platform import Outcome, PlatformState
+
+
+def test_render_is_complete(inventory: Inventory, platform: PlatformState) -> None:
+    """Every manifest became objects; custom kinds and their validation are listed."""
+    label(TIER, "server-side apply", severity="critical")
+    crds = "\n".join(
+        f"  {api}/{kind}: {reason or 'validated (CRD from schema or served)'}"
+        for (api, kind), reason in sorted(platform.crds.items())
+    )
+    extra = ", ".join(platform.extra_namespaces) or "none"
+    attach_text(
+        "kinds",
+        f"kinds and how they are validated:\n{crds}\n\nnamespaces used but not declared "
+        f"(created for the dry-run): {extra}",
+    )
+    if inventory.problems:
+        listing = "\n".join(f"  - {p}" for p in inventory.problems)
+        pytest.fail(
+            f"{len(inventory.problems)} input problem(s): these objects could not be judged:\n{listing}",
+            pytrace=False,
+        )
+
+
+def test_server_side_apply(platform_ref: str, platform: PlatformState, inventory: Inventory) -> None:
+    """The API server accepts the object as rendered (fieldValidation=Strict)."""
+    obj = next(o for o in inventory.objects if o.ref == platform_ref)
+    label(TIER, "server-side apply", [obj.labels.get("app.kubernetes.io/name", obj.name)], "critical")
+    result = platform.results[platform_ref]
+    if result.warnings:
+        attach_text("API warnings", "\n".join(result.warnings))
+    if result.outcome is Outcome.SKIPPED:
+        pytest.skip(f"not validated: {result.message}")
+    if result.outcome is Outcome.FAILED:
+        attach_text("object", json.dumps(obj.body, indent=2))
+        pytest.fail(
+            f"{obj.api_version} {platform_ref} ({result.source}) rejected by the API server:\n"
+            f"{result.message}",
+            pytrace=False,
+        )

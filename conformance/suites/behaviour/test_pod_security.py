@@ -1,0 +1,174 @@
+"""Pod Security admission as the cluster enforces it on the platform's namespaces.
+
+test_labels_as_applied[<ns>]        the PodSecurity labels read back equal the declared ones;
+                                    audit and warn stay `restricted` (namespaces.yaml's rule)
+test_workload_admitted[<workload>]  a pod from each workload's template is admitted in its
+                                    namespace (server-side dry-run create: admission runs)
+test_enforce_is_strictest[<ns>]     a namespace below `restricted` holds workloads that need it
+test_privileged_pod_rejected[<ns>]  a privileged pod gets 403 with the PodSecurity message
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance.cluster import ApiError, Kube
+from conformance.inventory import Inventory, K8sObject
+from conformance.report.allure_labels import attach_text, label
+
+from .conftest import TIER
+from .platform import WORKLOAD_KINDS, NamespaceMap, PlatformState, pod_from_workload
+from .resources import PSA_PREFIX, TestNamespaces
+from .verdict import require
+
+LEVELS = ("restricted", "baseline", "privileged")  # strictest first
+ENFORCE = PSA_PREFIX + "enforce"
+
+
+def _declared(inventory: Inventory, name: str) -> K8sObject:
+    ns = inventory.get("Namespace", "", name)
+    assert ns is not None, name
+    return ns
+
+
+def _workloads_in(inventory: Inventory, namespace: str) -> list[K8sObject]:
+    return [o for o in inventory.of_kind(*WORKLOAD_KINDS) if o.namespace == namespace]
+
+
+def _privileged_pod(namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "psa-privileged-probe", "namespace": namespace},
+        "spec": {
+            "containers": [
+                {
+                    "name": "probe",
+                    "image": "registry.k8s.io/pause:3.10",
+                    "securityContext": {"privileged": True},
+                }
+            ]
+        },
+    }
+
+
+def test_labels_as_applied(
+    platform_namespace: str, platform: PlatformState, inventory: Inventory, kube: Kube, nsmap: NamespaceMap
+) -> None:
+    label(TIER, "pod security", [platform_namespace], "critical")
+    declared = {
+        k: v for k, v in _declared(inventory, platform_namespace).labels.items() if k.startswith(PSA_PREFIX)
+    }
+    live = kube.get("v1", "Namespace", nsmap.to_cluster(platform_namespace))
+    applied = {
+        k: v
+        for k, v in ((live.get("metadata") or {}).get("labels") or {}).items()
+        if k.startswith(PSA_PREFIX)
+    }
+    attach_text("labels", f"declared: {declared}\napplied:  {applied}")
+    problems = []
+    if applied != declared:
+        problems.append(f"PodSecurity labels as applied {applied} differ from the declared {declared}")
+    if applied.get(ENFORCE) not in LEVELS:
+        problems.append(f"enforce level is {applied.get(ENFORCE)!r}; required: one of {', '.join(LEVELS)}")
+    for mode in ("audit", "warn"):
+        if applied.get(PSA_PREFIX + mode) != "restricted":
+            problems.append(
+                f"{mode} is {applied.get(PSA_PREFIX + mode)!r}; required: restricted (every deviation "
+                "from restricted must still be reported)"
+            )
+    require(not problems, f"Namespace/{platform_namespace}: " + "; ".join(problems))
+
+
+def test_workload_admitted(
+    workload_ref: str, platform: PlatformState, inventory: Inventory, kube: Kube, nsmap: NamespaceMap
+) -> None:
+    obj = next(o for o in inventory.objects if o.ref == workload_ref)
+    label(TIER, "pod security", [obj.name], "critical")
+    pod = pod_from_workload(obj, nsmap.to_cluster(obj.namespace))
+    assert pod is not None
+    level = (
+        _declared(inventory, obj.namespace).labels.get(ENFORCE, "(none)")
+        if inventory.get("Namespace", "", obj.namespace)
+        else "(namespace not declared)"
+    )
+    try:
+        resp = kube.create(pod, dry_run=True)
+    except ApiError as err:
+        pytest.fail(
+            f"{workload_ref}: its pods are not admitted in namespace {obj.namespace} (enforce {level}):\n"
+            f"{err}",
+            pytrace=False,
+        )
+    if resp.warnings:
+        attach_text("PodSecurity warnings", "\n".join(resp.warnings))
+
+
+def _rejected_at(
+    kube: Kube, spaces: TestNamespaces, level: str, version: str, pods: list[K8sObject]
+) -> list[str]:
+    """Refs of the workloads whose pods a namespace enforcing `level` rejects."""
+    ns = spaces.create(labels={ENFORCE: level, ENFORCE + "-version": version}, suffix=level)
+    rejected = []
+    for obj in pods:
+        pod = pod_from_workload(obj, ns)
+        if pod is None:
+            continue
+        try:
+            kube.create(pod, dry_run=True)
+        except ApiError as err:
+            if err.status != 403:
+                raise
+            rejected.append(f"{obj.ref}: {err.message}")
+    return rejected
+
+
+def test_enforce_is_strictest(
+    platform_namespace: str, platform: PlatformState, inventory: Inventory, kube: Kube, spaces: TestNamespaces
+) -> None:
+    """`restricted` wherever the workloads comply; otherwise the strictest level they pass."""
+    label(TIER, "pod security", [platform_namespace], "critical")
+    labels = _declared(inventory, platform_namespace).labels
+    enforce = labels.get(ENFORCE, "privileged")
+    if enforce == "restricted":
+        return
+    workloads = _workloads_in(inventory, platform_namespace)
+    if not workloads:
+        pytest.skip(
+            f"enforces {enforce}, for workloads that are not in these manifests (see the namespace's "
+            "comment): the suite cannot judge the level"
+        )
+    version = labels.get(ENFORCE + "-version", "latest")
+    for level in LEVELS[: LEVELS.index(enforce) if enforce in LEVELS else 0]:
+        rejected = _rejected_at(kube, spaces, level, version, workloads)
+        if not rejected:
+            pytest.fail(
+                f"Namespace/{platform_namespace} enforces {enforce}, but all its {len(workloads)} "
+                f"workload(s) are admitted under {level}: enforce {level}",
+                pytrace=False,
+            )
+        attach_text(f"rejected under {level}", "\n".join(rejected))
+
+
+def test_privileged_pod_rejected(
+    platform_namespace: str, platform: PlatformState, inventory: Inventory, kube: Kube, nsmap: NamespaceMap
+) -> None:
+    label(TIER, "pod security", [platform_namespace], "critical")
+    enforce = _declared(inventory, platform_namespace).labels.get(ENFORCE, "privileged")
+    if enforce == "privileged":
+        pytest.skip(
+            "enforces privileged (by design, see namespaces.yaml): a privileged pod is admitted there"
+        )
+    try:
+        kube.create(_privileged_pod(nsmap.to_cluster(platform_namespace)), dry_run=True)
+    except ApiError as err:
+        attach_text("API answer", str(err))
+        require(err.status == 403, f"expected 403 Forbidden from PodSecurity, got {err}")
+        require("violates PodSecurity" in err.message, f"403 without the PodSecurity message: {err.message}")
+        require(f'"{enforce}:' in err.message, f"rejected, but not by the {enforce} level: {err.message}")
+        return
+    pytest.fail(
+        f"Namespace/{platform_namespace} (enforce {enforce}) admitted a privileged pod", pytrace=False
+    )

@@ -1,0 +1,171 @@
+"""Negative proofs: the behaviour tier fails, with a clear message, on a broken copy of the platform.
+
+Each case copies manifests/, breaks one thing, and runs the real behaviour test
+against it on a real control plane (a pytest subprocess with --manifests, its
+own local cluster). The verdict is read from the JUnit XML: the test must be a
+FAILURE (a conformance verdict), not an error (BROKEN) or a skip.
+
+  PDB with minAvailable equal to the replicas -> test_pdb_evictions: "allows 0 disruptions"
+  HPA maxReplicas below policy.yaml's maximum -> test_hpa_scale_up: "peaked at 2 ... 3 were expected"
+  NetworkPolicy opening a forbidden flow      -> test_truth_table_as_applied: "expected DENY, actual ALLOW"
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conformance.tools import REPO
+
+pytestmark = pytest.mark.slow
+SUITE = "conformance/suites/behaviour"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str  # passed | failure | error | skipped
+    message: str
+
+
+def run_behaviour(
+    manifests: Path, tests: list[str], tmp_path: Path, timeout_s: float = 300
+) -> dict[str, Verdict]:
+    """Run behaviour tests against `manifests` in a subprocess; the verdict of each test by name."""
+    junit = tmp_path / "junit.xml"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
+    env["PYTHONPATH"] = str(REPO)
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *(f"{SUITE}/{t}" for t in tests),
+        "--manifests",
+        str(manifests),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        f"--junitxml={junit}",
+    ]
+    out = subprocess.run(
+        cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+    )
+    if not junit.is_file():
+        raise AssertionError(
+            f"no JUnit XML from the behaviour run (exit {out.returncode}):\n{out.stdout[-3000:]}"
+        )
+    verdicts = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        outcome, message = "passed", ""
+        for tag in ("failure", "error", "skipped"):
+            node = case.find(tag)
+            if node is not None:
+                outcome, message = tag, f"{node.get('message', '')}\n{node.text or ''}"
+                break
+        verdicts[str(case.get("name"))] = Verdict(outcome, message)
+    return verdicts
+
+
+def broken_copy(tmp_path: Path, change: Callable[[Path], None]) -> Path:
+    root = tmp_path / "manifests"
+    shutil.copytree(REPO / "manifests", root)
+    change(root)
+    return root
+
+
+def edit_ci_values(root: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    path = root / "helm" / "tartware" / "values-ci.yaml"
+    values = yaml.safe_load(path.read_text())
+    edit(values)
+    path.write_text(yaml.safe_dump(values, sort_keys=False))
+
+
+FORBIDDEN_FLOW = """\
+# api-gateway may use Redis only: this opens PostgreSQL to it directly (bypassing PgBouncer).
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: postgresql-from-gateway, namespace: tartware-data}
+spec:
+  podSelector: {matchLabels: {app.kubernetes.io/name: postgresql}}
+  policyTypes: [Ingress]
+  ingress:
+    - from:
+        - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: tartware}}
+          podSelector: {matchLabels: {app.kubernetes.io/name: api-gateway}}
+      ports: [{port: 5432, protocol: TCP}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: gateway-to-postgresql, namespace: tartware}
+spec:
+  podSelector: {matchLabels: {app.kubernetes.io/name: api-gateway}}
+  policyTypes: [Egress]
+  egress:
+    - to:
+        - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: tartware-data}}
+          podSelector: {matchLabels: {app.kubernetes.io/name: postgresql}}
+      ports: [{port: 5432, protocol: TCP}]
+"""
+
+
+def test_the_unbroken_copy_passes(tmp_path: Path) -> None:
+    """Control: the same tests pass on an unchanged copy, so the failures below come from the change."""
+    root = broken_copy(tmp_path, lambda _root: None)
+    verdicts = run_behaviour(
+        root,
+        ["test_disruption.py::test_pdb_evictions", "test_network_policy.py::test_truth_table_as_applied"],
+        tmp_path,
+    )
+    assert {name: v.outcome for name, v in verdicts.items()} == {
+        "test_pdb_evictions": "passed",
+        "test_truth_table_as_applied": "passed",
+    }, verdicts
+
+
+def test_pdb_with_min_available_equal_to_replicas_fails(tmp_path: Path) -> None:
+    def block_evictions(values: dict[str, Any]) -> None:
+        gateway = values["api-gateway"]
+        gateway["pdb"] = {"budget": "minAvailable", "value": gateway["autoscaling"]["minReplicas"]}
+
+    root = broken_copy(tmp_path, lambda r: edit_ci_values(r, block_evictions))
+    verdict = run_behaviour(root, ["test_disruption.py::test_pdb_evictions"], tmp_path)["test_pdb_evictions"]
+    assert verdict.outcome == "failure", verdict
+    assert "allows 0 disruptions with 2 of 2 pods healthy (the HPA minimum)" in verdict.message
+    assert "{'minAvailable': 2}" in verdict.message
+
+
+def test_hpa_max_below_the_policy_fails(tmp_path: Path) -> None:
+    def cap(values: dict[str, Any]) -> None:
+        values["guests"]["autoscaling"]["maxReplicas"] = 2  # policy.yaml: guests ci max 3
+
+    root = broken_copy(tmp_path, lambda r: edit_ci_values(r, cap))
+    verdict = run_behaviour(root, ["test_autoscaling.py::test_hpa_scale_up"], tmp_path)["test_hpa_scale_up"]
+    assert verdict.outcome == "failure", verdict
+    assert (
+        "replicas peaked at 2 under load but 3 were expected (the HPA's maxReplicas is 2)" in verdict.message
+    )
+
+
+def test_network_policy_opening_a_forbidden_flow_fails(tmp_path: Path) -> None:
+    def add_policy(root: Path) -> None:
+        (root / "kubernetes" / "zz-forbidden-flow.yaml").write_text(FORBIDDEN_FLOW)
+
+    root = broken_copy(tmp_path, add_policy)
+    verdict = run_behaviour(root, ["test_network_policy.py::test_truth_table_as_applied"], tmp_path)[
+        "test_truth_table_as_applied"
+    ]
+    assert verdict.outcome == "failure", verdict
+    assert "1 wrong, " in verdict.message
+    assert (
+        "expected DENY,  actual ALLOW: tartware/api-gateway -> tartware-data/postgresql:5432/TCP"
+        in verdict.message
+    )

@@ -1,0 +1,150 @@
+"""Nothing outlives an interrupted behaviour run: processes, listening ports, temp dirs.
+
+A real behaviour run (pytest subprocess, local provider) is interrupted
+- with SIGINT to its process group (a terminal Ctrl-C) while a test has a namespace and pods,
+- with SIGTERM to pytest alone (a CI runner cancelling the job) at the same point,
+- with SIGINT while kwokctl is still creating the cluster,
+- with SIGKILL to pytest's whole process group (nothing in-process can react: the
+  provider's reaper process must clean up).
+The subprocess gets its own TMPDIR, so everything the run created is under it:
+afterwards no process may mention that dir, no port the control plane listened
+on may still be listening, and no cluster temp dir may remain.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conformance.cluster.procs import alive, listening_port_numbers, listening_ports, processes_referencing
+from conformance.tools import REPO
+
+pytestmark = pytest.mark.slow
+READY = "behaviour: local cluster"
+
+
+class Run:
+    """A behaviour run in its own session, with its output collected line by line."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
+        env.update(TMPDIR=str(tmp), PYTHONPATH=str(REPO))
+        # The HPA module runs long enough (> 60 s) to be interrupted in the middle.
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "conformance/suites/behaviour/test_autoscaling.py",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-s",
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, condition: Callable[[], bool], what: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.kill()
+        pytest.fail(f"run never got to {what} within {timeout_s:g} s:\n{self.output()[-3000:]}")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+
+def cluster_processes(tmp: Path) -> list[int]:
+    return processes_referencing(tmp)
+
+
+@pytest.mark.parametrize(
+    "moment", ["sigint-in-test", "sigterm-in-test", "sigint-in-create", "sigkill-in-test"]
+)
+def test_interrupted_run_leaves_nothing(tmp_path: Path, moment: str) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    run = Run(tmp)
+    try:
+        if moment == "sigint-in-create":
+            # etcd is up (kwokctl starts it first) but the cluster is not ready yet.
+            run.wait_for(
+                lambda: any("etcd" in _cmdline(p) for p in cluster_processes(tmp)), "etcd running", 60
+            )
+            assert not any(READY in line for line in run.lines), "too late: the cluster was already ready"
+        else:
+            run.wait_for(lambda: any(READY in line for line in run.lines), "a ready cluster", 60)
+            # Into the HPA module's setup: its namespace, Deployment and pods exist now.
+            time.sleep(8)
+        pids = cluster_processes(tmp)
+        ports = listening_ports(pids)
+        assert pids, "no control-plane processes found under the run's TMPDIR"
+        if moment != "sigint-in-create":
+            assert len(ports) >= 5, f"expected the control plane's listening ports, got {ports}"
+        if moment == "sigterm-in-test":
+            os.kill(run.proc.pid, signal.SIGTERM)
+        elif moment == "sigkill-in-test":
+            os.killpg(run.proc.pid, signal.SIGKILL)
+        else:
+            os.killpg(run.proc.pid, signal.SIGINT)
+        code = run.proc.wait(timeout=60)
+        if moment == "sigkill-in-test":
+            settle_deadline = time.monotonic() + 40  # the reaper works asynchronously
+            while time.monotonic() < settle_deadline and (
+                cluster_processes(tmp) or any(p.name.startswith("tartware-kwok-") for p in tmp.iterdir())
+            ):
+                time.sleep(0.2)
+    finally:
+        run.kill()
+    leftovers = [p for p in pids if alive(p)] + cluster_processes(tmp)
+    still_listening = ports & listening_port_numbers()
+    dirs = sorted(p.name for p in tmp.iterdir() if p.name.startswith("tartware-kwok-"))
+    report = (
+        f"exit {code}; processes left {leftovers}; ports still listening {sorted(still_listening)}; "
+        f"dirs left {dirs}\n--- output ---\n{run.output()[-2500:]}"
+    )
+    expected = -signal.SIGKILL if moment == "sigkill-in-test" else pytest.ExitCode.INTERRUPTED
+    assert code == expected, report  # pytest's own "interrupted", not a crash
+    assert not leftovers and not still_listening and not dirs, report
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (
+            (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
+    except OSError:
+        return ""
