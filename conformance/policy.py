@@ -58,7 +58,14 @@ class Policy:
     services: dict[str, ServicePolicy]
     load: dict[str, Any]
     exemptions: tuple[Exemption, ...] = field(default_factory=tuple)
+    # org.hpa.profiles.<profile>.scale_up|scale_down overrides, e.g. {"ci": {"scale_down": (10, 15)}}
+    scaling_overrides: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     provided: tuple[dict[str, Any], ...] = field(default_factory=tuple)  # objects operators create
+
+    def scaling(self, profile: str, direction: str) -> tuple[int, int]:
+        """(percent, periodSeconds) of `direction` ("scale_up"/"scale_down") for a profile."""
+        default = self.scale_up if direction == "scale_up" else self.scale_down
+        return self.scaling_overrides.get(profile, {}).get(direction, default)
 
     def exemption_for(self, rule: str, object_ref: str) -> Exemption | None:
         for ex in self.exemptions:
@@ -78,6 +85,15 @@ def _get(data: Any, dotted: str, path: Path, kind: type | tuple[type, ...]) -> A
     if not isinstance(node, kind):
         raise PolicyError(f"{path}: field {dotted} has the wrong type ({type(node).__name__})")
     return node
+
+
+def _scaling(data: Any, where: str, path: Path) -> tuple[int, int]:
+    """(percent, period_seconds) at the dotted path `where`, both positive."""
+    percent = _get(data, f"{where}.percent", path, int)
+    period = _get(data, f"{where}.period_seconds", path, int)
+    if percent <= 0 or period <= 0:
+        raise PolicyError(f"{path}: {where} needs a positive percent and period_seconds")
+    return int(percent), int(period)
 
 
 def _metrics(raw: list[Any] | dict[str, Any]) -> tuple[str, ...] | dict[str, tuple[str, ...]]:
@@ -134,8 +150,16 @@ def load_policy(path: Path) -> Policy:
         exemptions.append(
             Exemption(str(ex["rule"]), str(ex["object"]), str(ex["owner"]), str(ex["reason"]), expires)
         )
-    up = _get(data, "org.hpa.scale_up", path, dict)
-    down = _get(data, "org.hpa.scale_down", path, dict)
+    up = _scaling(data, "org.hpa.scale_up", path)
+    down = _scaling(data, "org.hpa.scale_down", path)
+    overrides: dict[str, dict[str, tuple[int, int]]] = {}
+    for profile, entry in (_get(data, "org.hpa", path, dict).get("profiles") or {}).items():
+        where = f"org.hpa.profiles.{profile}"
+        if not isinstance(entry, dict):
+            raise PolicyError(f"{path}: {where} must be a mapping")
+        overrides[str(profile)] = {
+            key: _scaling(data, f"{where}.{key}", path) for key in ("scale_up", "scale_down") if key in entry
+        }
     return Policy(
         path=path,
         slo=slo,
@@ -143,8 +167,9 @@ def load_policy(path: Path) -> Policy:
         namespace=str(_get(data, "org.namespace", path, str)),
         required_labels=tuple(_get(data, "org.required_labels", path, list)),
         critical_priority_class=str(_get(data, "org.critical_priority_class", path, str)),
-        scale_up=(int(up["percent"]), int(up["period_seconds"])),
-        scale_down=(int(down["percent"]), int(down["period_seconds"])),
+        scale_up=up,
+        scale_down=down,
+        scaling_overrides=overrides,
         required_metrics=_metrics(_get(data, "org.hpa.required_metrics", path, (list, dict))),
         services=services,
         load=_get(data, "load", path, dict),

@@ -56,6 +56,7 @@ _VERSION_ARGS: dict[str, tuple[list[str], str]] = {
     "kube-scheduler": (["--version"], r"Kubernetes (v\S+)"),
     "etcd": (["--version"], r"etcd Version: (\S+)"),
     "kwokctl": (["--version"], r"version (v?\S+)"),
+    "kind": (["version"], r"kind (v\S+)"),
     "kwok": (["--version"], r"version (v?\S+)"),
     "metrics-server": (["--version"], r"(v\d+\.\d+\.\d+\S*)"),
 }

