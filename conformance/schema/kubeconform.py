@@ -49,7 +49,8 @@ class SchemaResult:
 @dataclass(frozen=True)
 class SchemaLocations:
     core: Path  # converted Kubernetes schemas for one version
-    crds: Path | None  # <group>/<kind>_<version>.json
+    crds: Path | None  # <group>/<kind>_<version>.json, when the folder exists
+    crds_configured: Path | None = None  # what was asked for (named when it is missing)
 
     @classmethod
     def for_version(cls, schemas: Path, version: str, crds: Path | None) -> SchemaLocations:
@@ -61,7 +62,7 @@ class SchemaLocations:
                 f"(have: {', '.join(available) or 'none'}); "
                 "run `make tools`, or add the version to KUBERNETES_SCHEMA_VERSIONS in tools/versions.env"
             )
-        return cls(core, crds if crds is not None and crds.is_dir() else None)
+        return cls(core, crds if crds is not None and crds.is_dir() else None, crds)
 
     def args(self) -> list[str]:
         args = ["-schema-location", f"{self.core}/{{{{ .ResourceKind }}}}{{{{ .KindSuffix }}}}.json"]
@@ -143,7 +144,12 @@ def _result(obj: K8sObject, entry: dict[str, object], locations: SchemaLocations
     status = _STATUS.get(str(entry.get("status", "")), Status.ERROR)
     msg = " ".join(str(entry.get("msg", "")).split())
     if status is Status.SKIPPED and not msg:
-        where = f" or {locations.crds}" if locations.crds else " (no CRD schema folder configured)"
+        if locations.crds is not None:
+            where = f" or {locations.crds}"
+        elif locations.crds_configured is not None:
+            where = f" (CRD schema folder {locations.crds_configured} not found: set --crd-schemas)"
+        else:
+            where = " (no CRD schema folder configured)"
         msg = f"no schema for {obj.api_version} {obj.kind} in {locations.core.name}{where}"
     return SchemaResult(obj, status, _field_errors(msg) if status is Status.INVALID else (), msg)
 
