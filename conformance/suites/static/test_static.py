@@ -97,14 +97,10 @@ def test_schema(item: Any) -> None:
     """kubeconform -strict against offline schemas, per kind."""
     results: list[SchemaResult] = item
     kind = results[0].obj.kind
-    label(
-        TIER,
-        "schema",
-        [r.obj.labels.get("app.kubernetes.io/name", "") for r in results if r.obj.labels],
-        "critical",
-    )
     bad = [r for r in results if r.status in (Status.INVALID, Status.ERROR)]
     skipped = [r for r in results if r.status is Status.SKIPPED]
+    # Stories name the services at fault, so a passing test sits in one place in the tree.
+    label(TIER, "schema", [r.obj.labels.get("app.kubernetes.io/name", r.obj.name) for r in bad], "critical")
     if bad:
         for r in bad[:5]:
             attach_object(r.obj.ref, r.obj.body)
