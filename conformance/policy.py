@@ -33,6 +33,7 @@ class ServicePolicy:
     critical: bool
     rps_per_pod: float
     bounds: dict[str, tuple[int, int]]  # profile -> (minReplicas, maxReplicas)
+    entry: bool = False  # every request passes this service (the gateway)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,11 @@ class Policy:
     # org.hpa.profiles.<profile>.scale_up|scale_down overrides, e.g. {"ci": {"scale_down": (10, 15)}}
     scaling_overrides: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     provided: tuple[dict[str, Any], ...] = field(default_factory=tuple)  # objects operators create
+
+    @property
+    def entry_service(self) -> ServicePolicy | None:
+        """The service marked `entry: true` (the API gateway), if any."""
+        return next((s for s in self.services.values() if s.entry), None)
 
     def scaling(self, profile: str, direction: str) -> tuple[int, int]:
         """(percent, periodSeconds) of `direction` ("scale_up"/"scale_down") for a profile."""
@@ -132,7 +138,11 @@ def load_policy(path: Path) -> Policy:
             critical=bool(_get(data, f"{prefix}.critical", path, bool)),
             rps_per_pod=float(_get(data, f"{prefix}.rps_per_pod", path, num)),
             bounds=bounds,
+            entry=svc.get("entry") is True,
         )
+    entries = [name for name, svc in services.items() if svc.entry]
+    if len(entries) > 1:
+        raise PolicyError(f"{path}: only one service can be `entry: true`, found {', '.join(entries)}")
     exemptions = []
     for i, ex in enumerate(data.get("exemptions") or []):
         where = f"exemptions[{i}]"

@@ -112,3 +112,15 @@ def test_profile_scaling_overrides_the_default() -> None:
     assert policy.scaling("prod", "scale_down") == (10, 60)
     assert policy.scaling("ci", "scale_down") == (10, 15)
     assert policy.scaling("ci", "scale_up") == (100, 15)
+
+
+def test_the_entry_service_is_declared_once(tmp_path: Path) -> None:
+    entry = load_policy(PLATFORM_POLICY).entry_service
+    assert entry is not None and entry.name == "api-gateway"
+    path = _write_policy(
+        tmp_path, "core-service:   {critical: true,", "core-service:   {critical: true, entry: true,"
+    )
+    with pytest.raises(
+        PolicyError, match="only one service can be `entry: true`, found api-gateway, core-service"
+    ):
+        load_policy(path)

@@ -32,7 +32,6 @@ from .registry import Context, Severity, Violation, inventory_rule
 
 GIB = 2**30
 # The service every request enters through: its capacity is the platform's.
-ENTRY_SERVICE = "api-gateway"
 # policy.yaml `capacity` is the seed's plan for the production profile.
 PLAN_PROFILE = "prod"
 RPS_METRIC = "http_requests_per_second"
@@ -187,15 +186,16 @@ def _load_rate(ctx: Context) -> float | None:
     family="capacity",
     severity=Severity.CRITICAL,
     kinds=(HPA, *SCALABLE),
-    description="The entry service (api-gateway) can serve the profile's load: HPA maxReplicas × rps_per_pod "
+    description="The entry service (policy.yaml `entry: true`) can serve the profile's load: "
+    "HPA maxReplicas × rps_per_pod "
     ">= policy.yaml load.<profile>.load.rate; and every platform HPA's http_requests_per_second "
     "averageValue equals the service's rps_per_pod.",
-    remediation="Raise the gateway HPA's maxReplicas (policy.yaml org.services.api-gateway) or its "
+    remediation="Raise the entry service HPA's maxReplicas (policy.yaml org.services.<entry>) or its "
     "rps_per_pod; set the Pods metric target averageValue to rps_per_pod.",
 )
 def capacity_meets_target(ctx: Context) -> Iterator[Violation]:
     rate = _load_rate(ctx)
-    gateway = ctx.policy.services.get(ENTRY_SERVICE)
+    gateway = ctx.policy.entry_service
     namespace = ctx.policy.namespace
     scaled_gateway = False
     for hpa in subjects(ctx.inventory, HPA):
@@ -203,7 +203,7 @@ def capacity_meets_target(ctx: Context) -> Iterator[Violation]:
         if service is None:
             continue
         yield from _check_average_value(hpa, service.name, service.rps_per_pod)
-        if gateway is None or rate is None or service.name != ENTRY_SERVICE:
+        if gateway is None or rate is None or service.name != gateway.name:
             continue
         scaled_gateway = True
         top, per_pod = hpa_max(hpa), gateway.rps_per_pod
@@ -219,7 +219,7 @@ def capacity_meets_target(ctx: Context) -> Iterator[Violation]:
             )
     if scaled_gateway or gateway is None or rate is None:
         return
-    obj = ctx.inventory.get("Deployment", namespace, ENTRY_SERVICE)
+    obj = ctx.inventory.get("Deployment", namespace, gateway.name)
     obj = None if obj is None or obj.provided else obj
     served = replicas(obj) * gateway.rps_per_pod if obj is not None else 0.0
     if obj is not None and served < rate:
