@@ -37,7 +37,7 @@ class Run:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
-        env.update(TMPDIR=str(tmp), PYTHONPATH=str(REPO))
+        env.update(TMPDIR=str(tmp), PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
         # The HPA module runs long enough (> 60 s) to be interrupted in the middle.
         cmd = [
             sys.executable,
@@ -102,11 +102,11 @@ def test_interrupted_run_leaves_nothing(tmp_path: Path, moment: str) -> None:
         if moment == "sigint-in-create":
             # etcd is up (kwokctl starts it first) but the cluster is not ready yet.
             run.wait_for(
-                lambda: any("etcd" in _cmdline(p) for p in cluster_processes(tmp)), "etcd running", 60
+                lambda: any("etcd" in _cmdline(p) for p in cluster_processes(tmp)), "etcd running", 120
             )
             assert not any(READY in line for line in run.lines), "too late: the cluster was already ready"
         else:
-            run.wait_for(lambda: any(READY in line for line in run.lines), "a ready cluster", 60)
+            run.wait_for(lambda: any(READY in line for line in run.lines), "a ready cluster", 120)
             # Into the HPA module's setup: its namespace, Deployment and pods exist now.
             time.sleep(8)
         pids = cluster_processes(tmp)

@@ -71,8 +71,10 @@ def _say(config: pytest.Config, line: str) -> None:
     if capture is not None:
         with capture.global_and_fixture_disabled():
             reporter.write_line(line)
+            reporter.flush()  # a pipe is block-buffered: whoever watches must see it now
     else:
         reporter.write_line(line)
+        reporter.flush()
 
 
 # -- the render (collection time) ------------------------------------------------------------
