@@ -3,7 +3,8 @@
 A good file must produce no finding of its rule. A bad file must produce
 findings exactly on the objects annotated `conformance.tartware.io/expect:
 violation` (so a bad file can also hold neighbours that must *not* fire).
-A fixture folder may hold `fixture.yaml` with `profile: ci` to check another profile.
+A fixture folder may hold `fixture.yaml` with `profile: ci` to check another profile,
+`policy: <file>` for another policy and `flows: <file>` for the declared traffic (flows.yaml).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from .inventory import Inventory, K8sObject, Problem, load_bytes
+from .netpol import load_flows
 from .policy import Policy, load_policy
 from .rules import REGISTRY, Context, Finding, load_all
 from .tools import REPO
@@ -56,7 +58,10 @@ def fixture_context(case: FixtureCase, policy: Policy | None = None) -> Context:
         case.path.parent.parent / extra["policy"] if "policy" in extra else REPO / "manifests" / "policy.yaml"
     )
     inventory = Inventory(case.id, [i for i in items if isinstance(i, K8sObject)])
-    return Context(inventory, policy or load_policy(policy_file), extra.get("profile", "prod"), FIXTURE_TODAY)
+    flows = tuple(load_flows(case.path.parent.parent / extra["flows"])) if "flows" in extra else None
+    return Context(
+        inventory, policy or load_policy(policy_file), extra.get("profile", "prod"), FIXTURE_TODAY, flows
+    )
 
 
 def run_case(case: FixtureCase) -> tuple[list[Finding], set[str], set[str]]:

@@ -381,3 +381,54 @@ def compare(table: TruthTable, flows: list[DeclaredFlow]) -> Comparison:
         else:
             result.wrong_denied.append(cell)
     return result
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """Which policies decide one cell, per direction: those isolating the pod, and those admitting."""
+
+    egress_isolating: tuple[K8sObject, ...]
+    egress_admitting: tuple[K8sObject, ...]
+    ingress_isolating: tuple[K8sObject, ...]
+    ingress_admitting: tuple[K8sObject, ...]
+
+    def explain(self, flow: Flow) -> str:
+        """Why the cell is allowed or denied, naming the policies, e.g. for a finding message."""
+        src, dst = flow.source, flow.destination
+        if not self.egress_isolating:
+            out = f"egress of {src} is not isolated"
+        elif self.egress_admitting:
+            out = f"egress of {src} admitted by {_names(self.egress_admitting)}"
+        else:
+            out = f"egress of {src} isolated by {_names(self.egress_isolating)}, none of which admits it"
+        if not self.ingress_isolating:
+            out += f"; ingress of {dst} is not isolated"
+        elif self.ingress_admitting:
+            out += f"; ingress of {dst} admitted by {_names(self.ingress_admitting)}"
+        else:
+            out += f"; ingress of {dst} isolated by {_names(self.ingress_isolating)}, none of which admits it"
+        return out
+
+
+def _names(policies: Iterable[K8sObject]) -> str:
+    return ", ".join(f"NetworkPolicy {p.namespace}/{p.name}" for p in policies)
+
+
+def cell_verdicts(inventory: Inventory, table: TruthTable, flow: Flow) -> Verdicts:
+    """The policies that isolate and admit `flow` on each side (same semantics as truth_table)."""
+    policies = _Policies(inventory)
+    by_key = {e.key: e for e in table.endpoints}
+    src, dst = by_key[flow.source], by_key[flow.destination]
+    egress = policies.selecting(src, "Egress")
+    ingress = policies.selecting(dst, "Ingress")
+    return Verdicts(
+        tuple(egress),
+        tuple(p for p in egress if policies.allows([p], "egress", dst, dst, flow)),
+        tuple(ingress),
+        tuple(p for p in ingress if policies.allows([p], "ingress", src, dst, flow)),
+    )
+
+
+def default_flows_path(manifests: Path) -> Path:
+    """flows.yaml beside the manifests: the declared intent of the NetworkPolicies."""
+    return (manifests if manifests.is_dir() else manifests.parent) / "flows.yaml"

@@ -15,7 +15,17 @@ from functools import cache
 from pathlib import Path
 
 from .errors import InfraError
-from .inventory import InputFile, Inventory, K8sObject, Source, load_inputs, prepare_inputs, to_inventory
+from .inventory import (
+    InputFile,
+    Inventory,
+    K8sObject,
+    Problem,
+    Source,
+    load_inputs,
+    prepare_inputs,
+    to_inventory,
+)
+from .netpol import DeclaredFlow, default_flows_path, load_flows
 from .policy import Policy, PolicyError, load_policy
 from .rules import Context, RuleOutcome, evaluate
 from .schema.kubeconform import SchemaCheck, SchemaLocations, SchemaResult
@@ -75,15 +85,29 @@ def check_targets(
         unique = list({id(i): i for _, inputs, _ in prepared for i in inputs}.values())
         check = SchemaCheck.start(unique, locations)
         load_inputs(unique, namespace, settings.limits)
+        flows, flows_problem = declared_flows(settings.manifests)
         targets = []
         for profile, inputs, problems in prepared:
             target = StaticTarget(profile, to_inventory(profile, inputs, problems))
+            if flows_problem is not None:
+                target.inventory.problems.append(flows_problem)
             if policy is not None:
                 target.inventory.objects += provided_objects(policy)
-                target.outcomes = evaluate(Context(target.inventory, policy, profile, settings.today))
+                target.outcomes = evaluate(Context(target.inventory, policy, profile, settings.today, flows))
             target.schema = check.finish(inputs)
             targets.append(target)
     return targets
+
+
+def declared_flows(manifests: Path) -> tuple[tuple[DeclaredFlow, ...] | None, Problem | None]:
+    """flows.yaml beside the manifests: (flows, None); (None, None) without one; (None, problem) if broken."""
+    path = default_flows_path(manifests)
+    if not path.is_file():
+        return None, None
+    try:
+        return tuple(load_flows(path)), None
+    except (OSError, ValueError) as err:
+        return None, Problem(Source(str(path), 0), f"declared flows do not load: {err}")
 
 
 def provided_objects(policy: Policy) -> list[K8sObject]:

@@ -54,6 +54,27 @@ def _broken_selector(docs: list[dict[str, Any]]) -> None:
     _find(docs, "Service", "guests")["spec"]["selector"]["app.kubernetes.io/name"] = "guest"
 
 
+def _policy(name: str, app: str, direction: str, peer: str) -> dict[str, Any]:
+    key, peers = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": "tartware"},
+        "spec": {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": app}},
+            "policyTypes": [direction],
+            key: [{peers: [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": peer}}}],
+                   "ports": [{"port": 8080}]}],
+        },
+    }  # fmt: skip
+
+
+def _forbidden_flow(docs: list[dict[str, Any]]) -> None:
+    # billing -> guests is not in flows.yaml: open both ends of it.
+    docs.append(_policy("billing-to-guests", "billing", "Egress", "guests"))
+    docs.append(_policy("guests-from-billing", "guests", "Ingress", "billing"))
+
+
 MUTATIONS: dict[str, tuple[Mutation, str, str]] = {
     # name: (mutation, rule id expected to fire, object ref it must name)
     "drop-a-pdb": (_drop_pdb, "pdb-per-workload", "Deployment/tartware/reservations"),
@@ -61,6 +82,11 @@ MUTATIONS: dict[str, tuple[Mutation, str, str]] = {
     "latest-image": (_latest_image, "image-pinned", "Deployment/tartware/api-gateway"),
     "no-resources": (_no_resources, "resources-set", "Deployment/tartware/billing"),
     "broken-service-selector": (_broken_selector, "service-selector-matches", "Service/tartware/guests"),
+    "forbidden-flow": (
+        _forbidden_flow,
+        "network-flows-match-intent",
+        "NetworkPolicy/tartware/guests-from-billing",
+    ),
 }
 
 

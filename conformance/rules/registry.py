@@ -17,10 +17,13 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..inventory.model import Inventory, K8sObject
 from ..policy import Exemption, Policy
+
+if TYPE_CHECKING:
+    from ..netpol import DeclaredFlow
 
 
 class Severity(Enum):
@@ -49,10 +52,19 @@ class Context:
     policy: Policy
     profile: str
     today: dt.date  # exemptions expire against this date
+    # The declared traffic (flows.yaml beside the manifests); None when the input has none.
+    flows: tuple[DeclaredFlow, ...] | None = None
 
 
 ObjectCheck = Callable[[K8sObject, Context], Iterable[Violation]]
 InventoryCheck = Callable[[Context], Iterable[Violation]]
+# Why a rule cannot judge this context (e.g. "no flows file declares the intended traffic"),
+# or None when it applies. A rule that does not apply is skipped with the reason, never passed.
+Applies = Callable[[Context], str | None]
+
+
+def always(_ctx: Context) -> str | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,7 @@ class Rule:
     kinds: tuple[str, ...]  # object rules: the kinds checked; inventory rules: the kinds read
     scope: str  # "object" or "inventory"
     check: Callable[..., Iterable[Violation]]
+    applies: Applies = always
 
     def run(self, ctx: Context) -> list[Finding]:
         if self.scope == "inventory":
@@ -120,23 +133,43 @@ def _register(rule: Rule) -> None:
     REGISTRY[rule.id] = rule
 
 
-def object_rule(rule_id: str, *, family: str, severity: Severity, kinds: Iterable[str], description: str,
-                remediation: str) -> Callable[[ObjectCheck], ObjectCheck]:  # fmt: skip
+def object_rule(
+    rule_id: str,
+    *,
+    family: str,
+    severity: Severity,
+    kinds: Iterable[str],
+    description: str,
+    remediation: str,
+    applies: Applies = always,
+) -> Callable[[ObjectCheck], ObjectCheck]:
     """Register a single-object rule over `kinds`."""
 
     def register(fn: ObjectCheck) -> ObjectCheck:
-        _register(Rule(rule_id, family, severity, description, remediation, tuple(kinds), "object", fn))
+        _register(
+            Rule(rule_id, family, severity, description, remediation, tuple(kinds), "object", fn, applies)
+        )
         return fn
 
     return register
 
 
-def inventory_rule(rule_id: str, *, family: str, severity: Severity, kinds: Iterable[str], description: str,
-                   remediation: str) -> Callable[[InventoryCheck], InventoryCheck]:  # fmt: skip
+def inventory_rule(
+    rule_id: str,
+    *,
+    family: str,
+    severity: Severity,
+    kinds: Iterable[str],
+    description: str,
+    remediation: str,
+    applies: Applies = always,
+) -> Callable[[InventoryCheck], InventoryCheck]:
     """Register a cross-object rule that reads the whole inventory."""
 
     def register(fn: InventoryCheck) -> InventoryCheck:
-        _register(Rule(rule_id, family, severity, description, remediation, tuple(kinds), "inventory", fn))
+        _register(
+            Rule(rule_id, family, severity, description, remediation, tuple(kinds), "inventory", fn, applies)
+        )
         return fn
 
     return register
@@ -151,6 +184,7 @@ class RuleOutcome:
     exempted: tuple[tuple[Finding, Exemption], ...]  # reported as skipped, with owner and reason
     expired: tuple[tuple[Finding, Exemption], ...]  # exemption past its date: these fail too
     error: str | None = None  # the rule itself crashed: reported as broken
+    not_applicable: str | None = None  # why the rule could not judge: reported as skipped
 
 
 def evaluate(ctx: Context, rules: Iterable[Rule] | None = None) -> list[RuleOutcome]:
@@ -160,6 +194,10 @@ def evaluate(ctx: Context, rules: Iterable[Rule] | None = None) -> list[RuleOutc
     load_all()
     outcomes = []
     for rule in rules if rules is not None else REGISTRY.values():
+        reason = rule.applies(ctx)
+        if reason is not None:
+            outcomes.append(RuleOutcome(rule, (), (), (), not_applicable=reason))
+            continue
         try:
             findings = rule.run(ctx)
         except Exception as err:  # a bug in a rule must not pass silently

@@ -28,6 +28,7 @@ from conformance.cluster.base import Provider
 from conformance.cluster.lifecycle import guarded, install_signal_handlers
 from conformance.errors import InfraError
 from conformance.inventory import Inventory, build_inventory
+from conformance.netpol import default_flows_path
 from conformance.plugin import settings_from_config
 from conformance.policy import Policy, PolicyError, load_policy
 from conformance.report.allure_labels import attach_text
@@ -256,8 +257,7 @@ def spaces(kube: Kube, cluster: Cluster, request: pytest.FixtureRequest) -> Iter
 
 def flows_path(settings: Settings) -> Path:
     """flows.yaml next to the manifests (the declared intent of the NetworkPolicies)."""
-    base = settings.manifests if settings.manifests.is_dir() else settings.manifests.parent
-    return base / "flows.yaml"
+    return default_flows_path(settings.manifests)
 
 
 # -- reporting ----------------------------------------------------------------------------------

@@ -125,6 +125,8 @@ def test_rule(item: Any) -> None:
     label(TIER, rule.family, [f.service for f in outcome.findings], rule.severity.value)
     if outcome.error is not None:
         raise InfraError(f"rule {rule.id} crashed (a suite bug, not a verdict): {outcome.error}")
+    if outcome.not_applicable is not None:
+        pytest.skip(f"rule {rule.id} does not apply: {outcome.not_applicable}")
     if outcome.findings:
         for finding in outcome.findings[:5]:
             attach_object(finding.obj.ref, finding.obj.body)
