@@ -62,6 +62,11 @@ class Policy:
     # org.hpa.profiles.<profile>.scale_up|scale_down overrides, e.g. {"ci": {"scale_down": (10, 15)}}
     scaling_overrides: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     provided: tuple[dict[str, Any], ...] = field(default_factory=tuple)  # objects operators create
+    # org.hpa.<direction>.stabilization_window_seconds (and per profile): {"ci": {"scale_down": 15}}
+    windows: dict[str, dict[str, int]] = field(default_factory=dict)
+    # `exercise`: the objects the behaviour tier exercises, by kind ("hpa", "pdb") -> names.
+    # Unset: the tier picks from the inventory itself (see suites/behaviour/exercise.py).
+    exercise: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def entry_service(self) -> ServicePolicy | None:
@@ -72,6 +77,10 @@ class Policy:
         """(percent, periodSeconds) of `direction` ("scale_up"/"scale_down") for a profile."""
         default = self.scale_up if direction == "scale_up" else self.scale_down
         return self.scaling_overrides.get(profile, {}).get(direction, default)
+
+    def window(self, profile: str, direction: str) -> int | None:
+        """stabilizationWindowSeconds policy.yaml sets for `direction` in `profile`, if it sets one."""
+        return self.windows.get(profile, self.windows.get("", {})).get(direction)
 
     def exemption_for(self, rule: str, object_ref: str) -> Exemption | None:
         for ex in self.exemptions:
@@ -163,6 +172,7 @@ def load_policy(path: Path) -> Policy:
     up = _scaling(data, "org.hpa.scale_up", path)
     down = _scaling(data, "org.hpa.scale_down", path)
     overrides: dict[str, dict[str, tuple[int, int]]] = {}
+    windows: dict[str, dict[str, int]] = {"": _windows(data, "org.hpa", path)}
     for profile, entry in (_get(data, "org.hpa", path, dict).get("profiles") or {}).items():
         where = f"org.hpa.profiles.{profile}"
         if not isinstance(entry, dict):
@@ -170,6 +180,7 @@ def load_policy(path: Path) -> Policy:
         overrides[str(profile)] = {
             key: _scaling(data, f"{where}.{key}", path) for key in ("scale_up", "scale_down") if key in entry
         }
+        windows[str(profile)] = {**windows[""], **_windows(data, where, path)}
     return Policy(
         path=path,
         slo=slo,
@@ -185,7 +196,41 @@ def load_policy(path: Path) -> Policy:
         load=_get(data, "load", path, dict),
         exemptions=tuple(exemptions),
         provided=tuple(_provided(data.get("provided") or [], path)),
+        windows=windows,
+        exercise=_exercise(data.get("exercise"), path),
     )
+
+
+def _windows(data: Any, where: str, path: Path) -> dict[str, int]:
+    """{direction: stabilization_window_seconds} set under `where`.scale_up / .scale_down."""
+    out = {}
+    for direction in ("scale_up", "scale_down"):
+        node = _get(data, where, path, dict).get(direction)
+        if isinstance(node, dict) and "stabilization_window_seconds" in node:
+            value = _get(data, f"{where}.{direction}.stabilization_window_seconds", path, int)
+            if value < 0:
+                raise PolicyError(f"{path}: {where}.{direction}.stabilization_window_seconds must be >= 0")
+            out[direction] = int(value)
+    return out
+
+
+EXERCISE_KINDS = ("hpa", "pdb")
+
+
+def _exercise(raw: Any, path: Path) -> dict[str, tuple[str, ...]]:
+    """`exercise: {hpa: [names], pdb: [names]}`: what the behaviour tier runs on a cluster."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{path}: exercise must be a mapping of {'/'.join(EXERCISE_KINDS)} to names")
+    out = {}
+    for key, names in raw.items():
+        if key not in EXERCISE_KINDS:
+            raise PolicyError(f"{path}: unknown key exercise.{key} (known: {', '.join(EXERCISE_KINDS)})")
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            raise PolicyError(f"{path}: exercise.{key} must be a list of object names")
+        out[str(key)] = tuple(names)
+    return out
 
 
 def _provided(items: Any, path: Path) -> list[dict[str, Any]]:

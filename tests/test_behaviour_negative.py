@@ -7,6 +7,8 @@ FAILURE (a conformance verdict), not an error (BROKEN) or a skip.
 
   PDB with minAvailable equal to the replicas -> test_pdb_evictions: "allows 0 disruptions"
   HPA maxReplicas below policy.yaml's maximum -> test_hpa_scale_up: "peaked at 2 ... 3 were expected"
+  ci HPA drifted to 300 % up / 100 % down     -> test_hpa_scale_up and _down: a step beyond the policy
+  a workload no node can hold                 -> test_hpa_scale_up FAILS naming the scheduler's reason
   NetworkPolicy opening a forbidden flow      -> test_truth_table_as_applied: "expected DENY, actual ALLOW"
 """
 
@@ -126,7 +128,7 @@ def test_the_unbroken_copy_passes(tmp_path: Path) -> None:
         tmp_path,
     )
     assert {name: v.outcome for name, v in verdicts.items()} == {
-        "test_pdb_evictions": "passed",
+        "test_pdb_evictions[api-gateway]": "passed",
         "test_truth_table_as_applied": "passed",
     }, verdicts
 
@@ -137,7 +139,9 @@ def test_pdb_with_min_available_equal_to_replicas_fails(tmp_path: Path) -> None:
         gateway["pdb"] = {"budget": "minAvailable", "value": gateway["autoscaling"]["minReplicas"]}
 
     root = broken_copy(tmp_path, lambda r: edit_ci_values(r, block_evictions))
-    verdict = run_behaviour(root, ["test_disruption.py::test_pdb_evictions"], tmp_path)["test_pdb_evictions"]
+    verdict = run_behaviour(root, ["test_disruption.py::test_pdb_evictions"], tmp_path)[
+        "test_pdb_evictions[api-gateway]"
+    ]
     assert verdict.outcome == "failure", verdict
     assert "allows 0 disruptions with 2 of 2 pods healthy (the HPA minimum)" in verdict.message
     assert "{'minAvailable': 2}" in verdict.message
@@ -148,11 +152,58 @@ def test_hpa_max_below_the_policy_fails(tmp_path: Path) -> None:
         values["guests"]["autoscaling"]["maxReplicas"] = 2  # policy.yaml: guests ci max 3
 
     root = broken_copy(tmp_path, lambda r: edit_ci_values(r, cap))
-    verdict = run_behaviour(root, ["test_autoscaling.py::test_hpa_scale_up"], tmp_path)["test_hpa_scale_up"]
+    verdict = run_behaviour(root, ["test_autoscaling.py::test_hpa_scale_up"], tmp_path)[
+        "test_hpa_scale_up[guests]"
+    ]
     assert verdict.outcome == "failure", verdict
     assert (
         "replicas peaked at 2 under load but 3 were expected (the HPA's maxReplicas is 2)" in verdict.message
     )
+
+
+def test_hpa_drifted_from_its_policy_fails_both_ways(tmp_path: Path) -> None:
+    """The HPA obeys its own (drifted) spec, and that is exactly what must fail: policy.yaml says
+    100 % per 15 s up and 10 % per 15 s down for ci."""
+
+    def drift(values: dict[str, Any]) -> None:
+        behavior = values["global"]["autoscaling"]["behavior"]
+        behavior["scaleUp"] = {**behavior["scaleUp"], "percent": 300}
+        behavior["scaleDown"] = {**behavior["scaleDown"], "percent": 100}
+
+    root = broken_copy(tmp_path, lambda r: edit_ci_values(r, drift))
+    verdicts = run_behaviour(
+        root,
+        ["test_autoscaling.py::test_hpa_scale_up", "test_autoscaling.py::test_hpa_scale_down"],
+        tmp_path,
+        timeout_s=420,
+    )
+    up, down = verdicts["test_hpa_scale_up[guests]"], verdicts["test_hpa_scale_down[guests]"]
+    assert up.outcome == "failure", up
+    assert "replicas went 1 -> 3, but scaleUp allows at most 2" in up.message
+    assert "judged against policy.yaml org.hpa (profile ci)" in up.message
+    assert "scaleUp: the HPA says +300 % per 15 s" in up.message
+    assert down.outcome == "failure", down
+    assert "replicas went 3 -> 1, but scaleDown allows no fewer than 2" in down.message
+
+
+def test_a_workload_no_node_can_hold_fails_not_broken(tmp_path: Path) -> None:
+    """Pods the scheduler cannot place because of the platform's own requests are the platform's
+    fault: FAILED with the scheduler's reason, not BROKEN (infrastructure)."""
+
+    def oversize(values: dict[str, Any]) -> None:
+        # A new mapping: values-ci.yaml shares one `resources` mapping between services (an alias).
+        values["guests"]["resources"] = {
+            "requests": {"cpu": "64", "memory": "32Mi"},
+            "limits": {"cpu": "64", "memory": "64Mi"},
+        }
+
+    root = broken_copy(tmp_path, lambda r: edit_ci_values(r, oversize))
+    verdict = run_behaviour(root, ["test_autoscaling.py::test_hpa_scale_up"], tmp_path)[
+        "test_hpa_scale_up[guests]"
+    ]
+    assert verdict.outcome == "failure", verdict
+    assert "the cause lies in the platform's spec" in verdict.message
+    assert "cannot be scheduled" in verdict.message and "Insufficient cpu" in verdict.message
 
 
 def test_network_policy_opening_a_forbidden_flow_fails(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ from conformance.policy import Policy, PolicyError, load_policy
 from conformance.report.allure_labels import attach_text
 from conformance.settings import Settings
 
+from .exercise import HpaSubject, hpa_subjects, pdb_subjects
 from .platform import WORKLOAD_KINDS, NamespaceMap, PlatformState, apply_platform, pod_template
 from .resources import TestNamespaces
 
@@ -57,10 +58,21 @@ class BehaviourTiming:
 
 _TIMING = pytest.StashKey[BehaviourTiming]()
 _RENDER = pytest.StashKey["Inventory | InfraError"]()
+_RENDERS = pytest.StashKey[dict[str, "Inventory | InfraError"]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_TIMING] = BehaviourTiming()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`long` tests (minutes each) run only when asked for with -m; otherwise deselected, never passed."""
+    if config.option.markexpr:
+        return
+    long = [i for i in items if i.get_closest_marker("long") is not None]
+    if long:
+        config.hook.pytest_deselected(items=long)
+        items[:] = [i for i in items if i.get_closest_marker("long") is None]
 
 
 def _say(config: pytest.Config, line: str) -> None:
@@ -109,18 +121,89 @@ def render(config: pytest.Config) -> Inventory:
     return cached
 
 
+def render_profile(config: pytest.Config, profile: str) -> Inventory:
+    """Another profile's inventory (e.g. prod, for its scale-down policy), built once per session."""
+    renders = config.stash.setdefault(_RENDERS, {})
+    if profile not in renders:
+        try:
+            settings = settings_from_config(config)
+            policy = load_policy_or_infra(settings)
+            renders[profile] = build_inventory(settings.manifests, profile, policy.namespace, settings.limits)
+        except InfraError as err:
+            renders[profile] = err
+    cached = renders[profile]
+    if isinstance(cached, InfraError):
+        raise cached
+    return cached
+
+
+def _policy_or_none(config: pytest.Config) -> Policy | None:
+    try:
+        return load_policy_or_infra(settings_from_config(config))
+    except InfraError:
+        return None
+
+
+def scale_down_cases(config: pytest.Config) -> list[tuple[str, HpaSubject]]:
+    """(profile, HPA) pairs whose scale-down policy the tier exercises: every static profile other
+    than the run profile (--profile minus --run-profile, e.g. prod), for each exercised HPA."""
+    settings = settings_from_config(config)
+    subjects = hpa_subjects(render(config), _policy_or_none(config))
+    return [(p, s) for p in settings.profiles if p != settings.run_profile for s in subjects]
+
+
+def _unavailable(name: str, reason: str) -> Any:
+    return pytest.param(None, id=name, marks=pytest.mark.skip(reason=reason))
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    wanted = {"platform_ref", "platform_namespace", "workload_ref"} & set(metafunc.fixturenames)
+    wanted = {
+        "platform_ref",
+        "platform_namespace",
+        "workload_ref",
+        "hpa_subject",
+        "pdb_subject",
+        "policy_case",
+    } & set(metafunc.fixturenames)
     if not wanted:
         return
     try:
         inventory = render(metafunc.config)
     except InfraError as err:
         for name in wanted:
-            metafunc.parametrize(
-                name, [pytest.param(None, id="render-failed", marks=pytest.mark.skip(reason=str(err)))]
-            )
+            metafunc.parametrize(name, [_unavailable("render-failed", str(err))])
         return
+    policy = _policy_or_none(metafunc.config)
+    if "hpa_subject" in wanted:
+        hpas = hpa_subjects(inventory, policy)
+        metafunc.parametrize(
+            "hpa_subject",
+            [pytest.param(s, id=s.id) for s in hpas]
+            or [_unavailable("none", "the render has no HorizontalPodAutoscaler scaling a Deployment")],
+            scope="module",
+        )
+    if "pdb_subject" in wanted:
+        pdbs = pdb_subjects(inventory, policy)
+        metafunc.parametrize(
+            "pdb_subject",
+            [pytest.param(s, id=s.id) for s in pdbs]
+            or [_unavailable("none", "the render has no PodDisruptionBudget protecting a Deployment")],
+        )
+    if "policy_case" in wanted:
+        cases = [f"{p}-{s.id}" for p, s in scale_down_cases(metafunc.config)]
+        settings = settings_from_config(metafunc.config)
+        metafunc.parametrize(
+            "policy_case",
+            cases
+            or [
+                _unavailable(
+                    "none",
+                    f"no profile besides the run profile {settings.run_profile} in --profile "
+                    f"{','.join(settings.profiles)}, or no HPA to exercise",
+                )
+            ],
+            ids=cases or None,
+        )
     if "platform_ref" in wanted:
         refs = sorted({o.ref for o in inventory.objects})
         metafunc.parametrize("platform_ref", refs, ids=refs)

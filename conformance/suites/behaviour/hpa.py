@@ -1,40 +1,48 @@
-"""Running one platform service's HPA on a live cluster and recording its replica timeline.
+"""Running one HPA of the render on a live cluster and recording its replica timeline.
 
-    run = HpaRun.start(kube, driver, spaces, inventory, platform_ns="tartware", service="guests",
-                       expected=(1, 3))
+    run = HpaRun.start(kube, driver, spaces, subject, ns_labels, intent=intent, expected=(1, 3))
     run.scale_up()      # usage above target until replicas reach maxReplicas (or stall)
     run.scale_down()    # hold, lower usage, until replicas reach minReplicas (or time is up)
     run.timeline        # Sample(t, replicas, utilization, limited) + marks raise/max/lower/min
 
-The real Deployment, ServiceAccount and HPA of the run profile's render are
-applied in a test namespace (labelled like the platform namespace). CPU usage is
-driven through the provider's WorkloadDriver (kwok: a pod annotation; kind:
-agnhost ConsumeCPU). Levels derive from the pod's CPU request and the HPA's
-target: 4x the target while loaded, 1m when idle.
+    run = HpaRun.start_at(kube, driver, spaces, subject, ns_labels, hpa_body=variant, replicas=3, ...)
+    run.settle_down()   # idle from the start: the timeline of one policy-limited scale-down
+
+The real Deployment, ServiceAccount and HPA of the render are applied in a test
+namespace (labelled like the platform namespace). CPU usage is driven through the
+provider's WorkloadDriver (kwok: a pod annotation; kind: agnhost ConsumeCPU). Levels
+derive from the pod's CPU request and the HPA's target: 4x the target while loaded,
+1m when idle. The timeline is judged against `intent` (the policy's rates, windows
+and bounds: scaling.intended), and the budgets of each phase come from it too, so an
+HPA slower than its policy runs out of time and one faster breaks a step limit.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.cluster.base import WorkloadDriver
 from conformance.cluster.kube import ApiError, Kube
 from conformance.cluster.wait import Poll, wait_until
-from conformance.inventory import Inventory, K8sObject
+from conformance.errors import InfraError
 
+from .exercise import HpaSubject
 from .resources import TestNamespaces, pod_security_labels, wait_deployment_ready
-from .scaling import HpaSpec, Sample, Timeline, compress_scale_down, projected_scale_down_s
+from .scaling import HpaSpec, Sample, Timeline, compress_scale_down, compressed, projected_scale_down_s
 
 TICK_S = 0.5
 SYNC_S = 5.0  # --horizontal-pod-autoscaler-sync-period of the local and kind providers
 METRICS_LAG_S = 15.0  # metric-resolution 10 s + one HPA sync
+FIRST_METRICS_S = 45.0  # kwok + metrics-server: first pod metrics after ~25 s
 SCALE_DOWN_BUDGET_S = 60.0  # the tier must finish in ~3 min; the scale-down gets this much
 LOAD_FACTOR = 4  # usage while loaded = 4 x the target: far outside the HPA's 10 % tolerance
 IDLE_MILLICORES = 1
+Intent = Callable[[HpaSpec], tuple[HpaSpec, list[str]]]  # rendered spec -> (intended spec, drift)
 
 
 def cpu_millicores(value: Any) -> int:
@@ -45,17 +53,29 @@ def cpu_millicores(value: Any) -> int:
     return int(float(text) * 1000)
 
 
+def _request_millicores(deployment: Mapping[str, Any]) -> int:
+    template = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+    return sum(
+        cpu_millicores(((c.get("resources") or {}).get("requests") or {}).get("cpu", "0"))
+        for c in template.get("containers") or []
+    )
+
+
 @dataclass
 class HpaRun:
-    """One service's HPA scenario on a live cluster; see the module docstring."""
+    """One HPA scenario on a live cluster; see the module docstring."""
 
     kube: Kube
     driver: WorkloadDriver
     spaces: TestNamespaces
     namespace: str
-    service: str
+    service: str  # the HPA's (and its Deployment's) name
+    target: str  # the Deployment it scales
     selector: dict[str, str]
-    spec: HpaSpec
+    spec: HpaSpec  # the HPA as applied
+    intent: HpaSpec  # what the timeline is judged against (compressed like the applied HPA)
+    intent_source: str
+    drift: list[str]  # how the rendered HPA differs from the intent
     rendered: dict[str, Any]  # the HPA as rendered
     applied: dict[str, Any]  # the HPA as applied (a variant when compression was needed)
     compression: int  # 1: as rendered; k: scale-down periods divided by k
@@ -63,74 +83,150 @@ class HpaRun:
     expected_max: int
     high_m: int
     low_m: int = IDLE_MILLICORES
+    stop: threading.Event = field(default_factory=threading.Event)
     timeline: Timeline = field(default_factory=Timeline)
     t0: float = 0.0
     level_m: int = IDLE_MILLICORES
     up_s: float | None = None
     down_s: float | None = None
     last_status: str = ""
+    note: str = ""  # a variant applied on purpose (e.g. a shortened window), named in every verdict
 
     # -- setup ----------------------------------------------------------------------------
     @classmethod
-    def start(
+    def _deploy(
         cls,
         kube: Kube,
         driver: WorkloadDriver,
         spaces: TestNamespaces,
-        inventory: Inventory,
+        subject: HpaSubject,
+        namespace_labels: Mapping[str, str],
         *,
-        platform_ns: str,
-        service: str,
+        hpa_body: dict[str, Any],
+        compress: bool,
+        intent: Intent,
+        intent_source: str,
         expected: tuple[int, int],
+        replicas: int | None,
+        stop: threading.Event | None = None,
     ) -> HpaRun:
-        """Apply ServiceAccount, Deployment and HPA (or its time-compressed variant) in a new
-        namespace; return once the HPA has read CPU metrics (the timeline starts then)."""
-
-        def find(kind: str) -> K8sObject:
-            obj = inventory.get(kind, platform_ns, service)
-            if obj is None:
-                raise LookupError(f"the render has no {kind}/{platform_ns}/{service}")
-            return obj
-
-        deployment, hpa, account = find("Deployment"), find("HorizontalPodAutoscaler"), find("ServiceAccount")
-        namespace_obj = inventory.get("Namespace", "", platform_ns)
-        ns = spaces.create(labels=pod_security_labels(namespace_obj.labels if namespace_obj else {}))
-        rendered = hpa.body
-        applied, k = compress_scale_down(rendered, SCALE_DOWN_BUDGET_S, METRICS_LAG_S, SYNC_S)
+        assert subject.hpa is not None and subject.target is not None
+        ns = spaces.create(labels=pod_security_labels(namespace_labels))
+        rendered = subject.hpa.body
+        if compress:
+            applied, k = compress_scale_down(hpa_body, SCALE_DOWN_BUDGET_S, METRICS_LAG_S, SYNC_S)
+        else:
+            applied, k = hpa_body, 1
         spec = HpaSpec.from_body(applied)
-        request_m = sum(
-            cpu_millicores(((c.get("resources") or {}).get("requests") or {}).get("cpu", "0"))
-            for c in ((deployment.spec.get("template") or {}).get("spec") or {}).get("containers") or []
-        )
+        wanted, drift = intent(HpaSpec.from_body(hpa_body))
         target = spec.cpu_target_percent or 70
-        high = max(2, math.ceil(request_m * target / 100 * LOAD_FACTOR))
-        for obj in (account.body, driver.adapt(deployment.body), applied):
-            body = {**obj, "metadata": {**obj["metadata"], "namespace": ns}}
-            spaces.apply(body)
-        selector = dict((deployment.spec.get("selector") or {}).get("matchLabels") or {})
+        high = max(2, math.ceil(_request_millicores(subject.target.body) * target / 100 * LOAD_FACTOR))
+        deployment = driver.adapt(subject.target.body)
+        if replicas is not None:
+            deployment.setdefault("spec", {})["replicas"] = replicas
+        objects = [subject.account.body] if subject.account is not None else []
+        for obj in (*objects, deployment):
+            spaces.apply({**obj, "metadata": {**obj["metadata"], "namespace": ns}})
         run = cls(
             kube,
             driver,
             spaces,
             ns,
-            service,
-            selector,
+            subject.name,
+            subject.target.name,
+            dict((subject.target.spec.get("selector") or {}).get("matchLabels") or {}),
             spec,
+            compressed(wanted, k),
+            intent_source,
+            drift,
             rendered,
             applied,
             k,
             expected[0],
             expected[1],
             high,
+            stop=stop or threading.Event(),
         )
-        wait_deployment_ready(kube, ns, service, spec.min_replicas)
+        wait_deployment_ready(kube, ns, run.target, replicas if replicas is not None else spec.min_replicas)
+        spaces.apply({**applied, "metadata": {**applied["metadata"], "namespace": ns}})
+        return run
+
+    @classmethod
+    def start(
+        cls,
+        kube: Kube,
+        driver: WorkloadDriver,
+        spaces: TestNamespaces,
+        subject: HpaSubject,
+        namespace_labels: Mapping[str, str],
+        *,
+        intent: Intent,
+        intent_source: str,
+        expected: tuple[int, int],
+    ) -> HpaRun:
+        """The Deployment at minReplicas, then its HPA (or a time-compressed variant); returns once
+        the HPA has read CPU metrics (the timeline starts then)."""
+        assert subject.hpa is not None
+        run = cls._deploy(
+            kube,
+            driver,
+            spaces,
+            subject,
+            namespace_labels,
+            hpa_body=subject.hpa.body,
+            compress=True,
+            intent=intent,
+            intent_source=intent_source,
+            expected=expected,
+            replicas=None,
+        )
         run._wait_for_metrics()
+        return run
+
+    @classmethod
+    def start_at(
+        cls,
+        kube: Kube,
+        driver: WorkloadDriver,
+        spaces: TestNamespaces,
+        subject: HpaSubject,
+        namespace_labels: Mapping[str, str],
+        *,
+        hpa_body: dict[str, Any],
+        replicas: int,
+        intent: Intent,
+        intent_source: str,
+        expected: tuple[int, int],
+        note: str,
+        stop: threading.Event | None = None,
+    ) -> HpaRun:
+        """The Deployment at `replicas`, idle, then `hpa_body` as given; the timeline starts when the
+        HPA is applied (its first scale-down may come with its first metrics)."""
+        run = cls._deploy(
+            kube,
+            driver,
+            spaces,
+            subject,
+            namespace_labels,
+            hpa_body=hpa_body,
+            compress=False,
+            intent=intent,
+            intent_source=intent_source,
+            expected=expected,
+            replicas=replicas,
+            stop=stop,
+        )
+        run.note = note
+        run.t0 = time.monotonic()
+        run.timeline.marks["lower"] = 0.0
+        run._tick()
         return run
 
     def _wait_for_metrics(self) -> None:
         """Until the HPA has read CPU utilization once (first pod metrics take ~25 s on kwok)."""
 
         def ready() -> Poll[bool]:
+            self._check_stop()
             self.driver.set_cpu(self.kube, self.namespace, self.selector, self.level_m)
             hpa = self._hpa()
             util = _utilization(hpa)
@@ -146,7 +242,7 @@ class HpaRun:
             ready,
             what="read CPU metrics",
             objects=[f"HorizontalPodAutoscaler/{self.namespace}/{self.service}"],
-            timeout_s=120,
+            timeout_s=FIRST_METRICS_S + 75,
             interval_s=1.0,
             retry_on=(ApiError,),
         )
@@ -154,6 +250,10 @@ class HpaRun:
         self._tick()
 
     # -- sampling ---------------------------------------------------------------------------
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise InfraError(f"HPA scenario for {self.service} interrupted")
+
     def _hpa(self) -> dict[str, Any]:
         return self.kube.get("autoscaling/v2", "HorizontalPodAutoscaler", self.service, self.namespace)
 
@@ -164,7 +264,7 @@ class HpaRun:
     def _tick(self) -> Sample:
         self.driver.set_cpu(self.kube, self.namespace, self.selector, self.level_m)
         replicas = int(
-            (self.kube.get("apps/v1", "Deployment", self.service, self.namespace).get("spec") or {}).get(
+            (self.kube.get("apps/v1", "Deployment", self.target, self.namespace).get("spec") or {}).get(
                 "replicas"
             )
             or 0
@@ -186,9 +286,10 @@ class HpaRun:
         )
         return sample
 
-    def _run_until(self, done: Any, budget_s: float) -> bool:
+    def _run_until(self, done: Callable[[Sample], bool], budget_s: float) -> bool:
         deadline = time.monotonic() + budget_s
         while time.monotonic() < deadline:
+            self._check_stop()
             began = time.monotonic()
             if done(self._tick()):
                 return True
@@ -197,10 +298,12 @@ class HpaRun:
 
     # -- phases -----------------------------------------------------------------------------
     def up_budget_s(self) -> float:
-        """How long scale-up may take: each policy step as late as sync and metrics allow, + 30 s."""
-        steps = self.spec.steps(self.spec.min_replicas, self.spec.max_replicas, up=True) or 1
-        period = max(p.period_s for p in self.spec.up.policies)
-        return self.spec.up.window_s + METRICS_LAG_S + steps * (period + SYNC_S) + 30
+        """How long scale-up may take when it keeps to the intent: each step as late as sync and
+        metrics allow, + 30 s."""
+        spec = self.intent
+        steps = spec.steps(self.spec.min_replicas, self.spec.max_replicas, up=True) or 1
+        period = max(p.period_s for p in spec.up.policies)
+        return spec.up.window_s + METRICS_LAG_S + steps * (period + SYNC_S) + 30
 
     def scale_up(self) -> Timeline:
         """Raise usage; sample until maxReplicas, a TooManyReplicas stall, or the budget. Once."""
@@ -218,9 +321,12 @@ class HpaRun:
             self.up_s = self.timeline.marks["max"] - self.timeline.marks["raise"]
         return self.timeline
 
-    def down_budget_s(self) -> float:
-        """1.5 x the projected scale-down + 20 s."""
-        return projected_scale_down_s(self.spec, METRICS_LAG_S, SYNC_S) * 1.5 + 20
+    def down_budget_s(self, start: int | None = None) -> float:
+        """1.5 x the scale-down the intent projects (from `start`, default maxReplicas) + 20 s."""
+        spec = self.intent
+        if start is not None:
+            spec = HpaSpec(spec.name, spec.min_replicas, start, spec.up, spec.down, spec.cpu_target_percent)
+        return projected_scale_down_s(spec, METRICS_LAG_S, SYNC_S) * 1.5 + 20
 
     def scale_down(self) -> Timeline:
         """Scale up if not done, hold, lower usage; sample until minReplicas or the budget. Once."""
@@ -235,13 +341,25 @@ class HpaRun:
         self._run_until(lambda _s: self.now() >= hold_until, max(0.0, hold_until - self.now()) + 1)
         self.timeline.marks["lower"] = self.now()
         self.level_m = self.low_m
-        if self._run_until(lambda s: s.replicas <= self.spec.min_replicas, self.down_budget_s()):
+        return self._until_min(self.down_budget_s())
+
+    def settle_down(self) -> Timeline:
+        """For a run made with start_at: sample until minReplicas or the intent's budget. Once."""
+        if "min" in self.timeline.marks:
+            return self.timeline
+        return self._until_min(self.down_budget_s(start=self.timeline.samples[0].replicas))
+
+    def _until_min(self, budget_s: float) -> Timeline:
+        lowered = self.timeline.marks["lower"]
+        if self._run_until(lambda s: s.replicas <= self.spec.min_replicas, budget_s):
             self.timeline.marks["min"] = self.now()
-            self.down_s = self.timeline.marks["min"] - self.timeline.marks["lower"]
+            self.down_s = self.timeline.marks["min"] - lowered
         return self.timeline
 
     def variant_note(self) -> str:
-        """Whether the HPA ran as rendered, or which scale-down periods were divided and why."""
+        """Whether the HPA ran as rendered, or which variant was applied and why."""
+        if self.note:
+            return self.note
         if self.compression == 1:
             return "HPA applied as rendered"
         before = [p["periodSeconds"] for p in self.rendered["spec"]["behavior"]["scaleDown"]["policies"]]
@@ -263,3 +381,56 @@ def _utilization(hpa: Mapping[str, Any]) -> int | None:
             value = (res.get("current") or {}).get("averageUtilization")
             return int(value) if value is not None else None
     return None
+
+
+def scale_down_variant(
+    run_hpa: Mapping[str, Any], other: Mapping[str, Any], *, replicas: int, window_s: int | None
+) -> dict[str, Any]:
+    """The run profile's HPA (its target and metrics, which this cluster serves) with another
+    profile's scaleDown behavior as rendered, bounds 1..`replicas`, and — when `window_s` is not
+    None — that behavior's stabilization window replaced (the short variant)."""
+    import copy
+
+    body = copy.deepcopy(dict(run_hpa))
+    spec = body.setdefault("spec", {})
+    down = copy.deepcopy(((other.get("spec") or {}).get("behavior") or {}).get("scaleDown") or {})
+    if window_s is not None:
+        down["stabilizationWindowSeconds"] = window_s
+    spec.setdefault("behavior", {})["scaleDown"] = down
+    spec["minReplicas"], spec["maxReplicas"] = 1, replicas
+    return body
+
+
+class InBackground:
+    """Run `fn` in a thread now; `result()` joins (bounded) and returns its value or re-raises.
+
+    Lets two HPA scenarios overlap: each waits mostly on the controller's periods.
+    """
+
+    def __init__(self, name: str, fn: Callable[[], Any], stop: threading.Event) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._stop = stop
+        self._thread = threading.Thread(target=self._run, args=(fn,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], Any]) -> None:
+        try:
+            self._value = fn()
+        except BaseException as err:  # handed to the joining test, never lost
+            self._error = err
+
+    def result(self, timeout_s: float) -> Any:
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            self._stop.set()
+            self._thread.join(10)
+            raise InfraError(f"background HPA scenario {self._thread.name} did not finish in {timeout_s:g} s")
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def cancel(self) -> None:
+        """Stop the scenario (its loops check the event) and wait for the thread to end."""
+        self._stop.set()
+        self._thread.join(15)

@@ -134,6 +134,62 @@ class HpaSpec:
 
 
 @dataclass(frozen=True)
+class Rate:
+    """One direction of an HPA policy as policy.yaml states it: Rate(10, 60, 300) = 10 % per 60 s,
+    after a 300 s stabilization window (None: the policy does not set a window)."""
+
+    percent: int
+    period_s: int
+    window_s: int | None = None
+
+    def rules(self, fallback_window_s: int) -> ScalingRules:
+        window = self.window_s if self.window_s is not None else fallback_window_s
+        return ScalingRules((ScalingPolicy("Percent", self.percent, self.period_s),), "Max", window)
+
+
+def intended(
+    rendered: HpaSpec, up: Rate | None, down: Rate | None, bounds: tuple[int, int] | None
+) -> tuple[HpaSpec, list[str]]:
+    """The spec a timeline is judged against — the policy's rates, windows and bounds where it sets
+    them, the rendered HPA's own values elsewhere — and how the rendered HPA drifts from it.
+
+    >>> spec, drift = intended(rendered, Rate(100, 15, 0), Rate(10, 15, 15), (1, 3))
+    """
+    spec = HpaSpec(
+        name=rendered.name,
+        min_replicas=bounds[0] if bounds else rendered.min_replicas,
+        max_replicas=bounds[1] if bounds else rendered.max_replicas,
+        up=up.rules(rendered.up.window_s) if up else rendered.up,
+        down=down.rules(rendered.down.window_s) if down else rendered.down,
+        cpu_target_percent=rendered.cpu_target_percent,
+    )
+    drift = []
+    for name, mine, theirs, is_up in (
+        ("scaleUp", rendered.up, spec.up, True),
+        ("scaleDown", rendered.down, spec.down, False),
+    ):
+        if mine != theirs:
+            drift.append(f"{name}: the HPA says {mine.describe(is_up)}, the policy {theirs.describe(is_up)}")
+    if (rendered.min_replicas, rendered.max_replicas) != (spec.min_replicas, spec.max_replicas):
+        drift.append(
+            f"bounds: the HPA says {rendered.min_replicas}-{rendered.max_replicas}, "
+            f"the policy {spec.min_replicas}-{spec.max_replicas}"
+        )
+    return spec, drift
+
+
+def compressed(spec: HpaSpec, k: int) -> HpaSpec:
+    """`spec` with its scale-down periodSeconds divided by k (as compress_scale_down does to a body)."""
+    if k == 1:
+        return spec
+    policies = tuple(
+        ScalingPolicy(p.kind, p.value, max(1, math.ceil(p.period_s / k))) for p in spec.down.policies
+    )
+    down = ScalingRules(policies, spec.down.select, spec.down.window_s)
+    return HpaSpec(spec.name, spec.min_replicas, spec.max_replicas, spec.up, down, spec.cpu_target_percent)
+
+
+@dataclass(frozen=True)
 class Sample:
     """One observation of the scale target and its HPA."""
 

@@ -1,136 +1,379 @@
-"""HPA behaviour of one platform service on a real control plane.
+"""HPA behaviour on a real control plane, judged against the policy (policy.yaml org.hpa), not
+against the HPA itself — an HPA that drifts from its policy fails here too, not only statically.
 
-  test_hpa_scale_up     usage above target -> replicas grow to policy.yaml's maximum for the run
-                        profile, each step within scaleUp (100 % per 15 s in ci)
-  test_hpa_scale_down   usage lowered -> no scale-down before the stabilization window, each
-                        step within scaleDown, ending at the minimum
+  test_hpa_scale_up[<hpa>]          usage above target -> replicas grow to the policy's maximum for
+                                    the run profile, no step larger than the policy's scale-up rate
+                                    allows, none before its window
+  test_hpa_scale_down[<hpa>]        usage lowered -> no scale-down before the policy's window, no step
+                                    larger than its scale-down rate allows, ending at the minimum
+  test_hpa_scale_down_policy[<profile>-<hpa>]
+                                    another profile's scale-down policy (prod: 10 % per 60 s) on a
+                                    3 -> 1 range: the controller removes one replica, is held back
+                                    for a whole period, then removes the next; short variant: the
+                                    window set to 0 s (~90 s, overlapping the scale cycle above);
+                                    `-m long`: the window as rendered (prod 300 s, ~7 min)
 
-Both judge one recorded replica timeline (conformance/suites/behaviour/scaling.py,
-pure functions) and attach it as text and as an SVG plot.
-
-The service is `guests`: its ci range (1 -> 3) is the shortest scale cycle, so
-the whole scenario fits the tier's budget. The ci scale-down policy (10 % per
-60 s) would need ~140 s from 3 to 1 if the policy is to hold the HPA back; when
-the rendered periods do not fit SCALE_DOWN_BUDGET_S, a variant with the
-scale-down periodSeconds divided by the smallest integer that fits is applied,
-and the test says so (everything else as rendered; the checks use its numbers).
+Which HPA: policy.yaml `exercise.hpa`, else the render's shortest scale cycle (exercise.py).
+The ci scale-down budget of this tier is SCALE_DOWN_BUDGET_S: when the rendered periods do not
+fit, a variant with the scale-down periodSeconds divided by the smallest integer that fits is
+applied, the intent divided alike, and the test says so.
+A scenario that cannot run because of the platform (rejected object, unschedulable pods, an HPA
+that cannot compute its metric from the spec) FAILS with the cause; only infrastructure is BROKEN.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import allure
 import pytest
 
 from conformance.cluster import Cluster, Kube, WorkloadDriver
+from conformance.cluster.kube import ApiError
+from conformance.cluster.wait import WaitTimeout
 from conformance.inventory import Inventory
 from conformance.policy import Policy
 from conformance.report.allure_labels import attach_text, label
 from conformance.settings import Settings
 
-from .conftest import TIER, BehaviourTiming
-from .hpa import HpaRun
+from .blame import platform_fault
+from .conftest import TIER, BehaviourTiming, render_profile, scale_down_cases
+from .exercise import HpaSubject, ScalingIntent, scaling_intent
+from .hpa import HpaRun, InBackground, scale_down_variant
 from .platform import PlatformState
 from .resources import TestNamespaces
-from .scaling import check_scale_down, check_scale_up, render_svg, summarize
+from .scaling import Rate, check_scale_down, check_scale_up, render_svg, summarize
 from .verdict import require
 
-HPA_SERVICE = "guests"
+VARIANT_REPLICAS = 3  # 3 -> 2 -> 1 under 10 %: two steps, one whole period apart
+SHORT_WINDOW_S = 0
+
+
+@dataclass
+class Scenario:
+    """An HPA scenario, or why the platform kept it from starting (the tests fail with that)."""
+
+    subject: HpaSubject
+    run: HpaRun | None = None
+    fault: str | None = None
+
+    def require_run(self) -> HpaRun:
+        __tracebackhide__ = True
+        require(not self.subject.problem, self.subject.problem)
+        require(self.fault is None, str(self.fault))
+        assert self.run is not None
+        return self.run
+
+
+def _namespace_labels(inventory: Inventory, subject: HpaSubject) -> dict[str, str]:
+    namespace = inventory.get("Namespace", "", subject.namespace)
+    return dict(namespace.labels) if namespace else {}
+
+
+def _blame(kube: Kube, spaces: TestNamespaces, subject: HpaSubject, err: WaitTimeout | ApiError) -> str:
+    """The platform-caused reason a scenario could not run; re-raises when it is infrastructure."""
+    fault = platform_fault(kube, spaces.names[-1], err, subject.name) if spaces.names else None
+    if fault is None:
+        raise err
+    return f"{subject.hpa.ref if subject.hpa else subject.name}: {fault}"
+
+
+def _own_bounds(subject: HpaSubject) -> tuple[int, int]:
+    assert subject.hpa is not None
+    spec = subject.hpa.spec
+    return int(spec.get("minReplicas", 1)), int(spec.get("maxReplicas", 1))
+
+
+def _lacks_usage(cluster: Cluster) -> str | None:
+    reason = cluster.capabilities.lacks(can_set_usage=True)
+    if reason or cluster.capabilities.metrics == "none":
+        return f"HPA behaviour needs CPU usage the suite can set and metrics: {reason or 'no metrics'}"
+    return None
+
+
+# -- another profile's scale-down policy, in the background ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Env:
+    """What every HPA scenario needs from the session."""
+
+    config: pytest.Config
+    cluster: Cluster
+    kube: Kube
+    workloads: WorkloadDriver
+    inventory: Inventory
+    policy: Policy
+    settings: Settings
+
+
+@pytest.fixture(scope="module")
+def env(
+    pytestconfig: pytest.Config,
+    cluster: Cluster,
+    kube: Kube,
+    workloads: WorkloadDriver,
+    *,
+    inventory: Inventory,
+    policy: Policy,
+    settings: Settings,
+    platform: PlatformState,
+) -> Env:
+    """The session's cluster, render and policy for this module (`platform` first: the pods need the
+    render's PriorityClasses). Example: ``env.kube.list("v1", "Node")``"""
+    return Env(pytestconfig, cluster, kube, workloads, inventory, policy, settings)
+
+
+@dataclass
+class Background:
+    """One scale-down-policy scenario running in a thread while the tier goes on."""
+
+    scenario: Scenario
+    spaces: TestNamespaces
+    job: InBackground | None = None
+
+
+def _run_policy_down(env: Env, spaces: TestNamespaces, subject: HpaSubject, *, body: dict[str, Any],
+                     intent: ScalingIntent, note: str, stop: threading.Event) -> HpaRun:  # fmt: skip
+    run = HpaRun.start_at(
+        env.kube,
+        env.workloads,
+        spaces,
+        subject,
+        _namespace_labels(env.inventory, subject),
+        hpa_body=body,
+        replicas=VARIANT_REPLICAS,
+        intent=intent.judge,
+        intent_source=intent.source,
+        expected=(1, VARIANT_REPLICAS),
+        note=note,
+        stop=stop,
+    )
+    run.settle_down()
+    return run
+
+
+def _start_policy_downs(env: Env, *, long: bool) -> dict[str, Background]:
+    out: dict[str, Background] = {}
+    for profile, subject in scale_down_cases(env.config):
+        spaces = TestNamespaces(env.kube, env.cluster, f"hpa-{profile}-{subject.name}")
+        background = Background(Scenario(subject), spaces)
+        out[f"{profile}-{subject.id}"] = background
+        if subject.problem or subject.hpa is None:
+            continue
+        other = render_profile(env.config, profile).get(
+            "HorizontalPodAutoscaler", subject.namespace, subject.name
+        )
+        if other is None:
+            background.scenario.fault = f"the {profile} render has no HorizontalPodAutoscaler/{subject.name}"
+            continue
+        window = None if long else SHORT_WINDOW_S
+        body = scale_down_variant(subject.hpa.body, other.body, replicas=VARIANT_REPLICAS, window_s=window)
+        base = scaling_intent(env.policy, profile, other, with_bounds=False)
+        down = base.down
+        if down is not None and window is not None:
+            down = Rate(down.percent, down.period_s, window)  # the variant's window, on purpose
+        intent = ScalingIntent(None, down, (1, VARIANT_REPLICAS), base.source)
+        note = (
+            f"{profile} scaleDown behavior as rendered, on the {env.settings.run_profile} HPA's metrics, "
+            f"bounds 1-{VARIANT_REPLICAS}"
+        )
+        if window is not None:
+            note += f"; stabilization window set to {window} s (short variant; `-m long` keeps it)"
+        stop = threading.Event()
+        job = functools.partial(
+            _run_policy_down, env, spaces, subject, body=body, intent=intent, note=note, stop=stop
+        )
+        background.job = InBackground(f"{profile}-{subject.name}", job, stop)
+    return out
+
+
+def _stop_all(backgrounds: dict[str, Background]) -> None:
+    for background in backgrounds.values():
+        if background.job is not None:
+            background.job.cancel()
+        background.spaces.cleanup()
+
+
+@pytest.fixture(scope="module")
+def policy_downs(env: Env) -> Iterator[dict[str, Background]]:
+    """Every scale-down-policy case (short variant), started at once in the background: each mostly
+    waits on the controller's periods, so they overlap the run profile's scale cycle.
+
+    Example: ``policy_downs["prod-guests"].job.result(240)`` -> HpaRun
+    """
+    if _lacks_usage(env.cluster):
+        yield {}
+        return
+    backgrounds = _start_policy_downs(env, long=False)
+    try:
+        yield backgrounds
+    finally:
+        _stop_all(backgrounds)
+
+
+@pytest.fixture(scope="module")
+def policy_downs_long(env: Env) -> Iterator[dict[str, Background]]:
+    """As policy_downs, with the stabilization window as rendered (only for `-m long`)."""
+    if _lacks_usage(env.cluster):
+        yield {}
+        return
+    backgrounds = _start_policy_downs(env, long=True)
+    try:
+        yield backgrounds
+    finally:
+        _stop_all(backgrounds)
+
+
+# -- the run profile's scale cycle -------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def hpa_run(
-    cluster: Cluster,
-    kube: Kube,
-    workloads: WorkloadDriver,
-    inventory: Inventory,
-    policy: Policy,
-    *,
-    platform: PlatformState,
-    settings: Settings,
-    behaviour_timing: BehaviourTiming,
-) -> Iterator[HpaRun]:
-    """The service's Deployment + HPA from the render, in a namespace of their own, metrics flowing.
+    hpa_subject: HpaSubject, policy_downs: dict[str, Background], env: Env, behaviour_timing: BehaviourTiming
+) -> Iterator[Scenario]:
+    """The HPA's Deployment + HPA in a namespace of their own, metrics flowing (`policy_downs`
+    first, so those run meanwhile; `platform` first: the pods need the render's PriorityClasses).
 
-    `platform` first: the pods need the render's PriorityClasses.
-    Example: ``hpa_run.scale_up().changes()`` -> [Change(10.0, 1, 2), Change(25.0, 2, 3)]
+    Example: ``hpa_run.require_run().scale_up().changes()`` -> [Change(10.0, 1, 2), ...]
     """
-    reason = cluster.capabilities.lacks(can_set_usage=True)
-    if reason or cluster.capabilities.metrics == "none":
-        pytest.skip(f"HPA behaviour needs CPU usage the suite can set and metrics: {reason or 'no metrics'}")
-    profile = settings.run_profile
-    bounds = policy.services[HPA_SERVICE].bounds.get(profile)
-    if bounds is None:
-        pytest.fail(f"policy.yaml has no {profile} bounds for {HPA_SERVICE}", pytrace=False)
-    spaces = TestNamespaces(kube, cluster, f"hpa-{HPA_SERVICE}")
+    lacking = _lacks_usage(env.cluster)
+    if lacking:
+        pytest.skip(lacking)
+    scenario = Scenario(hpa_subject)
+    if hpa_subject.problem or hpa_subject.hpa is None:
+        yield scenario
+        return
+    intent = scaling_intent(env.policy, env.settings.run_profile, hpa_subject.hpa)
+    spaces = TestNamespaces(env.kube, env.cluster, f"hpa-{hpa_subject.name}")
     try:
-        run = HpaRun.start(
-            kube,
-            workloads,
-            spaces,
-            inventory,
-            platform_ns=policy.namespace,
-            service=HPA_SERVICE,
-            expected=bounds,
-        )
-        yield run
+        try:
+            scenario.run = HpaRun.start(
+                env.kube,
+                env.workloads,
+                spaces,
+                hpa_subject,
+                _namespace_labels(env.inventory, hpa_subject),
+                intent=intent.judge,
+                intent_source=intent.source,
+                expected=intent.bounds or _own_bounds(hpa_subject),
+            )
+        except (WaitTimeout, ApiError) as err:
+            scenario.fault = _blame(env.kube, spaces, hpa_subject, err)
+        yield scenario
     finally:
         spaces.cleanup()
-    if run.up_s is not None:
-        behaviour_timing.figures["HPA scale-up"] = (
+    run = scenario.run
+    if run is not None and run.up_s is not None:
+        behaviour_timing.figures[f"HPA {run.service} scale-up"] = (
             f"{run.up_s:.1f} s from usage raised to "
             f"{run.timeline.replicas_at(run.timeline.marks['max'])} replicas"
         )
-    if run.down_s is not None:
-        behaviour_timing.figures["HPA scale-down"] = (
-            f"{run.down_s:.1f} s from usage lowered to "
-            f"{run.spec.min_replicas} replica(s); {run.variant_note()}"
+    if run is not None and run.down_s is not None:
+        behaviour_timing.figures[f"HPA {run.service} scale-down"] = (
+            f"{run.down_s:.1f} s from usage lowered to {run.spec.min_replicas} replica(s); "
+            f"{run.variant_note()}"
         )
 
 
 def _attach(run: HpaRun, title: str) -> None:
     attach_text(
         "replica timeline",
-        f"{run.variant_note()}\nlast HPA status: {run.last_status}\n\n{run.timeline.render()}",
+        f"judged against {run.intent_source}\n{run.variant_note()}\nlast HPA status: {run.last_status}\n\n"
+        f"{run.timeline.render()}",
     )
     allure.attach(
-        render_svg(run.timeline, run.spec, title, run.variant_note()),
+        render_svg(
+            run.timeline, run.intent, title, f"judged against {run.intent_source}; {run.variant_note()}"
+        ),
         name="replica timeline (plot)",
         attachment_type=allure.attachment_type.SVG,
     )
 
 
-def test_hpa_scale_up(hpa_run: HpaRun) -> None:
-    """Replicas grow to the expected maximum, each step within the scale-up policy."""
-    label(TIER, "autoscaling", [HPA_SERVICE], "critical")
-    timeline = hpa_run.scale_up()
-    _attach(hpa_run, f"{HPA_SERVICE}: scale-up")
-    problems = check_scale_up(timeline, hpa_run.spec, hpa_run.expected_max)
-    ups = [c for c in timeline.changes() if c.after > c.before]
+def _verdict(run: HpaRun, what: str, problems: list[str], changes: str) -> None:
+    __tracebackhide__ = True
+    drift = (
+        ("\nthe rendered HPA drifts from its policy:\n  - " + "\n  - ".join(run.drift)) if run.drift else ""
+    )
     require(
         not problems,
-        f"HorizontalPodAutoscaler/{HPA_SERVICE} under load ({hpa_run.high_m}m/pod, {summarize(ups)}):\n  - "
+        f"HorizontalPodAutoscaler/{run.service} {what} ({changes}), judged against {run.intent_source}:\n  - "
         + "\n  - ".join(problems)
-        + f"\nlast state: {hpa_run.last_status}",
+        + drift
+        + f"\n{run.variant_note()}\nlast state: {run.last_status}",
     )
 
 
-def test_hpa_scale_down(hpa_run: HpaRun) -> None:
-    """After the stabilization window replicas shrink no faster than the scale-down policy, to the minimum."""
-    label(TIER, "autoscaling", [HPA_SERVICE], "critical")
-    timeline = hpa_run.scale_down()
-    _attach(hpa_run, f"{HPA_SERVICE}: scale-up and scale-down")
-    problems = check_scale_down(timeline, hpa_run.spec, hpa_run.expected_min)
+def test_hpa_scale_up(hpa_run: Scenario) -> None:
+    """Replicas grow to the expected maximum, no step beyond the policy's scale-up rate."""
+    label(TIER, "autoscaling", [hpa_run.subject.name], "critical")
+    run = hpa_run.require_run()
+    timeline = run.scale_up()
+    _attach(run, f"{run.service}: scale-up")
+    problems = check_scale_up(timeline, run.intent, run.expected_max)
+    ups = [c for c in timeline.changes() if c.after > c.before]
+    _verdict(run, f"under load ({run.high_m}m/pod)", problems, summarize(ups))
+
+
+def test_hpa_scale_down(hpa_run: Scenario) -> None:
+    """After the policy's window replicas shrink no faster than its scale-down rate, to the minimum."""
+    label(TIER, "autoscaling", [hpa_run.subject.name], "critical")
+    run = hpa_run.require_run()
+    timeline = run.scale_down()
+    _attach(run, f"{run.service}: scale-up and scale-down")
+    problems = check_scale_down(timeline, run.intent, run.expected_min)
     downs = [c for c in timeline.changes() if c.after < c.before]
     held = sum(1 for s in timeline.samples if s.limited == "ScaleDownLimit")
     print(
-        f"{HPA_SERVICE}: scale-down {summarize(downs)}; the policy held the HPA back in {held} sample(s); "
-        f"{hpa_run.variant_note()}"
+        f"{run.service}: scale-down {summarize(downs)}; the policy held the HPA back in {held} sample(s); "
+        f"{run.variant_note()}"
     )
-    require(
-        not problems,
-        f"HorizontalPodAutoscaler/{HPA_SERVICE} after load ({summarize(downs)}):\n  - "
-        + "\n  - ".join(problems)
-        + f"\nlast state: {hpa_run.last_status}",
+    _verdict(run, "after load", problems, summarize(downs))
+
+
+def _judge_policy_down(
+    background: Background | None, kube: Kube, timeout_s: float, timing: BehaviourTiming
+) -> None:
+    __tracebackhide__ = True
+    if background is None:
+        pytest.skip("HPA behaviour needs CPU usage the suite can set and metrics")
+    scenario = background.scenario
+    label(TIER, "autoscaling", [scenario.subject.name], "critical")
+    run = None
+    if background.job is not None:
+        try:
+            run = background.job.result(timeout_s)
+        except (WaitTimeout, ApiError) as err:
+            scenario.fault = _blame(kube, background.spaces, scenario.subject, err)
+    scenario.run = run
+    run = scenario.require_run()
+    _attach(run, f"{run.service}: {run.note}")
+    problems = check_scale_down(run.timeline, run.intent, 1)
+    if run.timeline.changes() and not any(s.limited == "ScaleDownLimit" for s in run.timeline.samples):
+        problems.append("the controller never reported ScaleDownLimit: the policy never held it back")
+    downs = [c for c in run.timeline.changes() if c.after < c.before]
+    print(f"{run.service}: {summarize(downs)}; {run.note}")
+    timing.figures[f"HPA {run.service} scale-down policy ({run.intent_source})"] = (
+        f"{summarize(downs)} after the HPA was applied; {run.note}"
     )
+    _verdict(run, f"idle from {VARIANT_REPLICAS} replicas", problems, summarize(downs))
+
+
+def test_hpa_scale_down_policy(
+    policy_case: str, policy_downs: dict[str, Background], kube: Kube, behaviour_timing: BehaviourTiming
+) -> None:
+    """Another profile's scale-down policy holds the real controller back, step by step."""
+    _judge_policy_down(policy_downs.get(policy_case), kube, 300, behaviour_timing)
+
+
+@pytest.mark.long
+def test_hpa_scale_down_policy_long(
+    policy_case: str, policy_downs_long: dict[str, Background], kube: Kube, behaviour_timing: BehaviourTiming
+) -> None:
+    """As test_hpa_scale_down_policy, with the stabilization window as rendered (prod: 300 s, ~7 min)."""
+    _judge_policy_down(policy_downs_long.get(policy_case), kube, 900, behaviour_timing)

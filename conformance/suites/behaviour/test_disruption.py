@@ -1,12 +1,13 @@
-"""PodDisruptionBudget behaviour of one platform service on a real control plane.
+"""PodDisruptionBudget behaviour on a real control plane, for each PDB the tier exercises
+(policy.yaml `exercise.pdb`, else the render's first PDB protecting a Deployment).
 
   test_pdb_evictions   at the HPA minimum, evictions succeed until the budget is used; the next
                        one gets 429 with the PDB message (not a rate limit)
   test_pdb_drain       draining a node that holds all the pods (like `kubectl drain`, bounded
                        time) evicts exactly what the budget allows and then stops
 
-The service runs at its HPA minReplicas: the count at which a budget most often
-blocks drains, and the one the chart promises stays drainable ("minAvailable
+The workload runs at its HPA minReplicas (its spec.replicas without an HPA): the count at
+which a budget most often blocks drains, and the one the chart promises stays drainable ("minAvailable
 stays below the HPA minimum, or maxUnavailable >= 1"). All nodes are cordoned
 once the pods run, so replacement pods stay Pending and the budget cannot
 refill: what the PDB allows is then exactly what can be evicted.
@@ -22,10 +23,12 @@ import pytest
 
 from conformance.cluster import Cluster, Kube, Poll, WorkloadDriver, wait_until
 from conformance.cluster.kube import ApiError
+from conformance.cluster.wait import WaitTimeout
 from conformance.inventory import Inventory, K8sObject
 from conformance.policy import Policy
 from conformance.report.allure_labels import attach_text, label
 
+from .blame import platform_fault
 from .conftest import TIER, BehaviourTiming
 from .disruption import (
     PDB_REFUSAL,
@@ -36,11 +39,11 @@ from .disruption import (
     pods_of,
     ready_count,
 )
+from .exercise import PdbSubject
 from .platform import PlatformState
 from .resources import TestNamespaces, deployment_state, pod_security_labels
 from .verdict import require
 
-PDB_SERVICE = "api-gateway"
 DRAIN_TIMEOUT_S = 8.0
 
 
@@ -55,33 +58,41 @@ class Deployed:
     status: dict[str, Any]
 
 
-def _find(inventory: Inventory, kind: str, namespace: str) -> K8sObject:
-    obj = inventory.get(kind, namespace, PDB_SERVICE)
-    if obj is None:
-        pytest.fail(f"the render has no {kind}/{namespace}/{PDB_SERVICE}", pytrace=False)
-    return obj
+def _deploy(kube: Kube, spaces: TestNamespaces, driver: WorkloadDriver, inventory: Inventory,
+            subject: PdbSubject) -> Deployed:  # fmt: skip
+    """The subject's Deployment at its HPA minimum with its PDB; a platform-caused failure FAILS."""
+    __tracebackhide__ = True
+    require(not subject.problem, subject.problem)
+    try:
+        return _deploy_as_is(kube, spaces, driver, inventory, subject)
+    except (WaitTimeout, ApiError) as err:
+        fault = platform_fault(kube, spaces.names[-1], err) if spaces.names else None
+        if fault is None:
+            raise
+        pytest.fail(f"{subject.pdb.ref if subject.pdb else subject.name}: {fault}", pytrace=False)
 
 
-def _deploy(
-    kube: Kube, spaces: TestNamespaces, driver: WorkloadDriver, inventory: Inventory, platform_ns: str
-) -> Deployed:
-    deployment = _find(inventory, "Deployment", platform_ns)
-    hpa = _find(inventory, "HorizontalPodAutoscaler", platform_ns)
-    pdb = _find(inventory, "PodDisruptionBudget", platform_ns)
-    account = _find(inventory, "ServiceAccount", platform_ns)
-    namespace_obj = inventory.get("Namespace", "", platform_ns)
+def _deploy_as_is(kube: Kube, spaces: TestNamespaces, driver: WorkloadDriver, inventory: Inventory,
+                  subject: PdbSubject) -> Deployed:  # fmt: skip
+    deployment, pdb = subject.target, subject.pdb
+    assert deployment is not None and pdb is not None
+    namespace_obj = inventory.get("Namespace", "", subject.namespace)
     ns = spaces.create(labels=pod_security_labels(namespace_obj.labels if namespace_obj else {}))
-    replicas = int(hpa.spec.get("minReplicas", 1))
+    if subject.hpa is not None:
+        replicas = int(subject.hpa.spec.get("minReplicas", 1))
+    else:
+        replicas = int(deployment.spec.get("replicas", 1))
     body = driver.adapt(deployment.body)
     body["spec"]["replicas"] = replicas  # what the HPA would hold it at; the HPA itself is not applied
-    for obj in (account.body, body, pdb.body):
+    objects = [subject.account.body] if subject.account is not None else []
+    for obj in (*objects, body, pdb.body):
         spaces.apply({**obj, "metadata": {**obj["metadata"], "namespace": ns}})
     selector = dict((deployment.spec.get("selector") or {}).get("matchLabels") or {})
 
     def settled() -> Poll[dict[str, Any]]:
-        status = kube.get("policy/v1", "PodDisruptionBudget", PDB_SERVICE, ns).get("status") or {}
+        status = kube.get("policy/v1", "PodDisruptionBudget", pdb.name, ns).get("status") or {}
         ready = ready_count(kube, ns, selector)
-        _, pods_state = deployment_state(kube, ns, PDB_SERVICE)
+        _, pods_state = deployment_state(kube, ns, deployment.name)
         done = (
             ready == replicas
             and status.get("currentHealthy") == replicas
@@ -94,7 +105,7 @@ def _deploy(
         wait_until(
             settled,
             what=f"run {replicas} ready pods counted by the PDB",
-            objects=[f"Deployment/{ns}/{PDB_SERVICE}", f"PodDisruptionBudget/{ns}/{PDB_SERVICE}"],
+            objects=[f"Deployment/{ns}/{deployment.name}", f"PodDisruptionBudget/{ns}/{pdb.name}"],
             timeout_s=60,
             retry_on=(ApiError,),
         )
@@ -111,12 +122,12 @@ def _require_budget(d: Deployed) -> int:
     budget = {k: spec[k] for k in ("minAvailable", "maxUnavailable") if k in spec}
     require(
         actual == expected,
-        f"PodDisruptionBudget/{PDB_SERVICE} {budget}: the API allows {actual} disruption(s) "
+        f"PodDisruptionBudget/{d.pdb.name} {budget}: the API allows {actual} disruption(s) "
         f"with {d.replicas} healthy pods, the spec says {expected}",
     )
     require(
         actual >= 1,
-        f"PodDisruptionBudget/{PDB_SERVICE} {budget} allows 0 disruptions with {d.replicas} of {d.replicas} "
+        f"PodDisruptionBudget/{d.pdb.name} {budget} allows 0 disruptions with {d.replicas} of {d.replicas} "
         f"pods healthy (the HPA minimum): no eviction can proceed, so a node drain or upgrade would block "
         f"forever; keep minAvailable below the HPA minReplicas or set maxUnavailable >= 1",
     )
@@ -140,6 +151,7 @@ def _needs_owned(cluster: Cluster) -> None:
 
 
 def test_pdb_evictions(
+    pdb_subject: PdbSubject,
     cluster: Cluster,
     kube: Kube,
     spaces: TestNamespaces,
@@ -150,16 +162,16 @@ def test_pdb_evictions(
     platform: PlatformState,
     behaviour_timing: BehaviourTiming,
 ) -> None:
-    label(TIER, "disruption", [PDB_SERVICE], "critical")
+    label(TIER, "disruption", [pdb_subject.name], "critical")
     _needs_owned(cluster)
-    d = _deploy(kube, spaces, workloads, inventory, policy.namespace)
+    d = _deploy(kube, spaces, workloads, inventory, pdb_subject)
     allowed = _require_budget(d)
     _cordon_all(kube, spaces)  # replacements stay Pending: the budget cannot refill
     pods = [str(p["metadata"]["name"]) for p in pods_of(kube, d.namespace, d.selector)]
     attempts = evict_in_turn(kube, d.namespace, pods, allowed + 1)
     attach_text("evictions", "\n".join(map(str, attempts)))
     behaviour_timing.figures["PDB evictions"] = (
-        f"{PDB_SERVICE} at {d.replicas} replicas, budget {allowed}: "
+        f"{pdb_subject.name} at {d.replicas} replicas, budget {allowed}: "
         + ", ".join("201" if a.ok else f"{a.status}{' (PDB)' if a.refused_by_pdb else ''}" for a in attempts)
     )
     ok = [a for a in attempts if a.ok]
@@ -178,6 +190,7 @@ def test_pdb_evictions(
 
 
 def test_pdb_drain(
+    pdb_subject: PdbSubject,
     cluster: Cluster,
     kube: Kube,
     spaces: TestNamespaces,
@@ -188,7 +201,7 @@ def test_pdb_drain(
     platform: PlatformState,
     behaviour_timing: BehaviourTiming,
 ) -> None:
-    label(TIER, "disruption", [PDB_SERVICE], "critical")
+    label(TIER, "disruption", [pdb_subject.name], "critical")
     _needs_owned(cluster)
     schedulable = [
         n
@@ -199,7 +212,7 @@ def test_pdb_drain(
         pytest.fail("no schedulable node to drain", pytrace=False)
     target = str(schedulable[0]["metadata"]["name"])
     _cordon_all(kube, spaces, except_node=target)  # every pod lands on the node to drain
-    d = _deploy(kube, spaces, workloads, inventory, policy.namespace)
+    d = _deploy(kube, spaces, workloads, inventory, pdb_subject)
     allowed = _require_budget(d)
     spaces.cordon(target)  # `kubectl drain` step 1; no node is left for replacements
     floor = desired_healthy(d.pdb.spec, d.replicas)
