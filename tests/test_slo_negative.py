@@ -157,9 +157,10 @@ def run_suite(pytester: pytest.Pytester, policy: Path, url: str) -> pytest.RunRe
 def test_suite_reports_latency_as_failed_tests(pytester: pytest.Pytester, tmp_path: Path) -> None:
     with ReferenceTarget(latency_ms=700).start(tmp_path) as target:
         result = run_suite(pytester, tiny_policy(tmp_path), target.url)
+        host = target.url.split("://", 1)[1].rstrip("/")  # ids name the target measured (--slo-target)
     result.assert_outcomes(passed=9, failed=2)
     out = result.stdout.str()
-    assert "FAILED" in out and "test_slo[smoke-p95]" in out and "test_slo[load-p95]" in out
+    assert "FAILED" in out and f"test_slo[{host}-smoke-p95]" in out and f"test_slo[{host}-load-p95]" in out
     result.stdout.fnmatch_lines(["*load: p95 latency 7*ms, required < 500.0 ms (slo.latency_p95_ms)*"])
     result.stdout.fnmatch_lines(["slo tier: *harness overhead*"])
 

@@ -27,6 +27,19 @@ FILE = "environment.properties"
 SEPARATOR = " | "  # between differing values that two tier sessions recorded for one key
 
 
+# What the SLO tier measures when no --slo-target is given: say so wherever its figures appear.
+STAND_IN = "SLO measured on the reference target (stand-in); run with --slo-target to measure a deployment"
+
+
+def slo_target_id(settings: Settings) -> str:
+    """The target as it appears in SLO test ids: `reference-target`, or the URL's host[:port]."""
+    if not settings.slo_target:
+        return "reference-target"
+    from urllib.parse import urlsplit
+
+    return urlsplit(settings.slo_target).netloc or settings.slo_target
+
+
 def settings_properties(settings: Settings) -> dict[str, str]:
     """What the suite was pointed at (keys are the report's Environment rows)."""
     return {
@@ -36,7 +49,7 @@ def settings_properties(settings: Settings) -> dict[str, str]:
         "profile.run": settings.run_profile,
         "manifests": str(settings.manifests),
         "policy": str(settings.policy),
-        "slo.target": settings.slo_target or "local reference target",
+        "slo.target": settings.slo_target or STAND_IN,
     }
 
 

@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from conformance.errors import InfraError
+from conformance.plugin import settings_from_config
 from conformance.policy import Policy, PolicyError, load_policy
 from conformance.report.allure_labels import label
+from conformance.report.environment import STAND_IN
 from conformance.settings import Settings
 from conformance.slo.evaluate import ScenarioRun, run_scenario
 from conformance.slo.launcher import ReferenceTarget
@@ -162,3 +164,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
             timing.ended = time.monotonic()
         for line in timing.lines():
             terminalreporter.write_line(line)
+        if not settings_from_config(config).slo_target:
+            terminalreporter.write_line(STAND_IN)
