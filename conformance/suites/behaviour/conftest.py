@@ -15,6 +15,7 @@ the Allure report. The terminal summary prints the measured times.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -73,6 +74,35 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if long:
         config.hook.pytest_deselected(items=long)
         items[:] = [i for i in items if i.get_closest_marker("long") is None]
+
+
+class Progress:
+    """Live lines for long waits (HPA replicas, background scenarios), quiet under -q.
+
+    Any thread may post; only the main thread prints (pytest's capture is not thread-safe), at
+    its next post or flush: the HPA loops flush every tick.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.quiet = config.option.verbose < 0
+        self._lock = threading.Lock()
+        self._pending: list[str] = []
+
+    def post(self, line: str) -> None:
+        if self.quiet:
+            return
+        with self._lock:
+            self._pending.append(line)
+        self.flush()
+
+    def flush(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        with self._lock:
+            lines, self._pending = self._pending, []
+        for line in lines:
+            _say(self.config, line)
 
 
 def _say(config: pytest.Config, line: str) -> None:
@@ -225,6 +255,12 @@ def behaviour_timing(pytestconfig: pytest.Config) -> BehaviourTiming:
 
 
 @pytest.fixture(scope="session")
+def progress(pytestconfig: pytest.Config) -> Progress:
+    """Live progress lines. Example: ``progress.post("behaviour: HPA guests: 2 replicas")``"""
+    return Progress(pytestconfig)
+
+
+@pytest.fixture(scope="session")
 def policy(settings: Settings) -> Policy:
     """policy.yaml (the source of truth for expected HPA bounds). Example: ``policy.services``"""
     return load_policy_or_infra(settings)
@@ -255,13 +291,16 @@ def cluster(
     """
     install_signal_handlers()
     stop = guarded(f"{provider.name} cluster", provider.stop)
+    if pytestconfig.option.verbose >= 0:
+        _say(pytestconfig, f"\nbehaviour: starting the {provider.name} cluster ...")
     try:
         started = provider.start()
     except BaseException:
         stop()
         raise
     behaviour_timing.cluster = started.describe()
-    _say(pytestconfig, f"\nbehaviour: {started.describe()}")
+    if pytestconfig.option.verbose >= 0:
+        _say(pytestconfig, f"behaviour: {started.describe()}")
     try:
         yield started
     finally:

@@ -42,6 +42,7 @@ FIRST_METRICS_S = 45.0  # kwok + metrics-server: first pod metrics after ~25 s
 SCALE_DOWN_BUDGET_S = 60.0  # the tier must finish in ~3 min; the scale-down gets this much
 LOAD_FACTOR = 4  # usage while loaded = 4 x the target: far outside the HPA's 10 % tolerance
 IDLE_MILLICORES = 1
+PROGRESS_EVERY_S = 5.0  # a live line at least this often while an HPA phase runs
 Intent = Callable[[HpaSpec], tuple[HpaSpec, list[str]]]  # rendered spec -> (intended spec, drift)
 
 
@@ -91,6 +92,9 @@ class HpaRun:
     down_s: float | None = None
     last_status: str = ""
     note: str = ""  # a variant applied on purpose (e.g. a shortened window), named in every verdict
+    progress: Callable[[str], None] = field(default=lambda _line: None)  # live lines (Progress.post)
+    phase: str = "starting"
+    _said: tuple[float, int] = (-math.inf, -1)  # (when, replicas) of the last progress line
 
     # -- setup ----------------------------------------------------------------------------
     @classmethod
@@ -109,6 +113,7 @@ class HpaRun:
         expected: tuple[int, int],
         replicas: int | None,
         stop: threading.Event | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> HpaRun:
         assert subject.hpa is not None and subject.target is not None
         ns = spaces.create(labels=pod_security_labels(namespace_labels))
@@ -147,6 +152,9 @@ class HpaRun:
             high,
             stop=stop or threading.Event(),
         )
+        if progress is not None:
+            run.progress = progress
+        run.progress(f"behaviour: HPA {run.service}: {run.target} deployed in {ns}, waiting for its pods")
         wait_deployment_ready(kube, ns, run.target, replicas if replicas is not None else spec.min_replicas)
         spaces.apply({**applied, "metadata": {**applied["metadata"], "namespace": ns}})
         return run
@@ -163,6 +171,7 @@ class HpaRun:
         intent: Intent,
         intent_source: str,
         expected: tuple[int, int],
+        progress: Callable[[str], None] | None = None,
     ) -> HpaRun:
         """The Deployment at minReplicas, then its HPA (or a time-compressed variant); returns once
         the HPA has read CPU metrics (the timeline starts then)."""
@@ -179,7 +188,9 @@ class HpaRun:
             intent_source=intent_source,
             expected=expected,
             replicas=None,
+            progress=progress,
         )
+        run.progress(f"behaviour: HPA {run.service}: waiting for its first CPU metrics (~25 s on kwok)")
         run._wait_for_metrics()
         return run
 
@@ -199,6 +210,7 @@ class HpaRun:
         expected: tuple[int, int],
         note: str,
         stop: threading.Event | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> HpaRun:
         """The Deployment at `replicas`, idle, then `hpa_body` as given; the timeline starts when the
         HPA is applied (its first scale-down may come with its first metrics)."""
@@ -215,6 +227,7 @@ class HpaRun:
             expected=expected,
             replicas=replicas,
             stop=stop,
+            progress=progress,
         )
         run.note = note
         run.t0 = time.monotonic()
@@ -284,6 +297,13 @@ class HpaRun:
             f"{status.get('desiredReplicas')}), utilization {sample.utilization}%, "
             f"ScalingLimited {limited.get('reason', '-')}"
         )
+        if sample.t - self._said[0] >= PROGRESS_EVERY_S or replicas != self._said[1]:
+            self._said = (sample.t, replicas)
+            target = self.spec.cpu_target_percent
+            self.progress(
+                f"behaviour: HPA {self.service} {self.phase} t={sample.t:.0f}s: {self.last_status}"
+                + (f" (target {target}%)" if target else "")
+            )
         return sample
 
     def _run_until(self, done: Callable[[Sample], bool], budget_s: float) -> bool:
@@ -311,6 +331,7 @@ class HpaRun:
             return self.timeline
         self.timeline.marks["raise"] = self.now()
         self.level_m = self.high_m
+        self.phase = f"scale-up to {self.spec.max_replicas}"
 
         def at_max(s: Sample) -> bool:
             # Stop at maxReplicas, or as soon as the HPA says it wants more than its maximum allows.
@@ -341,12 +362,14 @@ class HpaRun:
         self._run_until(lambda _s: self.now() >= hold_until, max(0.0, hold_until - self.now()) + 1)
         self.timeline.marks["lower"] = self.now()
         self.level_m = self.low_m
+        self.phase = f"scale-down to {self.spec.min_replicas}"
         return self._until_min(self.down_budget_s())
 
     def settle_down(self) -> Timeline:
         """For a run made with start_at: sample until minReplicas or the intent's budget. Once."""
         if "min" in self.timeline.marks:
             return self.timeline
+        self.phase = f"{self.note.split(' ', 1)[0]} scale-down policy, to {self.spec.min_replicas}"
         return self._until_min(self.down_budget_s(start=self.timeline.samples[0].replicas))
 
     def _until_min(self, budget_s: float) -> Timeline:
@@ -420,8 +443,12 @@ class InBackground:
         except BaseException as err:  # handed to the joining test, never lost
             self._error = err
 
-    def result(self, timeout_s: float) -> Any:
-        self._thread.join(timeout_s)
+    def result(self, timeout_s: float, tick: Callable[[], None] = lambda: None) -> Any:
+        """Join (calling `tick` every second, e.g. to print progress), then the value or its error."""
+        deadline = time.monotonic() + timeout_s
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            self._thread.join(1.0)
+            tick()
         if self._thread.is_alive():
             self._stop.set()
             self._thread.join(10)

@@ -41,7 +41,7 @@ from conformance.report.allure_labels import attach_text, label
 from conformance.settings import Settings
 
 from .blame import platform_fault
-from .conftest import TIER, BehaviourTiming, render_profile, scale_down_cases
+from .conftest import TIER, BehaviourTiming, Progress, render_profile, scale_down_cases
 from .exercise import HpaSubject, ScalingIntent, scaling_intent
 from .hpa import HpaRun, InBackground, scale_down_variant
 from .platform import PlatformState
@@ -109,6 +109,7 @@ class Env:
     inventory: Inventory
     policy: Policy
     settings: Settings
+    progress: Progress
 
 
 @pytest.fixture(scope="module")
@@ -122,10 +123,11 @@ def env(
     policy: Policy,
     settings: Settings,
     platform: PlatformState,
+    progress: Progress,
 ) -> Env:
     """The session's cluster, render and policy for this module (`platform` first: the pods need the
     render's PriorityClasses). Example: ``env.kube.list("v1", "Node")``"""
-    return Env(pytestconfig, cluster, kube, workloads, inventory, policy, settings)
+    return Env(pytestconfig, cluster, kube, workloads, inventory, policy, settings, progress)
 
 
 @dataclass
@@ -152,6 +154,7 @@ def _run_policy_down(env: Env, spaces: TestNamespaces, subject: HpaSubject, *, b
         expected=(1, VARIANT_REPLICAS),
         note=note,
         stop=stop,
+        progress=env.progress.post,
     )
     run.settle_down()
     return run
@@ -261,6 +264,7 @@ def hpa_run(
                 intent=intent.judge,
                 intent_source=intent.source,
                 expected=intent.bounds or _own_bounds(hpa_subject),
+                progress=env.progress.post,
             )
         except (WaitTimeout, ApiError) as err:
             scenario.fault = _blame(env.kube, spaces, hpa_subject, err)
@@ -337,7 +341,7 @@ def test_hpa_scale_down(hpa_run: Scenario) -> None:
 
 
 def _judge_policy_down(
-    background: Background | None, kube: Kube, timeout_s: float, timing: BehaviourTiming
+    background: Background | None, env: Env, timeout_s: float, timing: BehaviourTiming
 ) -> None:
     __tracebackhide__ = True
     if background is None:
@@ -347,9 +351,9 @@ def _judge_policy_down(
     run = None
     if background.job is not None:
         try:
-            run = background.job.result(timeout_s)
+            run = background.job.result(timeout_s, env.progress.flush)
         except (WaitTimeout, ApiError) as err:
-            scenario.fault = _blame(kube, background.spaces, scenario.subject, err)
+            scenario.fault = _blame(env.kube, background.spaces, scenario.subject, err)
     scenario.run = run
     run = scenario.require_run()
     _attach(run, f"{run.service}: {run.note}")
@@ -365,15 +369,15 @@ def _judge_policy_down(
 
 
 def test_hpa_scale_down_policy(
-    policy_case: str, policy_downs: dict[str, Background], kube: Kube, behaviour_timing: BehaviourTiming
+    policy_case: str, policy_downs: dict[str, Background], env: Env, behaviour_timing: BehaviourTiming
 ) -> None:
     """Another profile's scale-down policy holds the real controller back, step by step."""
-    _judge_policy_down(policy_downs.get(policy_case), kube, 300, behaviour_timing)
+    _judge_policy_down(policy_downs.get(policy_case), env, 300, behaviour_timing)
 
 
 @pytest.mark.long
 def test_hpa_scale_down_policy_long(
-    policy_case: str, policy_downs_long: dict[str, Background], kube: Kube, behaviour_timing: BehaviourTiming
+    policy_case: str, policy_downs_long: dict[str, Background], env: Env, behaviour_timing: BehaviourTiming
 ) -> None:
     """As test_hpa_scale_down_policy, with the stabilization window as rendered (prod: 300 s, ~7 min)."""
-    _judge_policy_down(policy_downs_long.get(policy_case), kube, 900, behaviour_timing)
+    _judge_policy_down(policy_downs_long.get(policy_case), env, 900, behaviour_timing)
