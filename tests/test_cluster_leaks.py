@@ -46,8 +46,7 @@ class Run:
             "conformance/suites/behaviour/test_autoscaling.py",
             "-p",
             "no:cacheprovider",
-            "-q",
-            "-s",
+            "-s",  # not -q: the tier's live lines (the cluster-ready one among them) are quiet under -q
         ]
         self.proc = subprocess.Popen(
             cmd,
