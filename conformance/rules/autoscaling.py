@@ -68,6 +68,33 @@ def hpa_bounds(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         )
 
 
+@object_rule(
+    "hpa-min-replicas-ha",
+    family="autoscaling",
+    severity=Severity.NORMAL,
+    kinds=(HPA,),
+    description="An HPA keeps at least 2 replicas (minReplicas >= 2, the API default is 1), so one pod's "
+    "restart or eviction is not an outage; HPAs of services the policy file lists follow its bounds "
+    "instead (hpa-bounds). Same concern as kube-score horizontalpodautoscaler-replicas and Polaris "
+    "hpaMinAvailability (kube-linter hpa-minimum-three-replicas asks for 3).",
+    remediation="Set spec.minReplicas: 2 or more (or list the service with its bounds in the policy file).",
+)
+def hpa_min_replicas_ha(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    target = scale_target(obj)
+    if target is not None and obj.namespace == ctx.policy.namespace and target[1] in ctx.policy.services:
+        return  # the policy file sets this HPA's bounds
+    floor = hpa_min(obj)
+    if floor < 2:
+        what = f"{target[0]} {target[1]}" if target else "its target"
+        yield Violation(
+            obj,
+            "spec.minReplicas",
+            obj.spec.get("minReplicas"),
+            ">= 2",
+            f"the HPA may scale {what} down to {floor} replica(s): one restart or eviction takes it offline",
+        )
+
+
 def _describe(policies: list[Any]) -> str:
     parts = []
     for item in policies:

@@ -6,12 +6,11 @@ effective value is the container's when set, else the pod's.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from ..inventory.model import K8sObject
-from ..report.redact import MARK, is_credential_name, redact_text
+from ..report.redact import embeds_credential, fingerprint, is_credential
 from .k8s import WORKLOADS, as_dict, as_int, as_list, containers, pod_spec, show
 from .registry import Context, Severity, Violation, object_rule
 
@@ -228,12 +227,38 @@ def no_host_namespaces_or_paths(obj: K8sObject, ctx: Context) -> Iterator[Violat
                 )
 
 
-# A credential-looking env var may hold a file path (`DB_PASSWORD_FILE=/run/secrets/db`): not a secret.
-_PATH_SUFFIX = re.compile(r"(_FILE|_PATH|_DIR)$", re.IGNORECASE)
-
-
-def _is_path_reference(name: str, value: str) -> bool:
-    return bool(_PATH_SUFFIX.search(name)) and value.startswith("/")
+@object_rule(
+    "service-account-token-opt-in",
+    family="security",
+    severity=Severity.NORMAL,
+    kinds=WORKLOADS,
+    description="A pod mounts a ServiceAccount token only when it asks for one: automountServiceAccountToken "
+    "is false, or set to true on the pod or its ServiceAccount as a stated need (the API default mounts a "
+    "token into every pod, handing the API to whoever compromises it). Same concern as Polaris "
+    "automountServiceAccountToken, which also flags an explicit true.",
+    remediation="Set spec.automountServiceAccountToken: false on the pod template (or its "
+    "ServiceAccount); set it to true only for pods that call the Kubernetes API.",
+)
+def service_account_token_opt_in(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    spec, spec_path = pod_spec(obj)
+    if isinstance(spec.get("automountServiceAccountToken"), bool):
+        return  # stated on the pod: false, or true as a reviewed need
+    name = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+    account = ctx.inventory.get("ServiceAccount", obj.namespace, str(name))
+    if account is not None and isinstance(account.body.get("automountServiceAccountToken"), bool):
+        return
+    where = (
+        f"its ServiceAccount {name} does not set it either"
+        if account
+        else f"ServiceAccount {name} is not in the input"
+    )
+    yield Violation(
+        obj,
+        f"{spec_path}.automountServiceAccountToken",
+        None,
+        "false (or true where the pod calls the API)",
+        f"the pod does not set automountServiceAccountToken and {where}, so a token is mounted by default",
+    )
 
 
 @object_rule(
@@ -241,8 +266,11 @@ def _is_path_reference(name: str, value: str) -> bool:
     family="security",
     severity=Severity.BLOCKER,
     kinds=WORKLOADS,
-    description="No container env var with a credential-looking name (password, token, secret, api key, "
-    "DSN, ...) carries a literal value: credentials come from Secrets.",
+    description="No container env var carries a literal credential: a credential-looking name (password, "
+    "token, secret, api key, DSN, ...) with a literal value, or any value embedding a `password=` pair or "
+    "a URL with user:password. Names about a credential (`*_SECRET_NAME`, `*_FILE`, `*_TTL`), switches "
+    "(`ALLOW_EMPTY_PASSWORD=yes`) and `$(VAR)`/`${VAR}` references are not credentials. Same concern as "
+    "kube-linter env-var-secret and Polaris sensitiveContainerEnvVar.",
     remediation="Replace `value:` with `valueFrom.secretKeyRef` naming a Secret key (or mount the Secret "
     "as a file).",
 )
@@ -250,27 +278,18 @@ def no_literal_credentials_in_env(obj: K8sObject, ctx: Context) -> Iterator[Viol
     for container, path in containers(obj):
         for i, item in enumerate(as_list(container.get("env"))):
             name, value = as_dict(item).get("name"), as_dict(item).get("value")
-            if not isinstance(name, str) or not is_credential_name(name):
+            if not isinstance(name, str) or not is_credential(name, value):
                 continue
-            if value is None or value == "" or (isinstance(value, str) and _is_path_reference(name, value)):
-                continue
-            # Never echo the value: findings end up in reports and CI logs.
+            # Never echo the value (findings end up in reports and CI logs): its fingerprint only.
+            shown = fingerprint(value)
+            what = "embeds a credential" if embeds_credential(str(value)) else "looks like a credential"
             yield Violation(
                 obj,
                 f"{path}.env[{name or i}].value",
-                MARK,
+                shown,
                 "valueFrom.secretKeyRef",
-                f"env var {name} looks like a credential and has a literal value ({MARK})",
+                f"env var {name} {what} and has a literal value {shown}",
             )
-
-
-# Placeholders filled in at runtime (`${DB_PASSWORD}`, `{{ .Values.x }}`) hold no secret.
-_PLACEHOLDER = re.compile(r"\$\{[^}]*\}|\{\{[^}]*\}\}")
-
-
-def _holds_credential(value: str) -> bool:
-    text = _PLACEHOLDER.sub("", value)
-    return redact_text(text) != text
 
 
 @object_rule(
@@ -279,29 +298,30 @@ def _holds_credential(value: str) -> bool:
     severity=Severity.BLOCKER,
     kinds=("ConfigMap",),
     description="ConfigMaps hold no credentials: no credential-looking key with a literal value and no "
-    "value embedding `password=...`-style pairs or `scheme://user:password@host` URLs.",
+    "value embedding `password=...`-style pairs or `scheme://user:password@host` URLs (keys about a "
+    "credential, switches and placeholders excepted, as for env vars). Same concern as Polaris "
+    "sensitiveConfigmapContent.",
     remediation="Move the credential into a Secret and reference it (secretKeyRef, or a URL assembled from "
     "env vars at start-up).",
 )
 def no_credentials_in_configmap(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     for key, value in as_dict(obj.body.get("data")).items():
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str) or not is_credential(str(key), value):
             continue
-        stripped = _PLACEHOLDER.sub("", value).strip()
-        if is_credential_name(str(key)) and stripped and not _is_path_reference(str(key), value):
+        required = "no credential in a ConfigMap (use a Secret)"
+        if embeds_credential(value):
             yield Violation(
                 obj,
                 f"data.{key}",
-                MARK,
-                "no credential in a ConfigMap (use a Secret)",
-                f"key {key} looks like a credential and holds a literal value ({MARK})",
+                fingerprint(value),
+                required,
+                f"value of key {key} embeds a credential: a password pair or a URL with user:password",
             )
-        elif _holds_credential(value):
+        else:
             yield Violation(
                 obj,
                 f"data.{key}",
-                MARK,
-                "no credential in a ConfigMap (use a Secret)",
-                f"value of key {key} embeds a credential ({MARK}): a password pair or a URL "
-                "with user:password",
+                fingerprint(value),
+                required,
+                f"key {key} looks like a credential and holds a literal value {fingerprint(value)}",
             )
