@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from conformance.report.redact import embeds_credential, fingerprint, is_credential, redact_object, redact_text
+from conformance.report.redact import (
+    embeds_credential,
+    fingerprint,
+    is_credential,
+    redact_object,
+    redact_text,
+)
 
 
 def test_secret_data_and_string_data_are_fingerprinted() -> None:
@@ -77,8 +83,8 @@ def test_free_text() -> None:
     [
         'Error: template: shop/templates/secret-token.yaml:12:3: executing "shop/templates/x" at <.Values>: '
         "nil pointer evaluating interface {}.token",
-        "Error: YAML parse error on shop/templates/secrets.yaml: error converting YAML to JSON: yaml: line 7: "
-        "did not find expected key (shop/templates/secrets.yaml:7:14)",
+        "Error: YAML parse error on shop/templates/secrets.yaml: error converting YAML to JSON: yaml: "
+        "line 7: did not find expected key (shop/templates/secrets.yaml:7:14)",
         "parse error at (shop/templates/credentials.tpl:3): unexpected EOF",
     ],
 )

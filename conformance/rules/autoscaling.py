@@ -30,7 +30,8 @@ VPA = "VerticalPodAutoscaler"
     severity=Severity.CRITICAL,
     kinds=(HPA,),
     description="An HPA of a platform service uses the min/max replicas policy.yaml sets for the profile, "
-    "and minReplicas <= maxReplicas everywhere.",
+    "and minReplicas <= maxReplicas everywhere. "
+    "Same concern as Polaris hpaMaxAvailability, with the bounds taken from the policy file.",
     remediation="Set minReplicas/maxReplicas to the bounds in policy.yaml (org.services.<name>.<profile>).",
 )
 def hpa_bounds(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
@@ -171,7 +172,9 @@ def hpa_behaviour(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     family="autoscaling",
     severity=Severity.CRITICAL,
     kinds=(HPA, *SCALABLE),
-    description="An HPA's scaleTargetRef names a kind and name that exist in the HPA's namespace.",
+    description="An HPA's scaleTargetRef names a kind and name that exist in the HPA's namespace. "
+    "Same concern as kube-score horizontalpodautoscaler-has-target and kube-linter "
+    "dangling-horizontalpodautoscaler.",
     remediation="Point spec.scaleTargetRef at the workload's exact kind and name, in the same namespace.",
 )
 def hpa_target_exists(ctx: Context) -> Iterator[Violation]:
@@ -310,7 +313,8 @@ def hpa_metrics(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     severity=Severity.NORMAL,
     kinds=(HPA, *SCALABLE),
     description="A workload an HPA scales leaves spec.replicas unset (or equal to the HPA's minReplicas), so "
-    "re-applying the manifest does not reset the HPA's replica count.",
+    "re-applying the manifest does not reset the HPA's replica count. "
+    "Same concern as kube-score deployment-targeted-by-hpa-does-not-have-replicas-configured.",
     remediation="Remove spec.replicas from the workload (the HPA owns it), or set it to the HPA's "
     "minReplicas.",
 )

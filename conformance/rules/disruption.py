@@ -43,7 +43,9 @@ def _percent(value: Any) -> float | None:
     severity=Severity.BLOCKER,
     kinds=("Deployment", "StatefulSet", CUSTOM_WORKLOAD, HPA, PDB),
     description="Every Deployment/StatefulSet that an HPA scales or that runs more than one replica has a "
-    "PodDisruptionBudget in its namespace whose selector matches its pod labels.",
+    "PodDisruptionBudget in its namespace whose selector matches its pod labels. "
+    "Same concern as kube-score deployment-has-poddisruptionbudget and Polaris "
+    "missingPodDisruptionBudget.",
     remediation="Add a PodDisruptionBudget in the workload's namespace with spec.selector.matchLabels equal "
     "to the pod template's selector labels (e.g. maxUnavailable: 1).",
 )
@@ -93,7 +95,9 @@ def pdb_per_workload(ctx: Context) -> Iterator[Violation]:
     kinds=(PDB, HPA, *SCALABLE),
     description="A PodDisruptionBudget leaves room for at least one eviction: minAvailable is below the "
     "pods the workload runs at minimum (HPA minReplicas, else spec.replicas; percentages rounded up as "
-    "the disruption controller does) and maxUnavailable is not 0 or 0%.",
+    "the disruption controller does) and maxUnavailable is not 0 or 0%. "
+    "Same concern as kube-linter pdb-max-unavailable / pdb-min-available and Polaris "
+    "pdbDisruptionsIsZero.",
     remediation="Use maxUnavailable: 1 (or a minAvailable below the HPA's minReplicas), so node drains "
     "and cluster upgrades can evict pods.",
 )
@@ -177,6 +181,6 @@ def replicas_ha(ctx: Context) -> Iterator[Violation]:
             "spec.replicas",
             obj.spec.get("replicas"),
             ">= 2 (or an HPA)",
-            f"{obj.kind} {obj.name} runs a single replica{' (spec.replicas is unset)' if unset else ''} and "
-            "nothing scales it: every restart or drain is an outage",
+            f"the {obj.kind} runs a single replica{' (spec.replicas is unset)' if unset else ''} and nothing "
+            "scales it: every restart or drain is an outage",
         )

@@ -7,6 +7,7 @@ objects that failed schema validation, and a rule that crashes hides findings.
 from __future__ import annotations
 
 import math
+import weakref
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
@@ -76,19 +77,23 @@ class PodTemplate:
 _NO_TEMPLATE = PodTemplate({}, {}, "spec.template.")
 
 
-def _builtin_workload(obj: K8sObject) -> bool:
+def _builtin_workload(obj: K8sObject, kind: str) -> bool:
     """A built-in pod-running kind in its own API group (an empty group is accepted too: a wrong
     apiVersion is the schema check's finding, and the pods are still checked)."""
-    if obj.kind not in BUILTIN_WORKLOADS:
+    if kind not in BUILTIN_WORKLOADS:
         return False
-    group = obj.group
-    return group == "" or group in _BUILTIN_GROUPS.get(obj.kind, _APPS_GROUPS)
+    api = obj.body.get("apiVersion")
+    group = api.rpartition("/")[0] if isinstance(api, str) else ""
+    return group == "" or group in _BUILTIN_GROUPS.get(kind, _APPS_GROUPS)
 
 
 def _custom_template(obj: K8sObject) -> dict[str, Any] | None:
-    """spec.template of a non-built-in kind whose template spec lists containers, else None."""
-    template = _dig(obj.body, "spec", "template")
-    return template if isinstance(as_dict(template.get("spec")).get("containers"), list) else None
+    """spec.template of a kind whose template spec lists containers, else None. (Spelled out: it
+    runs for every object of every rule that reads workloads.)"""
+    spec = obj.body.get("spec")
+    template = spec.get("template") if isinstance(spec, dict) else None
+    pod = template.get("spec") if isinstance(template, dict) else None
+    return template if isinstance(pod, dict) and isinstance(pod.get("containers"), list) else None
 
 
 def pod_template_of(obj: K8sObject) -> PodTemplate | None:
@@ -97,10 +102,11 @@ def pod_template_of(obj: K8sObject) -> PodTemplate | None:
     The one place that knows where kinds keep their pods: a Pod is its own template, a CronJob
     nests it in its job template, every other workload (built-in or custom) has spec.template.
     """
-    if _builtin_workload(obj):
-        if obj.kind == "Pod":
+    kind = obj.kind
+    if _builtin_workload(obj, kind):
+        if kind == "Pod":
             return PodTemplate(obj.metadata, obj.spec, "")
-        keys = ("spec", "jobTemplate", "spec", "template") if obj.kind == "CronJob" else ("spec", "template")
+        keys = ("spec", "jobTemplate", "spec", "template") if kind == "CronJob" else ("spec", "template")
         template = _dig(obj.body, *keys)
         prefix = ".".join(keys) + "."
         return PodTemplate(as_dict(template.get("metadata")), as_dict(template.get("spec")), prefix)
@@ -112,7 +118,7 @@ def pod_template_of(obj: K8sObject) -> PodTemplate | None:
 
 def is_workload(obj: K8sObject) -> bool:
     """Does the object run pods (a built-in workload kind, or any kind with a pod template)?"""
-    return _builtin_workload(obj) or _custom_template(obj) is not None
+    return _builtin_workload(obj, obj.kind) or _custom_template(obj) is not None
 
 
 def pod_template(obj: K8sObject) -> PodTemplate:
@@ -121,20 +127,36 @@ def pod_template(obj: K8sObject) -> PodTemplate:
     return pod_template_of(obj) or _NO_TEMPLATE
 
 
-def of_kinds(inventory: Inventory, kinds: Iterable[str]) -> Iterator[K8sObject]:
-    """Objects of `kinds`, where CUSTOM_WORKLOAD stands for every non-built-in kind with a pod
-    template and a built-in workload kind only matches in its own API group."""
-    wanted = frozenset(kinds)
-    custom = CUSTOM_WORKLOAD in wanted
+# Per inventory: (object, kind it matches by or None, is a custom workload), in inventory order.
+# Every rule filters objects by kind; classifying once keeps that a set look-up per object.
+_Kinds = list[tuple[K8sObject, str | None, bool]]
+_KINDS: dict[int, tuple[weakref.ref[Inventory], int, _Kinds]] = {}
+
+
+def _classified(inventory: Inventory) -> _Kinds:
+    hit = _KINDS.get(id(inventory))
+    if hit is not None and hit[0]() is inventory and hit[1] == len(inventory.objects):
+        return hit[2]
+    rows: _Kinds = []
     for obj in inventory.objects:
         kind = obj.kind
-        if kind in BUILTIN_WORKLOADS and _builtin_workload(obj):
-            if kind in wanted:
-                yield obj
-        elif (kind in wanted and kind not in BUILTIN_WORKLOADS) or (
-            custom and _custom_template(obj) is not None
-        ):
-            yield obj
+        builtin = _builtin_workload(obj, kind)
+        named = kind if builtin or kind not in BUILTIN_WORKLOADS else None  # a Volcano Job is no Job
+        rows.append((obj, named, not builtin and _custom_template(obj) is not None))
+    for key in [k for k, (ref, _, _) in _KINDS.items() if ref() is None]:
+        del _KINDS[key]  # inventories gone: their ids may be reused
+    _KINDS[id(inventory)] = (weakref.ref(inventory), len(inventory.objects), rows)
+    return rows
+
+
+def of_kinds(inventory: Inventory, kinds: Iterable[str]) -> Iterator[K8sObject]:
+    """Objects of `kinds` in inventory order, where CUSTOM_WORKLOAD stands for every non-built-in
+    kind with a pod template and a built-in workload kind only matches in its own API group."""
+    wanted = frozenset(kinds)
+    custom = CUSTOM_WORKLOAD in wanted
+    return (
+        obj for obj, kind, is_custom in _classified(inventory) if kind in wanted or (custom and is_custom)
+    )
 
 
 def pod_spec(obj: K8sObject) -> tuple[dict[str, Any], str]:

@@ -107,7 +107,9 @@ def _namespace_wide(np: K8sObject) -> bool:
     kinds=(NETPOL, *WORKLOADS),
     description="Every workload's pods are selected by at least one NetworkPolicy with a specific "
     "podSelector (namespace-wide policies such as default-deny or allow-dns do not count), which states "
-    "the flows that workload needs.",
+    "the flows that workload needs. "
+    "Same concern as kube-score pod-networkpolicy, kube-linter non-isolated-pod and Polaris "
+    "missingNetworkPolicy.",
     remediation="Add a NetworkPolicy whose podSelector matches the workload's pod labels and allows exactly "
     "its ingress and egress flows.",
 )
@@ -163,16 +165,22 @@ def workload_netpol_coverage(ctx: Context) -> Iterator[Violation]:
     kinds=(NETPOL, *WORKLOADS),
     description="A NetworkPolicy with a specific podSelector selects the pods of some workload in its "
     "namespace (a policy that selects nothing protects nothing, and usually means a label typo). "
-    "Namespace-wide policies (podSelector {}) apply to whatever runs there and always pass. Same concern "
-    "as kube-score networkpolicy-targets-pod and kube-linter dangling-networkpolicy.",
+    "Namespace-wide policies (podSelector {}) apply to whatever runs there and always pass, and so does a "
+    "policy in a namespace where the input defines no workload (its pods come from another chart or an "
+    "operator). Same concern as kube-score networkpolicy-targets-pod and kube-linter "
+    "dangling-networkpolicy.",
     remediation="Make spec.podSelector match the pod labels of the workload it is meant for; pods an "
     "operator creates can be declared in the policy file's `provided` list.",
 )
 def netpol_selects_pods(ctx: Context) -> Iterator[Violation]:
     index = workload_index(ctx.inventory)
+    # Namespaces whose pods the input defines: elsewhere a selector cannot be judged.
+    defined = {obj.namespace for obj in subjects(ctx.inventory, *WORKLOADS)}
     for np in subjects(ctx.inventory, NETPOL):
         selector = pod_selector(np)
-        if _namespace_wide(np) or matching_workloads(index, np.namespace, selector):
+        if np.namespace not in defined or _namespace_wide(np):
+            continue
+        if matching_workloads(index, np.namespace, selector):
             continue
         hint = f"no workload in namespace {np.namespace} has pods matching {fmt_selector(selector)}"
         first = next(iter(as_dict(as_dict(selector).get("matchLabels")).items()), None)
@@ -418,7 +426,8 @@ def _service_port_names(svc: K8sObject) -> list[str]:
     severity=Severity.CRITICAL,
     kinds=("ServiceMonitor", "Service"),
     description="A ServiceMonitor's selector (within its namespaceSelector, default: its own namespace) "
-    "matches at least one Service, and every endpoint port name exists on a matched Service.",
+    "matches at least one Service, and every endpoint port name exists on a matched Service. "
+    "Same concern as kube-linter dangling-servicemonitor.",
     remediation="Make spec.selector.matchLabels equal to the Service's labels, add the Service's namespace "
     "to spec.namespaceSelector.matchNames, and name the Service port (e.g. `metrics`) in endpoints[].port.",
 )
@@ -479,7 +488,8 @@ def _backends(ingress: K8sObject) -> Iterator[tuple[dict[str, Any], str]]:
     severity=Severity.CRITICAL,
     kinds=("Ingress",),
     description="Every Ingress backend names a Service in the Ingress's namespace and one of that Service's "
-    "ports (by number or name).",
+    "ports (by number or name). "
+    "Same concern as kube-score ingress-targets-service and kube-linter dangling-ingress.",
     remediation="Point backend.service.name at an existing Service in the same namespace and "
     "backend.service.port at its `port` number or port name (not the container port).",
 )

@@ -100,7 +100,7 @@ def rbac_cluster_admin_binding(obj: K8sObject, ctx: Context) -> Iterator[Violati
             "roleRef.name",
             name,
             "a role narrower than cluster-admin",
-            f"{obj.kind} {obj.name} grants {kind} cluster-admin to {_subjects(obj)}",
+            f"the binding grants {kind} cluster-admin to {_subjects(obj)}",
         )
 
 
@@ -202,7 +202,7 @@ def rbac_secrets_cluster_wide(ctx: Context) -> Iterator[Violation]:
             if grant is None:
                 continue
             verbs = ", ".join(sorted(grant.verbs & READ))
-            how = f"ClusterRole {name} {grant.field} grants {verbs} on secrets"
+            how = f"its ClusterRole {name} grants {verbs} on secrets ({grant.field})"
         yield Violation(
             binding,
             "roleRef.name",

@@ -33,7 +33,8 @@ def _effective(obj: K8sObject, container: dict[str, Any], key: str) -> tuple[Any
     severity=Severity.BLOCKER,
     kinds=WORKLOADS,
     description="Every container runs as non-root: runAsNonRoot is true (container or pod securityContext) "
-    "and runAsUser is not 0.",
+    "and runAsUser is not 0. "
+    "Same concern as kube-linter run-as-non-root and Polaris runAsRootAllowed.",
     remediation="Set securityContext.runAsNonRoot: true (and a non-zero runAsUser) on the pod, and do not "
     "override it in a container.",
 )
@@ -77,7 +78,8 @@ def _once(seen: set[str], violation: Violation) -> Iterator[Violation]:
     family="security",
     severity=Severity.BLOCKER,
     kinds=WORKLOADS,
-    description="Every container sets securityContext.allowPrivilegeEscalation: false.",
+    description="Every container sets securityContext.allowPrivilegeEscalation: false. "
+    "Same concern as kube-linter privilege-escalation-container and Polaris privilegeEscalationAllowed.",
     remediation="Set securityContext.allowPrivilegeEscalation: false on every container (it has no pod-level "
     "equivalent).",
 )
@@ -93,7 +95,9 @@ ALLOWED_ADDED_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
     family="security",
     severity=Severity.BLOCKER,
     kinds=WORKLOADS,
-    description="Every container drops ALL capabilities and adds none except NET_BIND_SERVICE.",
+    description="Every container drops ALL capabilities and adds none except NET_BIND_SERVICE. "
+    "Same concern as kube-linter drop-net-raw-capability and Polaris dangerousCapabilities / "
+    "insecureCapabilities.",
     remediation="Set securityContext.capabilities.drop: [ALL]; add back only NET_BIND_SERVICE if the "
     "container binds a port below 1024.",
 )
@@ -130,7 +134,8 @@ _SECCOMP_OK = ("RuntimeDefault", "Localhost")
     severity=Severity.CRITICAL,
     kinds=WORKLOADS,
     description="Every container runs with a seccomp profile of type RuntimeDefault (or Localhost), set on "
-    "the pod or on each container; Unconfined is never allowed.",
+    "the pod or on each container; Unconfined is never allowed. "
+    "Same concern as kube-score container-seccomp-profile and Polaris linuxHardening.",
     remediation="Set spec.securityContext.seccompProfile.type: RuntimeDefault on the pod template.",
 )
 def seccomp_runtime_default(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
@@ -156,7 +161,9 @@ def seccomp_runtime_default(obj: K8sObject, ctx: Context) -> Iterator[Violation]
     family="security",
     severity=Severity.NORMAL,
     kinds=WORKLOADS,
-    description="Every container mounts its root filesystem read-only.",
+    description="Every container mounts its root filesystem read-only. "
+    "Same concern as kube-score container-security-context-readonlyrootfilesystem and Polaris "
+    "notReadOnlyRootFilesystem.",
     remediation="Set securityContext.readOnlyRootFilesystem: true and mount an emptyDir where the process "
     "must write (e.g. /tmp).",
 )
@@ -179,7 +186,9 @@ def _container_flag(obj: K8sObject, field: str, want: bool, unset: str) -> Itera
     severity=Severity.BLOCKER,
     kinds=WORKLOADS,
     description="Pods share no host namespace (hostNetwork, hostPID, hostIPC), mount no hostPath volume, "
-    "bind no hostPort and run no privileged container.",
+    "bind no hostPort and run no privileged container. "
+    "Same concern as kube-linter host-network / host-pid / host-ipc / privileged-container / "
+    "sensitive-host-mounts and Polaris hostNetworkSet / hostPathSet / hostPortSet / runAsPrivileged.",
     remediation="Remove hostNetwork/hostPID/hostIPC, hostPath volumes, hostPort and privileged: true; use a "
     "Service for traffic and a PersistentVolumeClaim or emptyDir for storage.",
 )

@@ -25,7 +25,8 @@ from .registry import Context, Severity, Violation, object_rule
     family="workloads",
     severity=Severity.CRITICAL,
     kinds=WORKLOADS,
-    description="Every container image names an explicit tag (not `latest`) or a digest.",
+    description="Every container image names an explicit tag (not `latest`) or a digest. "
+    "Same concern as kube-score container-image-tag, kube-linter latest-tag and Polaris tagNotSpecified.",
     remediation="Pin the image to a release tag such as `:1.4.2` or a digest `@sha256:...`.",
 )
 def image_pinned(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
@@ -53,7 +54,9 @@ def image_pinned(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     family="workloads",
     severity=Severity.CRITICAL,
     kinds=WORKLOADS,
-    description="Every container sets CPU and memory requests and limits.",
+    description="Every container sets CPU and memory requests and limits. "
+    "Same concern as kube-score container-resources, kube-linter unset-cpu-requirements / "
+    "unset-memory-requirements and Polaris cpuRequestsMissing and its siblings.",
     remediation="Set resources.requests and resources.limits for cpu and memory on every container.",
 )
 def resources_set(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
@@ -81,7 +84,9 @@ _HANDLERS = ("httpGet", "tcpSocket", "exec", "grpc")
     severity=Severity.NORMAL,
     kinds=LONG_RUNNING,
     description="Every (non-init) container of a long-running workload has a liveness and a readiness "
-    "probe, each with a handler (httpGet, tcpSocket, exec or grpc).",
+    "probe, each with a handler (httpGet, tcpSocket, exec or grpc). "
+    "Same concern as kube-score pod-probes, kube-linter no-liveness-probe / no-readiness-probe and "
+    "Polaris livenessProbeMissing / readinessProbeMissing.",
     remediation="Add livenessProbe and readinessProbe to every container, e.g. httpGet on the `http` port "
     "(/healthz/live and /healthz/ready).",
 )
@@ -129,7 +134,8 @@ def _labels_violation(
     severity=Severity.NORMAL,
     kinds=(*WORKLOADS, "Service"),
     description="Workloads, their pod templates and Services carry every label in policy.yaml "
-    "org.required_labels, with a non-empty value.",
+    "org.required_labels, with a non-empty value. "
+    "Same concern as kube-linter required-label-owner, with the labels taken from the policy file.",
     remediation="Add the labels from policy.yaml org.required_labels (app.kubernetes.io/name, part-of, "
     "managed-by) to metadata.labels and to the pod template's metadata.labels.",
 )
