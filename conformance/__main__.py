@@ -94,6 +94,9 @@ def catalogue() -> int:
                 f"{rule.remediation} |"
             )
         print()
+    from .rules.parity import markdown
+
+    print(markdown(), end="")
     return 0
 
 

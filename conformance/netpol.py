@@ -24,7 +24,7 @@ from typing import Any
 
 from .inventory import Inventory, K8sObject, Problem, Source
 from .inventory.loader import iter_documents
-from .rules.k8s import WORKLOADS, containers, pod_labels, selector_matches
+from .rules.k8s import WORKLOADS, containers, of_kinds, pod_labels, selector_matches
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 
@@ -90,7 +90,7 @@ def _app_of(labels: dict[str, str], fallback: str) -> str:
 
 def workload_endpoints(inventory: Inventory) -> list[Endpoint]:
     out = []
-    for obj in inventory.of_kind(*WORKLOADS):
+    for obj in of_kinds(inventory, WORKLOADS):
         labels = pod_labels(obj)
         ports = []
         for container, _ in containers(obj, include_init=False):

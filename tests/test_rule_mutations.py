@@ -126,9 +126,74 @@ def _break_service_selector(b: list[Body], svc: str, data: st.DataObject) -> str
 
 
 def _break_target_port(b: list[Body], svc: str, data: st.DataObject) -> str:
+    # Only a name can miss: a numeric targetPort is forwarded to whether or not it is declared.
     port = data.draw(st.sampled_from(find(b, "Service", svc)["spec"]["ports"]), label="service port")
-    port["targetPort"] = data.draw(st.sampled_from(["web", 8081, "metric"]), label="target port")
+    port["targetPort"] = data.draw(st.sampled_from(["web", "metric", "HTTP"]), label="target port")
     return ref("Service", svc)
+
+
+def _probe_elsewhere(b: list[Body], svc: str, data: st.DataObject) -> str:
+    container = pick_container(data, b, svc, init=False)
+    probe = container[data.draw(st.sampled_from(["livenessProbe", "readinessProbe"]), label="probe")]
+    probe["httpGet"]["port"] = data.draw(st.sampled_from([3000, 8081, "health"]), label="probe port")
+    return ref("Deployment", svc)
+
+
+def _same_probe_twice(b: list[Body], svc: str, data: st.DataObject) -> str:
+    container = pick_container(data, b, svc, init=False)
+    container["readinessProbe"] = copy.deepcopy(container["livenessProbe"])
+    container["readinessProbe"]["periodSeconds"] = data.draw(st.integers(1, 30), label="period")
+    return ref("Deployment", svc)
+
+
+def _no_ephemeral_storage(b: list[Body], svc: str, data: st.DataObject) -> str:
+    container = pick_container(data, b, svc)
+    section = data.draw(st.sampled_from(["requests", "limits"]), label="section")
+    del container["resources"][section]["ephemeral-storage"]
+    return ref("Deployment", svc)
+
+
+def _duplicate_env(b: list[Body], svc: str, data: st.DataObject) -> str:
+    container = pick_container(data, b, svc, init=False)
+    env = container.setdefault("env", [])
+    for value in ("info", data.draw(st.sampled_from(["debug", "info"]), label="second value")):
+        env.append({"name": "LOG_FORMAT", "value": value})
+    return ref("Deployment", svc)
+
+
+def _token_by_default(b: list[Body], svc: str, data: st.DataObject) -> str:
+    del pod_spec(b, svc)["automountServiceAccountToken"]
+    return ref("Deployment", svc)
+
+
+def _hpa_down_to_one(b: list[Body], svc: str, data: st.DataObject) -> str:
+    # Under another name the policy file's bounds no longer apply, so 2 replicas is the floor.
+    hpa = find(b, "HorizontalPodAutoscaler", svc)
+    hpa["metadata"]["name"] = hpa["spec"]["scaleTargetRef"]["name"] = f"{svc}-next"
+    find(b, "Deployment", svc)["metadata"]["name"] = f"{svc}-next"
+    hpa["spec"]["minReplicas"] = data.draw(st.sampled_from([1, None]), label="minReplicas")
+    if hpa["spec"]["minReplicas"] is None:
+        del hpa["spec"]["minReplicas"]
+    return ref("HorizontalPodAutoscaler", f"{svc}-next")
+
+
+def _drop_the_hpa(b: list[Body], svc: str, data: st.DataObject) -> str:
+    remove(b, "HorizontalPodAutoscaler", svc)
+    return ref("Deployment", svc)
+
+
+def _netpol_typo(b: list[Body], svc: str, data: st.DataObject) -> str:
+    policy = find(b, "NetworkPolicy", svc)
+    labels = policy["spec"]["podSelector"]["matchLabels"]
+    key = data.draw(st.sampled_from(sorted(labels)), label="selector key")
+    labels[key] = labels[key] + "-typo"
+    return ref("NetworkPolicy", svc)
+
+
+def _ingress_catch_all(b: list[Body], svc: str, data: st.DataObject) -> str:
+    ingress = next(body for body in b if body["kind"] == "Ingress")
+    del ingress["spec"]["rules"][0]["host"]
+    return ref("Ingress", ingress["metadata"]["name"])
 
 
 def _drop_probe(b: list[Body], svc: str, data: st.DataObject) -> str:
@@ -433,6 +498,15 @@ MUTATIONS = (
     Mutation("host outside tls", "ingress-tls", _ingress_without_tls),
     Mutation("ingress backend port", "ingress-backend-exists", _ingress_backend_port),
     Mutation("requests over limits", "requests-within-limits", _requests_over_limits),
+    Mutation("probe on another port", "probe-port-exposed", _probe_elsewhere),
+    Mutation("readiness copies liveness", "probes-distinct", _same_probe_twice),
+    Mutation("no ephemeral-storage", "ephemeral-storage-set", _no_ephemeral_storage),
+    Mutation("env var twice", "env-names-unique", _duplicate_env),
+    Mutation("token mounted by default", "service-account-token-opt-in", _token_by_default),
+    Mutation("HPA down to one replica", "hpa-min-replicas-ha", _hpa_down_to_one),
+    Mutation("single replica without HPA", "replicas-ha", _drop_the_hpa),
+    Mutation("NetworkPolicy selector typo", "netpol-selects-pods", _netpol_typo),
+    Mutation("Ingress rule without host", "ingress-host-set", _ingress_catch_all),
 )
 
 

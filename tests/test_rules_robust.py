@@ -25,12 +25,16 @@ from conformance.inventory import Inventory, K8sObject, Source, load_bytes
 from conformance.policy import Policy, load_policy
 from conformance.rules import REGISTRY, Context, Rule, load_all
 from conformance.rules.autoscaling import required_metrics
+from conformance.rules.k8s import CUSTOM_WORKLOAD
 from conformance.tools import REPO
 
 RULES: list[Rule] = sorted(load_all().values(), key=lambda r: r.id)
 POLICY = load_policy(REPO / "manifests" / "policy.yaml")
-# Every kind some rule reads, plus a few no rule reads.
-KINDS = sorted({kind for rule in REGISTRY.values() for kind in rule.kinds} | {"Secret", "Node", "Unknown"})
+# Every kind some rule reads (custom workloads as an Argo Rollout), plus a few no rule reads.
+KINDS = sorted(
+    ({kind for rule in REGISTRY.values() for kind in rule.kinds} - {CUSTOM_WORKLOAD})
+    | {"Rollout", "Secret", "Node", "Unknown"}
+)
 FIELDS = [
     "spec", "template", "metadata", "labels", "annotations", "selector", "matchLabels", "matchExpressions",
     "key", "operator", "values", "containers", "initContainers", "name", "image", "ports", "containerPort",
@@ -47,7 +51,9 @@ FIELDS = [
     "requiredDuringSchedulingIgnoredDuringExecution", "preferredDuringSchedulingIgnoredDuringExecution",
     "podAffinityTerm", "topologyKey", "updatePolicy", "updateMode", "targetRef", "resourcePolicy",
     "containerPolicies", "controlledResources", "mode", "jobTemplate", "app.kubernetes.io/name", "app",
-    "requests.cpu", "pods", "DB_PASSWORD",
+    "requests.cpu", "pods", "DB_PASSWORD", "startupProbe", "tcpSocket", "grpc", "exec", "ephemeral-storage",
+    "automountServiceAccountToken", "serviceAccountName", "roleRef", "subjects", "verbs", "apiGroups",
+    "resourceNames", "aggregationRule", "workloadRef",
 ]  # fmt: skip
 WORDS = [
     "", "0", "53", "100%", "0%", "500m", "1Gi", "1e400", "nan", "ALL", "all", "UDP", "TCP", "In", "NotIn",
@@ -55,6 +61,7 @@ WORDS = [
     "http", "metrics", "cpu", "memory", "tartware", "api-gateway", "guests", "Deployment", "StatefulSet",
     "tartware-critical", "kubernetes.io/hostname", "latency_p95_ms", "error_rate", "up > 0.5", "x > ",
     "*.tartware.local", "api.tartware.local", "postgres://u:p@h", "password=x", "${X}", "latest",
+    "*", "cluster-admin", "secrets", "pods/exec", "escalate", "ClusterRole", "yes", "$(X)", "a.yaml:1:2",
 ]  # fmt: skip
 
 keys = st.sampled_from(FIELDS) | st.text(max_size=6) | st.integers(-3, 3) | st.booleans() | st.none()
@@ -88,7 +95,7 @@ def objects(draw: st.DrawFn) -> dict[str, Any]:
         metadata["labels"] = draw(values)
     metadata.update(draw(st.dictionaries(keys, values, max_size=2)))
     body: dict[Any, Any] = {
-        "apiVersion": draw(st.sampled_from(["v1", "apps/v1", "x/y"])),
+        "apiVersion": draw(st.sampled_from(["v1", "apps/v1", "x/y", "argoproj.io/v1alpha1"])),
         "kind": draw(st.sampled_from(KINDS)),
     }
     body["metadata"] = metadata

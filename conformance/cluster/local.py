@@ -137,7 +137,7 @@ def metrics_server_objects() -> list[dict[str, Any]]:
 def fake_node(name: str, zone: str) -> dict[str, Any]:
     """A node kwok manages. Deliberately without status.addresses: kwok fills them in, and a
     made-up InternalIP (kwokctl's template uses 192.0.2.1) breaks metrics-server's scrapes."""
-    capacity = {"cpu": "32", "memory": "256Gi", "pods": "110"}
+    capacity = {"cpu": "32", "memory": "256Gi", "ephemeral-storage": "1Ti", "pods": "110"}
     return {
         "apiVersion": "v1",
         "kind": "Node",

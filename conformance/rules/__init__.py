@@ -13,7 +13,7 @@ from .registry import REGISTRY, Context, Finding, Rule, RuleOutcome, Severity, V
 def load_all() -> dict[str, Rule]:
     """Import every rule module in this package (registration happens on import)."""
     for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-        if module not in {"registry", "k8s"}:
+        if module not in {"registry", "k8s", "parity"}:
             importlib.import_module(f"{__name__}.{module}")
     return REGISTRY
 

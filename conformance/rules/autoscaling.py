@@ -30,7 +30,8 @@ VPA = "VerticalPodAutoscaler"
     severity=Severity.CRITICAL,
     kinds=(HPA,),
     description="An HPA of a platform service uses the min/max replicas policy.yaml sets for the profile, "
-    "and minReplicas <= maxReplicas everywhere.",
+    "and minReplicas <= maxReplicas everywhere. "
+    "Same concern as Polaris hpaMaxAvailability, with the bounds taken from the policy file.",
     remediation="Set minReplicas/maxReplicas to the bounds in policy.yaml (org.services.<name>.<profile>).",
 )
 def hpa_bounds(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
@@ -65,6 +66,33 @@ def hpa_bounds(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
             hi,
             f"{want_hi} ({where}.max)",
             f"maxReplicas is {hi} but policy requires {want_hi}",
+        )
+
+
+@object_rule(
+    "hpa-min-replicas-ha",
+    family="autoscaling",
+    severity=Severity.NORMAL,
+    kinds=(HPA,),
+    description="An HPA keeps at least 2 replicas (minReplicas >= 2, the API default is 1), so one pod's "
+    "restart or eviction is not an outage; HPAs of services the policy file lists follow its bounds "
+    "instead (hpa-bounds). Same concern as kube-score horizontalpodautoscaler-replicas and Polaris "
+    "hpaMinAvailability (kube-linter hpa-minimum-three-replicas asks for 3).",
+    remediation="Set spec.minReplicas: 2 or more (or list the service with its bounds in the policy file).",
+)
+def hpa_min_replicas_ha(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    target = scale_target(obj)
+    if target is not None and obj.namespace == ctx.policy.namespace and target[1] in ctx.policy.services:
+        return  # the policy file sets this HPA's bounds
+    floor = hpa_min(obj)
+    if floor < 2:
+        what = f"{target[0]} {target[1]}" if target else "its target"
+        yield Violation(
+            obj,
+            "spec.minReplicas",
+            obj.spec.get("minReplicas"),
+            ">= 2",
+            f"the HPA may scale {what} down to {floor} replica(s): one restart or eviction takes it offline",
         )
 
 
@@ -144,7 +172,9 @@ def hpa_behaviour(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     family="autoscaling",
     severity=Severity.CRITICAL,
     kinds=(HPA, *SCALABLE),
-    description="An HPA's scaleTargetRef names a kind and name that exist in the HPA's namespace.",
+    description="An HPA's scaleTargetRef names a kind and name that exist in the HPA's namespace. "
+    "Same concern as kube-score horizontalpodautoscaler-has-target and kube-linter "
+    "dangling-horizontalpodautoscaler.",
     remediation="Point spec.scaleTargetRef at the workload's exact kind and name, in the same namespace.",
 )
 def hpa_target_exists(ctx: Context) -> Iterator[Violation]:
@@ -283,7 +313,8 @@ def hpa_metrics(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     severity=Severity.NORMAL,
     kinds=(HPA, *SCALABLE),
     description="A workload an HPA scales leaves spec.replicas unset (or equal to the HPA's minReplicas), so "
-    "re-applying the manifest does not reset the HPA's replica count.",
+    "re-applying the manifest does not reset the HPA's replica count. "
+    "Same concern as kube-score deployment-targeted-by-hpa-does-not-have-replicas-configured.",
     remediation="Remove spec.replicas from the workload (the HPA owns it), or set it to the HPA's "
     "minReplicas.",
 )

@@ -21,6 +21,7 @@ from .k8s import (
     as_list,
     hpa_max,
     hpas_by_target,
+    of_kinds,
     pod_requests,
     pod_spec,
     quantity,
@@ -64,7 +65,7 @@ def demands(ctx: Context) -> list[Demand]:
     """Every scalable workload at max scale (HPA maxReplicas, else spec.replicas)."""
     hpas = hpas_by_target(ctx.inventory)
     out = []
-    for obj in ctx.inventory.of_kind(*SCALABLE):
+    for obj in of_kinds(ctx.inventory, SCALABLE):
         scaled = hpas.get((obj.namespace, obj.kind, obj.name))
         top = hpa_max(scaled[0]) if scaled else None
         pods = top if top is not None else replicas(obj)

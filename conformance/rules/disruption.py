@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from .k8s import (
+    CUSTOM_WORKLOAD,
     HPA,
     SCALABLE,
     SelectorIndex,
+    as_dict,
     as_int,
     fmt_labels,
     fmt_selector,
@@ -39,9 +41,11 @@ def _percent(value: Any) -> float | None:
     "pdb-per-workload",
     family="disruption",
     severity=Severity.BLOCKER,
-    kinds=("Deployment", "StatefulSet", HPA, PDB),
+    kinds=("Deployment", "StatefulSet", CUSTOM_WORKLOAD, HPA, PDB),
     description="Every Deployment/StatefulSet that an HPA scales or that runs more than one replica has a "
-    "PodDisruptionBudget in its namespace whose selector matches its pod labels.",
+    "PodDisruptionBudget in its namespace whose selector matches its pod labels. "
+    "Same concern as kube-score deployment-has-poddisruptionbudget and Polaris "
+    "missingPodDisruptionBudget.",
     remediation="Add a PodDisruptionBudget in the workload's namespace with spec.selector.matchLabels equal "
     "to the pod template's selector labels (e.g. maxUnavailable: 1).",
 )
@@ -49,7 +53,7 @@ def pdb_per_workload(ctx: Context) -> Iterator[Violation]:
     inventory = ctx.inventory
     hpas = hpas_by_target(inventory)
     pdbs = SelectorIndex((p, p.spec.get("selector")) for p in inventory.of_kind(PDB))
-    for obj in subjects(inventory, "Deployment", "StatefulSet"):
+    for obj in subjects(inventory, "Deployment", "StatefulSet", CUSTOM_WORKLOAD):
         scaled = hpas.get((obj.namespace, obj.kind, obj.name))
         if not scaled and replicas(obj) <= 1:
             continue
@@ -74,7 +78,7 @@ def pdb_per_workload(ctx: Context) -> Iterator[Violation]:
             hint = (
                 f"no PodDisruptionBudget in namespace {obj.namespace} selects pod labels {fmt_labels(labels)}"
             )
-        _, prefix = pod_template(obj)
+        prefix = pod_template(obj).prefix
         yield Violation(
             obj,
             f"{prefix}metadata.labels",
@@ -91,7 +95,9 @@ def pdb_per_workload(ctx: Context) -> Iterator[Violation]:
     kinds=(PDB, HPA, *SCALABLE),
     description="A PodDisruptionBudget leaves room for at least one eviction: minAvailable is below the "
     "pods the workload runs at minimum (HPA minReplicas, else spec.replicas; percentages rounded up as "
-    "the disruption controller does) and maxUnavailable is not 0 or 0%.",
+    "the disruption controller does) and maxUnavailable is not 0 or 0%. "
+    "Same concern as kube-linter pdb-max-unavailable / pdb-min-available and Polaris "
+    "pdbDisruptionsIsZero.",
     remediation="Use maxUnavailable: 1 (or a minAvailable below the HPA's minReplicas), so node drains "
     "and cluster upgrades can evict pods.",
 )
@@ -135,3 +141,46 @@ def pdb_allows_eviction(ctx: Context) -> Iterator[Violation]:
                     f"minAvailable {min_available} keeps {needed} of the {running} pods {obj.kind} "
                     f"{obj.name} runs at minimum ({source}), so no pod can ever be evicted",
                 )
+
+
+SCALED_OBJECT = "ScaledObject"  # KEDA: scales its target through an HPA it creates at run time
+
+
+def _autoscaled(ctx: Context) -> set[tuple[str, str, str]]:
+    """(namespace, kind, name) of every workload an HPA or a KEDA ScaledObject scales."""
+    out = set(hpas_by_target(ctx.inventory))
+    for scaler in ctx.inventory.of_kind(SCALED_OBJECT):
+        ref = as_dict(scaler.spec.get("scaleTargetRef"))
+        name = ref.get("name")
+        if isinstance(name, str):
+            out.add((scaler.namespace, str(ref.get("kind") or "Deployment"), name))
+    return out
+
+
+@inventory_rule(
+    "replicas-ha",
+    family="disruption",
+    severity=Severity.NORMAL,
+    kinds=("Deployment", CUSTOM_WORKLOAD, HPA, SCALED_OBJECT),
+    description="A Deployment (or a custom workload such as a Rollout that sets spec.replicas) that no HPA "
+    "or ScaledObject scales runs at least 2 replicas, so a node drain or a crash is not an outage "
+    "(replicas: 0 reads as deliberately off). Same concern as kube-score deployment-replicas, Polaris "
+    "deploymentMissingReplicas and kube-linter minimum-three-replicas (which asks for 3).",
+    remediation="Set spec.replicas: 2 or more, or let an HPA scale the workload with minReplicas >= 2.",
+)
+def replicas_ha(ctx: Context) -> Iterator[Violation]:
+    scaled = _autoscaled(ctx)
+    for obj in subjects(ctx.inventory, "Deployment", CUSTOM_WORKLOAD):
+        if obj.kind != "Deployment" and "replicas" not in obj.spec:
+            continue  # e.g. a Knative Service scales itself
+        if (obj.namespace, obj.kind, obj.name) in scaled or replicas(obj) != 1:
+            continue
+        unset = "replicas" not in obj.spec
+        yield Violation(
+            obj,
+            "spec.replicas",
+            obj.spec.get("replicas"),
+            ">= 2 (or an HPA)",
+            f"the {obj.kind} runs a single replica{' (spec.replicas is unset)' if unset else ''} and nothing "
+            "scales it: every restart or drain is an outage",
+        )

@@ -7,18 +7,27 @@ objects that failed schema validation, and a rule that crashes hides findings.
 from __future__ import annotations
 
 import math
+import weakref
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from ..inventory.model import Inventory, K8sObject
 from ..policy import Policy, ServicePolicy
 
-# Kinds that run pods, and where their pod spec lives.
-WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod")
-SCALABLE = ("Deployment", "StatefulSet", "ReplicaSet")
+# Kinds that run pods. Built-in kinds are recognised by kind and API group; any other kind
+# whose spec.template.spec lists containers (Argo Rollout, Knative Service, OpenKruise
+# CloneSet, ...) is a workload too: CUSTOM_WORKLOAD stands for those in a rule's `kinds`.
+BUILTIN_WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod")
+CUSTOM_WORKLOAD = "any kind with a pod template (spec.template.spec)"
+WORKLOADS = (*BUILTIN_WORKLOADS, CUSTOM_WORKLOAD)
+# Workloads with a replica count (custom ones such as Rollouts and CloneSets have one too).
+SCALABLE = ("Deployment", "StatefulSet", "ReplicaSet", CUSTOM_WORKLOAD)
 # Workloads that run until stopped (probes, spreading, disruption budgets make sense for them).
-LONG_RUNNING = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod")
+LONG_RUNNING = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod", CUSTOM_WORKLOAD)
+_BUILTIN_GROUPS = {"Pod": ("",), "Job": ("batch",), "CronJob": ("batch",)}
+_APPS_GROUPS = ("apps", "extensions")  # extensions/v1beta1: removed, still read so its pods are checked
 HPA = "HorizontalPodAutoscaler"
 
 
@@ -56,28 +65,109 @@ def show(value: Any) -> str:
     return repr(value)
 
 
-def pod_template(obj: K8sObject) -> tuple[dict[str, Any], str]:
-    """(pod template metadata+spec as {"metadata":..., "spec":...}, field prefix) of a workload."""
-    body = obj.body
-    if obj.kind == "Pod":
-        return {"metadata": obj.metadata, "spec": obj.spec}, ""
-    if obj.kind == "CronJob":
-        tmpl = _dig(body, "spec", "jobTemplate", "spec", "template")
-        return tmpl, "spec.jobTemplate.spec.template."
-    return _dig(body, "spec", "template"), "spec.template."
+@dataclass(frozen=True)
+class PodTemplate:
+    """A workload's pod template: metadata and spec, and where they sit in the object."""
+
+    metadata: dict[str, Any]
+    spec: dict[str, Any]
+    prefix: str  # field path up to the template, e.g. "spec.template." ("" for a Pod)
+
+
+_NO_TEMPLATE = PodTemplate({}, {}, "spec.template.")
+
+
+def _builtin_workload(obj: K8sObject, kind: str) -> bool:
+    """A built-in pod-running kind in its own API group (an empty group is accepted too: a wrong
+    apiVersion is the schema check's finding, and the pods are still checked)."""
+    if kind not in BUILTIN_WORKLOADS:
+        return False
+    api = obj.body.get("apiVersion")
+    group = api.rpartition("/")[0] if isinstance(api, str) else ""
+    return group == "" or group in _BUILTIN_GROUPS.get(kind, _APPS_GROUPS)
+
+
+def _custom_template(obj: K8sObject) -> dict[str, Any] | None:
+    """spec.template of a kind whose template spec lists containers, else None. (Spelled out: it
+    runs for every object of every rule that reads workloads.)"""
+    spec = obj.body.get("spec")
+    template = spec.get("template") if isinstance(spec, dict) else None
+    pod = template.get("spec") if isinstance(template, dict) else None
+    return template if isinstance(pod, dict) and isinstance(pod.get("containers"), list) else None
+
+
+def pod_template_of(obj: K8sObject) -> PodTemplate | None:
+    """The pod template of any pod-bearing object, or None when it runs no pods.
+
+    The one place that knows where kinds keep their pods: a Pod is its own template, a CronJob
+    nests it in its job template, every other workload (built-in or custom) has spec.template.
+    """
+    kind = obj.kind
+    if _builtin_workload(obj, kind):
+        if kind == "Pod":
+            return PodTemplate(obj.metadata, obj.spec, "")
+        keys = ("spec", "jobTemplate", "spec", "template") if kind == "CronJob" else ("spec", "template")
+        template = _dig(obj.body, *keys)
+        prefix = ".".join(keys) + "."
+        return PodTemplate(as_dict(template.get("metadata")), as_dict(template.get("spec")), prefix)
+    custom = _custom_template(obj)
+    if custom is None:
+        return None
+    return PodTemplate(as_dict(custom.get("metadata")), as_dict(custom.get("spec")), "spec.template.")
+
+
+def is_workload(obj: K8sObject) -> bool:
+    """Does the object run pods (a built-in workload kind, or any kind with a pod template)?"""
+    return _builtin_workload(obj, obj.kind) or _custom_template(obj) is not None
+
+
+def pod_template(obj: K8sObject) -> PodTemplate:
+    """The pod template of a workload; an empty one (spec.template.) for an object without pods,
+    so rules read absent fields rather than branching."""
+    return pod_template_of(obj) or _NO_TEMPLATE
+
+
+# Per inventory: (object, kind it matches by or None, is a custom workload), in inventory order.
+# Every rule filters objects by kind; classifying once keeps that a set look-up per object.
+_Kinds = list[tuple[K8sObject, str | None, bool]]
+_KINDS: dict[int, tuple[weakref.ref[Inventory], int, _Kinds]] = {}
+
+
+def _classified(inventory: Inventory) -> _Kinds:
+    hit = _KINDS.get(id(inventory))
+    if hit is not None and hit[0]() is inventory and hit[1] == len(inventory.objects):
+        return hit[2]
+    rows: _Kinds = []
+    for obj in inventory.objects:
+        kind = obj.kind
+        builtin = _builtin_workload(obj, kind)
+        named = kind if builtin or kind not in BUILTIN_WORKLOADS else None  # a Volcano Job is no Job
+        rows.append((obj, named, not builtin and _custom_template(obj) is not None))
+    for key in [k for k, (ref, _, _) in _KINDS.items() if ref() is None]:
+        del _KINDS[key]  # inventories gone: their ids may be reused
+    _KINDS[id(inventory)] = (weakref.ref(inventory), len(inventory.objects), rows)
+    return rows
+
+
+def of_kinds(inventory: Inventory, kinds: Iterable[str]) -> Iterator[K8sObject]:
+    """Objects of `kinds` in inventory order, where CUSTOM_WORKLOAD stands for every non-built-in
+    kind with a pod template and a built-in workload kind only matches in its own API group."""
+    wanted = frozenset(kinds)
+    custom = CUSTOM_WORKLOAD in wanted
+    return (
+        obj for obj, kind, is_custom in _classified(inventory) if kind in wanted or (custom and is_custom)
+    )
 
 
 def pod_spec(obj: K8sObject) -> tuple[dict[str, Any], str]:
     """(pod spec, field path of the spec) of a workload, e.g. ({...}, "spec.template.spec")."""
-    tmpl, prefix = pod_template(obj)
-    spec = tmpl.get("spec")
-    return (spec if isinstance(spec, dict) else {}), f"{prefix}spec"
+    template = pod_template(obj)
+    return template.spec, f"{template.prefix}spec"
 
 
 def pod_labels(obj: K8sObject) -> dict[str, str]:
-    tmpl, _ = pod_template(obj)
-    meta = tmpl.get("metadata")
-    labels = meta.get("labels") if isinstance(meta, dict) else None
+    """The labels a workload's pods carry."""
+    labels = pod_template(obj).metadata.get("labels")
     return labels if isinstance(labels, dict) else {}
 
 
@@ -218,7 +308,7 @@ def fmt_selector(selector: Any) -> str:
 def subjects(inventory: Inventory, *kinds: str) -> Iterator[K8sObject]:
     """Objects of `kinds` a cross-object rule reports on: not the stand-ins policy.yaml `provided`
     declares (those exist only so lookups find them, as object rules already skip them)."""
-    return (obj for obj in inventory.of_kind(*kinds) if not obj.provided)
+    return (obj for obj in of_kinds(inventory, kinds) if not obj.provided)
 
 
 def replicas(obj: K8sObject) -> int:
@@ -344,7 +434,7 @@ def _hashable(value: Any) -> bool:
 
 def workload_index(inventory: Inventory, kinds: tuple[str, ...] = WORKLOADS) -> LabelIndex:
     """Workloads indexed by their pod labels."""
-    return LabelIndex((obj, pod_labels(obj)) for obj in inventory.of_kind(*kinds))
+    return LabelIndex((obj, pod_labels(obj)) for obj in of_kinds(inventory, kinds))
 
 
 def matching_workloads(

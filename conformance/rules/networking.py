@@ -18,6 +18,7 @@ from .k8s import (
     fmt_labels,
     fmt_selector,
     labels_match,
+    matching_workloads,
     pod_labels,
     pod_template,
     selector_is_empty,
@@ -106,7 +107,9 @@ def _namespace_wide(np: K8sObject) -> bool:
     kinds=(NETPOL, *WORKLOADS),
     description="Every workload's pods are selected by at least one NetworkPolicy with a specific "
     "podSelector (namespace-wide policies such as default-deny or allow-dns do not count), which states "
-    "the flows that workload needs.",
+    "the flows that workload needs. "
+    "Same concern as kube-score pod-networkpolicy, kube-linter non-isolated-pod and Polaris "
+    "missingNetworkPolicy.",
     remediation="Add a NetworkPolicy whose podSelector matches the workload's pod labels and allows exactly "
     "its ingress and egress flows.",
 )
@@ -122,7 +125,7 @@ def workload_netpol_coverage(ctx: Context) -> Iterator[Violation]:
         labels = pod_labels(obj)
         if labels and specific.matching(labels, obj.namespace):
             continue
-        _, prefix = pod_template(obj)
+        prefix = pod_template(obj).prefix
         elsewhere = (
             [np for np in specific.matching(labels) if np.namespace != obj.namespace] if labels else []
         )
@@ -153,6 +156,42 @@ def workload_netpol_coverage(ctx: Context) -> Iterator[Violation]:
             "selected by a workload-specific NetworkPolicy",
             hint,
         )
+
+
+@inventory_rule(
+    "netpol-selects-pods",
+    family="networking",
+    severity=Severity.NORMAL,
+    kinds=(NETPOL, *WORKLOADS),
+    description="A NetworkPolicy with a specific podSelector selects the pods of some workload in its "
+    "namespace (a policy that selects nothing protects nothing, and usually means a label typo). "
+    "Namespace-wide policies (podSelector {}) apply to whatever runs there and always pass, and so does a "
+    "policy in a namespace where the input defines no workload (its pods come from another chart or an "
+    "operator). Same concern as kube-score networkpolicy-targets-pod and kube-linter "
+    "dangling-networkpolicy.",
+    remediation="Make spec.podSelector match the pod labels of the workload it is meant for; pods an "
+    "operator creates can be declared in the policy file's `provided` list.",
+)
+def netpol_selects_pods(ctx: Context) -> Iterator[Violation]:
+    index = workload_index(ctx.inventory)
+    # Namespaces whose pods the input defines: elsewhere a selector cannot be judged.
+    defined = {obj.namespace for obj in subjects(ctx.inventory, *WORKLOADS)}
+    for np in subjects(ctx.inventory, NETPOL):
+        selector = pod_selector(np)
+        if np.namespace not in defined or _namespace_wide(np):
+            continue
+        if matching_workloads(index, np.namespace, selector):
+            continue
+        hint = f"no workload in namespace {np.namespace} has pods matching {fmt_selector(selector)}"
+        first = next(iter(as_dict(as_dict(selector).get("matchLabels")).items()), None)
+        near = index.candidates(np.namespace, dict([first])) if first is not None else []
+        if first is not None and near:
+            obj, labels = near[0]
+            hint += (
+                f" (the {obj.kind} {obj.name} has {first[0]}={first[1]}, but its pod labels "
+                f"{fmt_labels(labels)} do not match)"
+            )
+        yield Violation(np, "spec.podSelector", fmt_selector(selector), "the pod labels of a workload", hint)
 
 
 DNS_PORT_NAMES = frozenset({"dns", "dns-tcp"})  # CoreDNS's port names
@@ -241,7 +280,7 @@ def dns_egress_allowed(ctx: Context) -> Iterator[Violation]:
                 hint += (
                     f" (NetworkPolicy {dns_near[0].name} allows DNS but its podSelector misses these pods)"
                 )
-        _, prefix = pod_template(obj)
+        prefix = pod_template(obj).prefix
         yield Violation(
             obj, f"{prefix}metadata.labels", [f"53/{p}" for p in allowed], ["53/UDP", "53/TCP"], hint
         )
@@ -275,10 +314,12 @@ def _target_port(port: dict[str, Any]) -> Any:
     family="networking",
     severity=Severity.CRITICAL,
     kinds=("Service", *WORKLOADS),
-    description="A Service's selector matches the pod labels of a workload in its namespace, and every "
-    "targetPort (number or name) is a containerPort of those pods.",
-    remediation="Make spec.selector equal to the workload's pod selector labels, and targetPort to a "
-    "declared containerPort (by name, e.g. `http`, or number).",
+    description="A Service's selector matches the pod labels of a workload (of any kind with a pod "
+    "template, Rollouts included) in its namespace, and every named targetPort is a port name of those "
+    "pods (a numeric targetPort needs no declared containerPort). Same concern as kube-score "
+    "service-targets-pod and kube-linter dangling-service.",
+    remediation="Make spec.selector equal to the workload's pod selector labels, and a named targetPort a "
+    "port name the containers declare (e.g. `http`).",
 )
 def service_selector_matches(ctx: Context) -> Iterator[Violation]:
     inventory = ctx.inventory
@@ -331,6 +372,7 @@ def _selector_near_miss(index: LabelIndex, svc: K8sObject, selector: dict[str, A
 def _check_target_ports(
     svc: K8sObject, matched: list[K8sObject], cache: dict[int, tuple[set[int], set[str], list[str]]]
 ) -> Iterator[Violation]:
+    """Named targetPorts must resolve on every matched workload's pods."""
     for i, item in enumerate(as_list(svc.spec.get("ports"))):
         port = as_dict(item)
         target = _target_port(port)
@@ -338,24 +380,19 @@ def _check_target_ports(
         for obj in matched:
             if id(obj) not in cache:
                 cache[id(obj)] = _container_ports(obj)
-            numbers, names, described = cache[id(obj)]
-            found = (
-                target in numbers
-                if isinstance(target, int)
-                else target in names
-                if isinstance(target, str)
-                else True
-            )
-            if found:
+            _, names, described = cache[id(obj)]
+            # A number is forwarded to as is: containerPort declarations are informational, so only
+            # a port name, which must resolve on the pods, can miss.
+            if not isinstance(target, str) or target in names:
                 continue
             declared = ", ".join(described) or "no ports"
             yield Violation(
                 svc,
                 f"spec.ports[{label}].targetPort",
                 target,
-                f"a containerPort of {obj.kind} {obj.name} ({declared})",
-                f"targetPort {target!r} is not a containerPort of {obj.kind} {obj.name}, which declares "
-                f"{declared}",
+                f"a port name of {obj.kind} {obj.name} ({declared})",
+                f"targetPort {target!r} is not a port name of {obj.kind} {obj.name}, which declares "
+                f"{declared}, so the Service has no endpoints on its pods",
             )
             break
 
@@ -389,7 +426,8 @@ def _service_port_names(svc: K8sObject) -> list[str]:
     severity=Severity.CRITICAL,
     kinds=("ServiceMonitor", "Service"),
     description="A ServiceMonitor's selector (within its namespaceSelector, default: its own namespace) "
-    "matches at least one Service, and every endpoint port name exists on a matched Service.",
+    "matches at least one Service, and every endpoint port name exists on a matched Service. "
+    "Same concern as kube-linter dangling-servicemonitor.",
     remediation="Make spec.selector.matchLabels equal to the Service's labels, add the Service's namespace "
     "to spec.namespaceSelector.matchNames, and name the Service port (e.g. `metrics`) in endpoints[].port.",
 )
@@ -450,7 +488,8 @@ def _backends(ingress: K8sObject) -> Iterator[tuple[dict[str, Any], str]]:
     severity=Severity.CRITICAL,
     kinds=("Ingress",),
     description="Every Ingress backend names a Service in the Ingress's namespace and one of that Service's "
-    "ports (by number or name).",
+    "ports (by number or name). "
+    "Same concern as kube-score ingress-targets-service and kube-linter dangling-ingress.",
     remediation="Point backend.service.name at an existing Service in the same namespace and "
     "backend.service.port at its `port` number or port name (not the container port).",
 )
@@ -508,13 +547,23 @@ def _tls_covers(pattern: Any, host: str) -> bool:
     family="networking",
     severity=Severity.CRITICAL,
     kinds=("Ingress",),
-    description="Every host an Ingress serves is listed in a spec.tls entry (wildcards cover one label), "
-    "and every tls entry names its certificate Secret.",
+    description="An Ingress has spec.tls, every host it serves is listed in a tls entry (wildcards cover "
+    "one label), and every tls entry names its certificate Secret. Same concern as Polaris "
+    "tlsSettingsMissing.",
     remediation="Add the host to spec.tls[].hosts with a secretName (cert-manager issues it from the "
     "cluster-issuer annotation).",
 )
 def ingress_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     tls = [as_dict(t) for t in as_list(obj.spec.get("tls"))]
+    if not tls:
+        yield Violation(
+            obj,
+            "spec.tls",
+            obj.spec.get("tls"),
+            "a tls entry for the Ingress's hosts",
+            "the Ingress has no spec.tls, so it serves plain HTTP",
+        )
+        return
     patterns = [h for t in tls for h in as_list(t.get("hosts"))]
     for i, rule in enumerate(as_list(obj.spec.get("rules"))):
         host = as_dict(rule).get("host")
@@ -522,7 +571,7 @@ def ingress_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
             continue
         hint = f"host {host} is served without TLS"
         listed = ", ".join(map(str, patterns))
-        hint += f": spec.tls covers only {listed}" if patterns else ": the Ingress has no spec.tls"
+        hint += f": spec.tls covers only {listed}" if patterns else ": its tls entries list no hosts"
         yield Violation(obj, f"spec.rules[{i}].host", host, "listed in spec.tls[].hosts", hint)
     for i, entry in enumerate(tls):
         if not isinstance(entry.get("secretName"), str) or not entry.get("secretName"):
@@ -533,3 +582,30 @@ def ingress_tls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
                 "the certificate Secret's name",
                 "tls entry names no secretName, so the controller serves its default certificate",
             )
+
+
+@object_rule(
+    "ingress-host-set",
+    family="networking",
+    severity=Severity.NORMAL,
+    kinds=("Ingress",),
+    description="Every Ingress rule names a host and the Ingress has no defaultBackend: a host-less rule "
+    "or default backend answers for every hostname pointed at the controller, including ones meant for "
+    "another app, and no certificate can cover it.",
+    remediation="Set spec.rules[].host to the app's hostname (and list it in spec.tls); drop "
+    "spec.defaultBackend.",
+)
+def ingress_host_set(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    if obj.spec.get("defaultBackend") is not None:
+        yield Violation(
+            obj,
+            "spec.defaultBackend",
+            "set",
+            "rules with a host",
+            "defaultBackend serves every request that no rule's host matches",
+        )
+    for i, rule in enumerate(as_list(obj.spec.get("rules"))):
+        host = as_dict(rule).get("host")
+        if not isinstance(host, str) or not host:
+            hint = f"rule {i} has no host, so it matches every host"
+            yield Violation(obj, f"spec.rules[{i}].host", host, "a hostname", hint)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..inventory.model import Inventory, K8sObject
 from ..policy import Exemption, Policy
+from .k8s import of_kinds
 
 if TYPE_CHECKING:
     from ..netpol import DeclaredFlow
@@ -83,7 +84,7 @@ class Rule:
         if self.scope == "inventory":
             # Stand-ins for operator-made objects are lookup targets, never subjects.
             return [Finding(self, v) for v in self.check(ctx) if not v.obj.provided]
-        subjects = (obj for obj in ctx.inventory.of_kind(*self.kinds) if not obj.provided)
+        subjects = (obj for obj in of_kinds(ctx.inventory, self.kinds) if not obj.provided)
         return [Finding(self, v) for obj in subjects for v in self.check(obj, ctx)]
 
 

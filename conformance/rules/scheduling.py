@@ -43,7 +43,8 @@ def is_critical(obj: K8sObject, policy: Policy) -> bool:
     severity=Severity.CRITICAL,
     kinds=(*WORKLOADS, "PriorityClass"),
     description="A priorityClassName a pod template references exists as a PriorityClass in the inventory "
-    "(or is system-cluster-critical / system-node-critical): otherwise admission rejects the pods.",
+    "(or is system-cluster-critical / system-node-critical): otherwise admission rejects the pods. "
+    "Same concern as Polaris priorityClassNotSet (a class that does not exist is as good as none).",
     remediation="Create the PriorityClass (manifests/kubernetes) or fix the name in the pod template.",
 )
 def priority_class_defined(ctx: Context) -> Iterator[Violation]:
@@ -87,7 +88,8 @@ def _near_priority_class(name: str, known: list[str]) -> str:
     severity=Severity.CRITICAL,
     kinds=LONG_RUNNING,
     description="A service policy.yaml marks critical runs at the policy's critical_priority_class, so it "
-    "preempts lower-priority pods under pressure instead of being evicted.",
+    "preempts lower-priority pods under pressure instead of being evicted. "
+    "Same concern as Polaris priorityClassNotSet, for critical services.",
     remediation="Set priorityClassName in the pod template to policy.yaml org.critical_priority_class "
     "(tartware-critical).",
 )
@@ -163,7 +165,9 @@ def _anti_affinity_terms(spec: dict[str, Any]) -> list[dict[str, Any]]:
     kinds=SCALABLE,
     description="A critical service (policy.yaml critical, or at the critical priority class) has a "
     "podAntiAffinity term on kubernetes.io/hostname that selects its own pods, so one node failure does "
-    "not take out several replicas.",
+    "not take out several replicas. "
+    "Same concern as kube-score deployment-has-host-podantiaffinity and kube-linter no-anti-affinity, for "
+    "critical services.",
     remediation="Add a preferred (or required) podAntiAffinity term with topologyKey kubernetes.io/hostname "
     "and labelSelector matching the pod labels.",
 )

@@ -6,12 +6,11 @@ effective value is the container's when set, else the pod's.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from ..inventory.model import K8sObject
-from ..report.redact import MARK, is_credential_name, redact_text
+from ..report.redact import embeds_credential, fingerprint, is_credential
 from .k8s import WORKLOADS, as_dict, as_int, as_list, containers, pod_spec, show
 from .registry import Context, Severity, Violation, object_rule
 
@@ -34,7 +33,8 @@ def _effective(obj: K8sObject, container: dict[str, Any], key: str) -> tuple[Any
     severity=Severity.BLOCKER,
     kinds=WORKLOADS,
     description="Every container runs as non-root: runAsNonRoot is true (container or pod securityContext) "
-    "and runAsUser is not 0.",
+    "and runAsUser is not 0. "
+    "Same concern as kube-linter run-as-non-root and Polaris runAsRootAllowed.",
     remediation="Set securityContext.runAsNonRoot: true (and a non-zero runAsUser) on the pod, and do not "
     "override it in a container.",
 )
@@ -78,7 +78,8 @@ def _once(seen: set[str], violation: Violation) -> Iterator[Violation]:
     family="security",
     severity=Severity.BLOCKER,
     kinds=WORKLOADS,
-    description="Every container sets securityContext.allowPrivilegeEscalation: false.",
+    description="Every container sets securityContext.allowPrivilegeEscalation: false. "
+    "Same concern as kube-linter privilege-escalation-container and Polaris privilegeEscalationAllowed.",
     remediation="Set securityContext.allowPrivilegeEscalation: false on every container (it has no pod-level "
     "equivalent).",
 )
@@ -94,7 +95,9 @@ ALLOWED_ADDED_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
     family="security",
     severity=Severity.BLOCKER,
     kinds=WORKLOADS,
-    description="Every container drops ALL capabilities and adds none except NET_BIND_SERVICE.",
+    description="Every container drops ALL capabilities and adds none except NET_BIND_SERVICE. "
+    "Same concern as kube-linter drop-net-raw-capability and Polaris dangerousCapabilities / "
+    "insecureCapabilities.",
     remediation="Set securityContext.capabilities.drop: [ALL]; add back only NET_BIND_SERVICE if the "
     "container binds a port below 1024.",
 )
@@ -131,7 +134,8 @@ _SECCOMP_OK = ("RuntimeDefault", "Localhost")
     severity=Severity.CRITICAL,
     kinds=WORKLOADS,
     description="Every container runs with a seccomp profile of type RuntimeDefault (or Localhost), set on "
-    "the pod or on each container; Unconfined is never allowed.",
+    "the pod or on each container; Unconfined is never allowed. "
+    "Same concern as kube-score container-seccomp-profile and Polaris linuxHardening.",
     remediation="Set spec.securityContext.seccompProfile.type: RuntimeDefault on the pod template.",
 )
 def seccomp_runtime_default(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
@@ -157,7 +161,9 @@ def seccomp_runtime_default(obj: K8sObject, ctx: Context) -> Iterator[Violation]
     family="security",
     severity=Severity.NORMAL,
     kinds=WORKLOADS,
-    description="Every container mounts its root filesystem read-only.",
+    description="Every container mounts its root filesystem read-only. "
+    "Same concern as kube-score container-security-context-readonlyrootfilesystem and Polaris "
+    "notReadOnlyRootFilesystem.",
     remediation="Set securityContext.readOnlyRootFilesystem: true and mount an emptyDir where the process "
     "must write (e.g. /tmp).",
 )
@@ -180,7 +186,9 @@ def _container_flag(obj: K8sObject, field: str, want: bool, unset: str) -> Itera
     severity=Severity.BLOCKER,
     kinds=WORKLOADS,
     description="Pods share no host namespace (hostNetwork, hostPID, hostIPC), mount no hostPath volume, "
-    "bind no hostPort and run no privileged container.",
+    "bind no hostPort and run no privileged container. "
+    "Same concern as kube-linter host-network / host-pid / host-ipc / privileged-container / "
+    "sensitive-host-mounts and Polaris hostNetworkSet / hostPathSet / hostPortSet / runAsPrivileged.",
     remediation="Remove hostNetwork/hostPID/hostIPC, hostPath volumes, hostPort and privileged: true; use a "
     "Service for traffic and a PersistentVolumeClaim or emptyDir for storage.",
 )
@@ -228,12 +236,38 @@ def no_host_namespaces_or_paths(obj: K8sObject, ctx: Context) -> Iterator[Violat
                 )
 
 
-# A credential-looking env var may hold a file path (`DB_PASSWORD_FILE=/run/secrets/db`): not a secret.
-_PATH_SUFFIX = re.compile(r"(_FILE|_PATH|_DIR)$", re.IGNORECASE)
-
-
-def _is_path_reference(name: str, value: str) -> bool:
-    return bool(_PATH_SUFFIX.search(name)) and value.startswith("/")
+@object_rule(
+    "service-account-token-opt-in",
+    family="security",
+    severity=Severity.NORMAL,
+    kinds=WORKLOADS,
+    description="A pod mounts a ServiceAccount token only when it asks for one: automountServiceAccountToken "
+    "is false, or set to true on the pod or its ServiceAccount as a stated need (the API default mounts a "
+    "token into every pod, handing the API to whoever compromises it). Same concern as Polaris "
+    "automountServiceAccountToken, which also flags an explicit true.",
+    remediation="Set spec.automountServiceAccountToken: false on the pod template (or its "
+    "ServiceAccount); set it to true only for pods that call the Kubernetes API.",
+)
+def service_account_token_opt_in(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    spec, spec_path = pod_spec(obj)
+    if isinstance(spec.get("automountServiceAccountToken"), bool):
+        return  # stated on the pod: false, or true as a reviewed need
+    name = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+    account = ctx.inventory.get("ServiceAccount", obj.namespace, str(name))
+    if account is not None and isinstance(account.body.get("automountServiceAccountToken"), bool):
+        return
+    where = (
+        f"its ServiceAccount {name} does not set it either"
+        if account
+        else f"ServiceAccount {name} is not in the input"
+    )
+    yield Violation(
+        obj,
+        f"{spec_path}.automountServiceAccountToken",
+        None,
+        "false (or true where the pod calls the API)",
+        f"the pod does not set automountServiceAccountToken and {where}, so a token is mounted by default",
+    )
 
 
 @object_rule(
@@ -241,8 +275,11 @@ def _is_path_reference(name: str, value: str) -> bool:
     family="security",
     severity=Severity.BLOCKER,
     kinds=WORKLOADS,
-    description="No container env var with a credential-looking name (password, token, secret, api key, "
-    "DSN, ...) carries a literal value: credentials come from Secrets.",
+    description="No container env var carries a literal credential: a credential-looking name (password, "
+    "token, secret, api key, DSN, ...) with a literal value, or any value embedding a `password=` pair or "
+    "a URL with user:password. Names about a credential (`*_SECRET_NAME`, `*_FILE`, `*_TTL`), switches "
+    "(`ALLOW_EMPTY_PASSWORD=yes`) and `$(VAR)`/`${VAR}` references are not credentials. Same concern as "
+    "kube-linter env-var-secret and Polaris sensitiveContainerEnvVar.",
     remediation="Replace `value:` with `valueFrom.secretKeyRef` naming a Secret key (or mount the Secret "
     "as a file).",
 )
@@ -250,27 +287,18 @@ def no_literal_credentials_in_env(obj: K8sObject, ctx: Context) -> Iterator[Viol
     for container, path in containers(obj):
         for i, item in enumerate(as_list(container.get("env"))):
             name, value = as_dict(item).get("name"), as_dict(item).get("value")
-            if not isinstance(name, str) or not is_credential_name(name):
+            if not isinstance(name, str) or not is_credential(name, value):
                 continue
-            if value is None or value == "" or (isinstance(value, str) and _is_path_reference(name, value)):
-                continue
-            # Never echo the value: findings end up in reports and CI logs.
+            # Never echo the value (findings end up in reports and CI logs): its fingerprint only.
+            shown = fingerprint(value)
+            what = "embeds a credential" if embeds_credential(str(value)) else "looks like a credential"
             yield Violation(
                 obj,
                 f"{path}.env[{name or i}].value",
-                MARK,
+                shown,
                 "valueFrom.secretKeyRef",
-                f"env var {name} looks like a credential and has a literal value ({MARK})",
+                f"env var {name} {what} and has a literal value {shown}",
             )
-
-
-# Placeholders filled in at runtime (`${DB_PASSWORD}`, `{{ .Values.x }}`) hold no secret.
-_PLACEHOLDER = re.compile(r"\$\{[^}]*\}|\{\{[^}]*\}\}")
-
-
-def _holds_credential(value: str) -> bool:
-    text = _PLACEHOLDER.sub("", value)
-    return redact_text(text) != text
 
 
 @object_rule(
@@ -279,29 +307,30 @@ def _holds_credential(value: str) -> bool:
     severity=Severity.BLOCKER,
     kinds=("ConfigMap",),
     description="ConfigMaps hold no credentials: no credential-looking key with a literal value and no "
-    "value embedding `password=...`-style pairs or `scheme://user:password@host` URLs.",
+    "value embedding `password=...`-style pairs or `scheme://user:password@host` URLs (keys about a "
+    "credential, switches and placeholders excepted, as for env vars). Same concern as Polaris "
+    "sensitiveConfigmapContent.",
     remediation="Move the credential into a Secret and reference it (secretKeyRef, or a URL assembled from "
     "env vars at start-up).",
 )
 def no_credentials_in_configmap(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     for key, value in as_dict(obj.body.get("data")).items():
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str) or not is_credential(str(key), value):
             continue
-        stripped = _PLACEHOLDER.sub("", value).strip()
-        if is_credential_name(str(key)) and stripped and not _is_path_reference(str(key), value):
+        required = "no credential in a ConfigMap (use a Secret)"
+        if embeds_credential(value):
             yield Violation(
                 obj,
                 f"data.{key}",
-                MARK,
-                "no credential in a ConfigMap (use a Secret)",
-                f"key {key} looks like a credential and holds a literal value ({MARK})",
+                fingerprint(value),
+                required,
+                f"value of key {key} embeds a credential: a password pair or a URL with user:password",
             )
-        elif _holds_credential(value):
+        else:
             yield Violation(
                 obj,
                 f"data.{key}",
-                MARK,
-                "no credential in a ConfigMap (use a Secret)",
-                f"value of key {key} embeds a credential ({MARK}): a password pair or a URL "
-                "with user:password",
+                fingerprint(value),
+                required,
+                f"key {key} looks like a credential and holds a literal value {fingerprint(value)}",
             )

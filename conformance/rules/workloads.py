@@ -6,7 +6,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..inventory.model import K8sObject
-from .k8s import LONG_RUNNING, WORKLOADS, as_dict, containers, pod_template, quantity
+from .k8s import (
+    LONG_RUNNING,
+    WORKLOADS,
+    as_dict,
+    as_int,
+    as_list,
+    containers,
+    pod_template,
+    pod_template_of,
+    quantity,
+)
 from .registry import Context, Severity, Violation, object_rule
 
 
@@ -15,7 +25,8 @@ from .registry import Context, Severity, Violation, object_rule
     family="workloads",
     severity=Severity.CRITICAL,
     kinds=WORKLOADS,
-    description="Every container image names an explicit tag (not `latest`) or a digest.",
+    description="Every container image names an explicit tag (not `latest`) or a digest. "
+    "Same concern as kube-score container-image-tag, kube-linter latest-tag and Polaris tagNotSpecified.",
     remediation="Pin the image to a release tag such as `:1.4.2` or a digest `@sha256:...`.",
 )
 def image_pinned(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
@@ -43,7 +54,9 @@ def image_pinned(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     family="workloads",
     severity=Severity.CRITICAL,
     kinds=WORKLOADS,
-    description="Every container sets CPU and memory requests and limits.",
+    description="Every container sets CPU and memory requests and limits. "
+    "Same concern as kube-score container-resources, kube-linter unset-cpu-requirements / "
+    "unset-memory-requirements and Polaris cpuRequestsMissing and its siblings.",
     remediation="Set resources.requests and resources.limits for cpu and memory on every container.",
 )
 def resources_set(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
@@ -71,7 +84,9 @@ _HANDLERS = ("httpGet", "tcpSocket", "exec", "grpc")
     severity=Severity.NORMAL,
     kinds=LONG_RUNNING,
     description="Every (non-init) container of a long-running workload has a liveness and a readiness "
-    "probe, each with a handler (httpGet, tcpSocket, exec or grpc).",
+    "probe, each with a handler (httpGet, tcpSocket, exec or grpc). "
+    "Same concern as kube-score pod-probes, kube-linter no-liveness-probe / no-readiness-probe and "
+    "Polaris livenessProbeMissing / readinessProbeMissing.",
     remediation="Add livenessProbe and readinessProbe to every container, e.g. httpGet on the `http` port "
     "(/healthz/live and /healthz/ready).",
 )
@@ -119,18 +134,19 @@ def _labels_violation(
     severity=Severity.NORMAL,
     kinds=(*WORKLOADS, "Service"),
     description="Workloads, their pod templates and Services carry every label in policy.yaml "
-    "org.required_labels, with a non-empty value.",
+    "org.required_labels, with a non-empty value. "
+    "Same concern as kube-linter required-label-owner, with the labels taken from the policy file.",
     remediation="Add the labels from policy.yaml org.required_labels (app.kubernetes.io/name, part-of, "
     "managed-by) to metadata.labels and to the pod template's metadata.labels.",
 )
 def required_labels(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     required = ctx.policy.required_labels
     yield from _labels_violation(obj, "metadata.labels", obj.labels, required, f"{obj.kind.lower()}")
-    if obj.kind in ("Service", "Pod"):
-        return
-    tmpl, prefix = pod_template(obj)
-    labels = as_dict(as_dict(tmpl.get("metadata")).get("labels"))
-    yield from _labels_violation(obj, f"{prefix}metadata.labels", labels, required, "pod template")
+    if obj.kind == "Pod" or pod_template_of(obj) is None:
+        return  # a Pod is its own template; a Service has none
+    template = pod_template(obj)
+    labels = as_dict(template.metadata.get("labels"))
+    yield from _labels_violation(obj, f"{template.prefix}metadata.labels", labels, required, "pod template")
 
 
 @object_rule(
@@ -158,3 +174,144 @@ def requests_within_limits(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
                     f"<= limit {limits[resource]}",
                     f"container requests {raw} {resource} but its limit is {limits[resource]}",
                 )
+
+
+_PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+
+
+def _declared_ports(container: dict[str, Any]) -> tuple[set[int], set[str], str]:
+    """(containerPort numbers, port names, `name=number` listing) one container declares."""
+    numbers: set[int] = set()
+    names: set[str] = set()
+    listed = []
+    for item in as_list(container.get("ports")):
+        port = as_dict(item)
+        number, name = as_int(port.get("containerPort")), port.get("name")
+        if number is not None:
+            numbers.add(number)
+        if isinstance(name, str):
+            names.add(name)
+        listed.append(f"{name}={number}" if isinstance(name, str) else str(number))
+    return numbers, names, ", ".join(listed) or "no ports"
+
+
+@object_rule(
+    "probe-port-exposed",
+    family="workloads",
+    severity=Severity.CRITICAL,
+    kinds=WORKLOADS,
+    description="Every httpGet/tcpSocket/grpc probe targets a port its container declares: a port name "
+    "must be one of the container's port names (the kubelet cannot resolve it otherwise), and a number one "
+    "of its containerPorts when it declares any (a probe on another port never sees the app). Same concern "
+    "as kube-linter liveness-port, readiness-port and startup-port.",
+    remediation="Point the probe at the container's serving port, by name (e.g. `port: http`) or by the "
+    "containerPort number the app listens on.",
+)
+def probe_port_exposed(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    for container, path in containers(obj, include_init=False):
+        numbers, names, listed = _declared_ports(container)
+        for probe in _PROBES:
+            for handler in ("httpGet", "tcpSocket", "grpc"):
+                port = as_dict(as_dict(container.get(probe)).get(handler)).get("port")
+                if isinstance(port, str) and port.isdigit():
+                    port = int(port)
+                if isinstance(port, str) and port not in names:
+                    hint = f"{probe} targets port name {port!r}, which the container does not declare"
+                elif as_int(port) is not None and numbers and port not in numbers:
+                    hint = f"{probe} targets port {port}, which is not a containerPort of the container"
+                else:
+                    continue
+                yield Violation(
+                    obj,
+                    f"{path}.{probe}.{handler}.port",
+                    port,
+                    f"a declared port ({listed})",
+                    f"{hint} (it declares {listed}): the probe never reaches the app",
+                )
+
+
+def _handler(probe: Any) -> tuple[str, Any] | None:
+    """(handler kind, handler) of a probe: what it actually checks."""
+    for kind in ("httpGet", "tcpSocket", "exec", "grpc"):
+        value = as_dict(probe).get(kind)
+        if value is not None:
+            return kind, value
+    return None
+
+
+@object_rule(
+    "probes-distinct",
+    family="workloads",
+    severity=Severity.NORMAL,
+    kinds=LONG_RUNNING,
+    description="A container's liveness and readiness probes do not run the same check (same handler, "
+    "path and port): readiness failing on a busy dependency would then also restart the container. Same "
+    "concern as kube-score pod-probes-identical.",
+    remediation="Give liveness a cheap check that the process is alive (e.g. /healthz/live) and readiness "
+    "the check that it can serve (e.g. /healthz/ready, dependencies included).",
+)
+def probes_distinct(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    for container, path in containers(obj, include_init=False):
+        live, ready = _handler(container.get("livenessProbe")), _handler(container.get("readinessProbe"))
+        if live is not None and live == ready:
+            yield Violation(
+                obj,
+                f"{path}.livenessProbe.{live[0]}",
+                live[1],
+                "a check other than the readinessProbe's",
+                f"livenessProbe and readinessProbe both run {live[0]} {live[1]!r}: a pod that is only "
+                "not ready gets restarted",
+            )
+
+
+@object_rule(
+    "ephemeral-storage-set",
+    family="workloads",
+    severity=Severity.NORMAL,
+    kinds=WORKLOADS,
+    description="Every container sets an ephemeral-storage request and limit, so the scheduler places it on "
+    "a node with disk to spare and a runaway log or scratch file evicts this pod, not its neighbours. Same "
+    "concern as kube-score container-ephemeral-storage-request-and-limit.",
+    remediation="Set resources.requests.ephemeral-storage and resources.limits.ephemeral-storage (e.g. "
+    "64Mi and 256Mi: logs, the writable layer and emptyDirs count against them).",
+)
+def ephemeral_storage_set(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    for container, path in containers(obj):
+        resources = as_dict(container.get("resources"))
+        missing = [s for s in ("requests", "limits") if "ephemeral-storage" not in as_dict(resources.get(s))]
+        if missing:
+            yield Violation(
+                obj,
+                f"{path}.resources.{missing[0]}.ephemeral-storage",
+                None,
+                "an ephemeral-storage request and limit",
+                f"container sets no ephemeral-storage {' or '.join(missing)}",
+            )
+
+
+@object_rule(
+    "env-names-unique",
+    family="workloads",
+    severity=Severity.NORMAL,
+    kinds=WORKLOADS,
+    description="No container lists the same env var name twice (the last one silently wins, so the first "
+    "is dead configuration). Same concern as kube-score environment-variable-key-duplication and "
+    "kube-linter duplicate-env-var.",
+    remediation="Keep one entry per name in env; remove or rename the duplicate.",
+)
+def env_names_unique(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    for container, path in containers(obj):
+        seen: set[str] = set()
+        for item in as_list(container.get("env")):
+            name = as_dict(item).get("name")
+            if not isinstance(name, str):
+                continue
+            if name in seen:
+                yield Violation(
+                    obj,
+                    f"{path}.env[{name}]",
+                    name,
+                    "each env var name once",
+                    f"env var {name} is listed more than once; only the last value takes effect",
+                )
+            seen.add(name)

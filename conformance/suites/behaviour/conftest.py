@@ -33,10 +33,11 @@ from conformance.netpol import default_flows_path
 from conformance.plugin import settings_from_config
 from conformance.policy import Policy, PolicyError, load_policy
 from conformance.report.allure_labels import attach_text
+from conformance.rules.k8s import of_kinds
 from conformance.settings import Settings
 
 from .exercise import HpaSubject, hpa_subjects, pdb_subjects
-from .platform import WORKLOAD_KINDS, NamespaceMap, PlatformState, apply_platform, pod_template
+from .platform import WORKLOAD_KINDS, NamespaceMap, PlatformState, apply_platform
 from .resources import TestNamespaces
 
 TIER = "behaviour"
@@ -241,7 +242,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         names = sorted(o.name for o in inventory.of_kind("Namespace"))
         metafunc.parametrize("platform_namespace", names, ids=names)
     if "workload_ref" in wanted:
-        refs = sorted(o.ref for o in inventory.of_kind(*WORKLOAD_KINDS) if pod_template(o) is not None)
+        refs = sorted(o.ref for o in of_kinds(inventory, WORKLOAD_KINDS))
         metafunc.parametrize("workload_ref", refs, ids=refs)
 
 

@@ -33,9 +33,11 @@ from conformance.cluster.kube import ApiError, Kube
 from conformance.cluster.wait import Poll, wait_until
 from conformance.inventory import Inventory, K8sObject
 from conformance.inventory.model import CLUSTER_SCOPED
+from conformance.rules.k8s import WORKLOADS, pod_template_of
 
 NAME_LABEL = "kubernetes.io/metadata.name"
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
+# Workloads whose pods the PodSecurity check builds (a bare Pod is applied as itself).
+WORKLOAD_KINDS = tuple(kind for kind in WORKLOADS if kind != "Pod")
 
 
 class Outcome(enum.Enum):
@@ -276,15 +278,6 @@ def apply_platform(
     return state
 
 
-def pod_template(obj: K8sObject) -> dict[str, Any] | None:
-    """The pod template of a workload (CronJob: its job's template)."""
-    spec = obj.spec
-    if obj.kind == "CronJob":
-        spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
-    template = spec.get("template")
-    return template if isinstance(template, dict) else None
-
-
 def pod_from_workload(obj: K8sObject, namespace: str, name: str | None = None) -> dict[str, Any] | None:
     """A bare Pod from a workload's template, for admission checks (PodSecurity).
 
@@ -292,10 +285,10 @@ def pod_from_workload(obj: K8sObject, namespace: str, name: str | None = None) -
     on objects this check does not create, and PodSecurity ignores both. The HPA
     and PDB tests run real pods with them.
     """
-    template = pod_template(obj)
+    template = pod_template_of(obj)
     if template is None:
         return None
-    spec = copy.deepcopy(template.get("spec") or {})
+    spec = copy.deepcopy(template.spec)
     spec.pop("serviceAccountName", None)
     spec.pop("priorityClassName", None)
     pod_name = (name or f"psa-{obj.kind.lower()}-{obj.name}")[:63].rstrip("-")
@@ -305,7 +298,7 @@ def pod_from_workload(obj: K8sObject, namespace: str, name: str | None = None) -
         spec.setdefault("volumes", []).append(
             {"name": claim_name, "persistentVolumeClaim": {"claimName": f"{claim_name}-{pod_name}"}}
         )
-    meta = template.get("metadata") or {}
+    meta = template.metadata
     return {
         "apiVersion": "v1",
         "kind": "Pod",

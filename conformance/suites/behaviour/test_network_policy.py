@@ -30,7 +30,7 @@ from conformance.netpol import (
     truth_table,
 )
 from conformance.report.allure_labels import attach_text, label
-from conformance.rules.k8s import WORKLOADS
+from conformance.rules.k8s import is_workload
 from conformance.settings import Settings
 
 from .conftest import TIER, BehaviourTiming, flows_path
@@ -73,7 +73,7 @@ def as_applied(platform: PlatformState, kube: Kube, inventory: Inventory, nsmap:
         ):
             source = Source(f"cluster:{name}/NetworkPolicy", i)
             objects.append(K8sObject(nsmap.object_from_cluster(live_pol), source))
-    objects += [o for o in inventory.objects if o.kind in WORKLOADS]
+    objects += [o for o in inventory.objects if is_workload(o)]
     return AsApplied(Inventory("as applied", objects), len(list(inventory.of_kind("NetworkPolicy"))), errors)
 
 

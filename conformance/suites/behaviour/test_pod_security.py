@@ -17,6 +17,7 @@ import pytest
 from conformance.cluster import ApiError, Kube
 from conformance.inventory import Inventory, K8sObject
 from conformance.report.allure_labels import attach_text, label
+from conformance.rules.k8s import of_kinds
 
 from .conftest import TIER
 from .platform import WORKLOAD_KINDS, NamespaceMap, PlatformState, pod_from_workload
@@ -34,7 +35,7 @@ def _declared(inventory: Inventory, name: str) -> K8sObject:
 
 
 def _workloads_in(inventory: Inventory, namespace: str) -> list[K8sObject]:
-    return [o for o in inventory.of_kind(*WORKLOAD_KINDS) if o.namespace == namespace]
+    return [o for o in of_kinds(inventory, WORKLOAD_KINDS) if o.namespace == namespace]
 
 
 def _privileged_pod(namespace: str) -> dict[str, Any]:
