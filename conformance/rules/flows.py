@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from ..inventory.model import K8sObject
 from ..netpol import Flow, cell_verdicts, compare, modelled_from_flows, truth_table
-from .k8s import WORKLOADS, pod_labels, selector_is_empty
+from .k8s import WORKLOADS, of_kinds, pod_labels, selector_is_empty
 from .registry import Context, Severity, Violation, inventory_rule
 
 NETPOL = "NetworkPolicy"
@@ -84,7 +84,7 @@ def _anchor(
     if candidates:
         return candidates[0]
     namespace, _, app = flow.destination.partition("/")
-    for obj in ctx.inventory.of_kind(*WORKLOADS):
+    for obj in of_kinds(ctx.inventory, WORKLOADS):
         if obj.namespace == namespace and (
             obj.name == app or pod_labels(obj).get("app.kubernetes.io/name") == app
         ):

@@ -30,6 +30,8 @@ from conformance.cluster.base import WorkloadDriver
 from conformance.cluster.kube import ApiError, Kube
 from conformance.cluster.wait import Poll, wait_until
 from conformance.errors import InfraError
+from conformance.inventory import K8sObject
+from conformance.rules.k8s import containers, requests_of
 
 from .exercise import HpaSubject
 from .resources import TestNamespaces, pod_security_labels, wait_deployment_ready
@@ -54,11 +56,11 @@ def cpu_millicores(value: Any) -> int:
     return int(float(text) * 1000)
 
 
-def _request_millicores(deployment: Mapping[str, Any]) -> int:
-    template = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+def _request_millicores(workload: K8sObject) -> int:
+    """CPU requested by one pod of the workload, over its (non-init) containers."""
     return sum(
-        cpu_millicores(((c.get("resources") or {}).get("requests") or {}).get("cpu", "0"))
-        for c in template.get("containers") or []
+        cpu_millicores(requests_of(container).get("cpu", "0"))
+        for container, _ in containers(workload, include_init=False)
     )
 
 
@@ -125,7 +127,7 @@ class HpaRun:
         spec = HpaSpec.from_body(applied)
         wanted, drift = intent(HpaSpec.from_body(hpa_body))
         target = spec.cpu_target_percent or 70
-        high = max(2, math.ceil(_request_millicores(subject.target.body) * target / 100 * LOAD_FACTOR))
+        high = max(2, math.ceil(_request_millicores(subject.target) * target / 100 * LOAD_FACTOR))
         deployment = driver.adapt(subject.target.body)
         if replicas is not None:
             deployment.setdefault("spec", {})["replicas"] = replicas
