@@ -141,7 +141,7 @@ def main() -> int:
     parser.add_argument("--skip-make", action="store_true", help="do not time `make static`")
     args = parser.parse_args()
     settings = Settings.from_env()
-    locations = SchemaLocations.for_version(settings.schemas, settings.k8s_version, settings.crd_schemas)
+    locations = SchemaLocations.from_settings(settings)
     policy = load_policy(settings.policy)
     kubeconform = str(tools.find("kubeconform"))
     with tempfile.TemporaryDirectory(prefix="bench-static-") as tmp:

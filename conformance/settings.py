@@ -58,22 +58,23 @@ OPTIONS: tuple[Option, ...] = (
         "k8s_version",
         "--k8s-version",
         "CONFORMANCE_K8S_VERSION",
-        "Kubernetes version of the core schemas (e.g. 1.35.0, 1.36.0, 1.37.0)",
+        "target Kubernetes version: core schemas and removed/deprecated APIs (e.g. 1.35, 1.36, 1.37)",
         "1.36.0",
     ),
     Option(
         "schemas",
         "--schemas",
         "CONFORMANCE_SCHEMAS",
-        "folder of converted core schemas (made by `make tools`)",
+        "folder of schemas made by `make tools`: core schemas per version (v<version>/), "
+        "CRDs generated from pinned sources (crds/) and the API lifecycle table (api-lifecycle/)",
         str(REPO / ".tools" / "schemas"),
     ),
     Option(
         "crd_schemas",
         "--crd-schemas",
         "CONFORMANCE_CRD_SCHEMAS",
-        "folder of CRD schemas laid out <group>/<kind>_<version>.json (empty: none)",
-        str(REPO.parent / "shared" / "schemas" / "crds"),
+        "extra folders of CRD schemas laid out <group>/<kind>_<version>.json, comma-separated "
+        "(after the CRDs of the input and the generated ones)",
     ),
     Option(
         "max_file_bytes",
@@ -126,7 +127,7 @@ class Settings:
     policy: Path
     k8s_version: str
     schemas: Path
-    crd_schemas: Path | None
+    crd_schemas: tuple[Path, ...]
     limits: Limits
     today: dt.date
     provider: str
@@ -165,7 +166,7 @@ class Settings:
             policy=Path(policy).expanduser().resolve(),
             k8s_version=str(raw["k8s_version"]),
             schemas=Path(str(raw["schemas"])).expanduser(),
-            crd_schemas=Path(crds).expanduser() if crds else None,
+            crd_schemas=tuple(Path(p.strip()).expanduser() for p in (crds or "").split(",") if p.strip()),
             limits=Limits(max_file_bytes=int(str(raw["max_file_bytes"]))),
             today=today,
             provider=str(raw["provider"]),

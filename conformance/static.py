@@ -56,7 +56,7 @@ def run_static(settings: Settings) -> StaticRun:
     except PolicyError as err:
         policy, policy_error = None, str(err)
     namespace = policy.namespace if policy else "default"
-    locations = SchemaLocations.for_version(settings.schemas, settings.k8s_version, settings.crd_schemas)
+    locations = SchemaLocations.from_settings(settings)
     targets = check_targets(settings, settings.profiles, namespace, policy, locations)
     return StaticRun(settings, policy, policy_error, targets)
 

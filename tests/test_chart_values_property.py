@@ -48,8 +48,7 @@ overrides = st.fixed_dictionaries(
 
 @pytest.fixture(scope="module")
 def locations() -> SchemaLocations:
-    s = Settings.from_env({})
-    return SchemaLocations.for_version(s.schemas, s.k8s_version, s.crd_schemas)
+    return SchemaLocations.from_settings(Settings.from_env({}))
 
 
 def _render(values: dict[str, Any]) -> subprocess.CompletedProcess[str]:

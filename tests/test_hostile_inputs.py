@@ -87,8 +87,7 @@ def test_hostile_file_gives_a_clear_problem(name: str) -> None:
 
 @pytest.fixture(scope="module")
 def locations() -> SchemaLocations:
-    s = Settings.from_env({})
-    return SchemaLocations.for_version(s.schemas, s.k8s_version, s.crd_schemas)
+    return SchemaLocations.from_settings(Settings.from_env({}))
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_SCHEMA))

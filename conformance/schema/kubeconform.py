@@ -12,15 +12,20 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from .. import tools
 from ..errors import InfraError
 from ..inventory.build import InputFile
 from ..inventory.model import K8sObject
+from ..settings import Settings
+from .crds import Catalogue, identity, is_crd, write_schemas
+from .lifecycle import LifecycleTable
 
 TIMEOUT_S = 600
 
@@ -30,6 +35,7 @@ class Status(Enum):
     INVALID = "invalid"  # the schema rejects the object
     ERROR = "error"  # kubeconform could not judge this object (e.g. unreadable schema)
     SKIPPED = "skipped"  # no schema exists for this kind/version in any location
+    REMOVED = "removed"  # the target Kubernetes version no longer serves this apiVersion
 
 
 @dataclass(frozen=True)
@@ -44,34 +50,65 @@ class SchemaResult:
     status: Status
     errors: tuple[FieldError, ...]
     message: str
+    deprecation: str = ""  # "<apiVersion Kind> is deprecated since ...": a warning, not a failure
 
 
 @dataclass(frozen=True)
 class SchemaLocations:
-    core: Path  # converted Kubernetes schemas for one version
-    crds: Path | None  # <group>/<kind>_<version>.json, when the folder exists
-    crds_configured: Path | None = None  # what was asked for (named when it is missing)
+    """Where kubeconform looks, in order, and the target version's API lifecycle.
+
+    core: converted Kubernetes schemas of one version; crds: folders laid out
+    <group>/<kind>_<version>.json (CRDs of the input first, then the generated
+    catalogue, then --crd-schemas folders).
+    """
+
+    core: Path
+    crds: tuple[Path, ...]
+    k8s_version: str = ""  # e.g. 1.36.0; "" skips the lifecycle check
+    lifecycle: LifecycleTable | None = None
+    missing: tuple[Path, ...] = ()  # --crd-schemas folders that do not exist (named in messages)
 
     @classmethod
-    def for_version(cls, schemas: Path, version: str, crds: Path | None) -> SchemaLocations:
-        core = schemas / f"v{version}"
-        if not (core / "_definitions.json").is_file():
-            available = sorted(p.name for p in schemas.glob("v*")) if schemas.is_dir() else []
-            raise InfraError(
-                f"no offline schemas for Kubernetes {version} in {schemas} "
-                f"(have: {', '.join(available) or 'none'}); "
-                "run `make tools`, or add the version to KUBERNETES_SCHEMA_VERSIONS in tools/versions.env"
-            )
-        return cls(core, crds if crds is not None and crds.is_dir() else None, crds)
+    def from_settings(cls, settings: Settings) -> SchemaLocations:
+        """The core schemas of --k8s-version, the generated CRDs and API table (both from
+        `make tools`, under --schemas) and any --crd-schemas folders."""
+        schemas, version = settings.schemas, settings.k8s_version
+        core = core_folder(schemas, version)
+        catalogue = Catalogue.load(schemas / "crds")
+        extra = settings.crd_schemas
+        return cls(
+            core,
+            tuple(s.schemas for s in catalogue.sources) + tuple(p for p in extra if p.is_dir()),
+            version,
+            LifecycleTable.load(schemas / "api-lifecycle"),
+            tuple(p for p in extra if not p.is_dir()),
+        )
+
+    def with_crds_first(self, folder: Path) -> SchemaLocations:
+        return replace(self, crds=(folder, *self.crds))
 
     def args(self) -> list[str]:
         args = ["-schema-location", f"{self.core}/{{{{ .ResourceKind }}}}{{{{ .KindSuffix }}}}.json"]
-        if self.crds is not None:
+        for folder in self.crds:
             args += [
                 "-schema-location",
-                f"{self.crds}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",
+                f"{folder}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",
             ]
         return args
+
+
+def core_folder(schemas: Path, version: str) -> Path:
+    """<schemas>/v<version>; "1.36" picks the newest 1.36.x there. InfraError naming the fix."""
+    available = sorted(p.name for p in schemas.glob("v*") if (p / "_definitions.json").is_file())
+    wanted = f"v{version.lstrip('v')}"
+    matches = [a for a in available if a == wanted or a.startswith(f"{wanted}.")]
+    if not matches:
+        raise InfraError(
+            f"no offline schemas for Kubernetes {version} in {schemas} "
+            f"(have: {', '.join(available) or 'none'}); "
+            "run `make tools`, or add the version to KUBERNETES_SCHEMA_VERSIONS in tools/versions.env"
+        )
+    return schemas / max(matches, key=lambda a: [int(x) for x in a[1:].split(".") if x.isdigit()])
 
 
 _STATUS = {
@@ -140,36 +177,60 @@ def _start(cmd: list[str]) -> subprocess.Popen[str]:
         raise InfraError(f"cannot run {cmd[0]}: {err}") from None
 
 
+def _no_schema(obj: K8sObject, locations: SchemaLocations) -> str:
+    """Why no schema was found: the kind is unknown, or its CRD does not serve this version."""
+    pattern = f"{obj.kind.lower()}_*.json"
+    served = sorted(
+        {p.stem.rpartition("_")[2] for f in locations.crds for p in (f / obj.group).glob(pattern)}
+    )
+    what = f"{obj.api_version} {obj.kind}"
+    if obj.group and served:
+        version = obj.api_version.rpartition("/")[2]
+        return f"no schema for {what}: its CRD does not serve {version} (serves: {', '.join(served)})"
+    where = f"Kubernetes {locations.core.name} or {len(locations.crds)} CRD schema folder(s)"
+    if locations.missing:
+        where += f" (not found: {', '.join(map(str, locations.missing))}: check --crd-schemas)"
+    return (
+        f"no schema for {what} in {where}: "
+        "no CRD for it in the input nor in the generated catalogue (tools/go/crds)"
+    )
+
+
 def _result(obj: K8sObject, entry: dict[str, object], locations: SchemaLocations) -> SchemaResult:
     status = _STATUS.get(str(entry.get("status", "")), Status.ERROR)
     msg = " ".join(str(entry.get("msg", "")).split())
+    verdict = None
+    if locations.lifecycle is not None and locations.k8s_version:
+        verdict = locations.lifecycle.verdict(obj.api_version, obj.kind, locations.k8s_version)
+    if verdict is not None and verdict.removed:
+        return SchemaResult(obj, Status.REMOVED, (), verdict.message)
     if status is Status.SKIPPED and not msg:
-        if locations.crds is not None:
-            where = f" or {locations.crds}"
-        elif locations.crds_configured is not None:
-            where = f" (CRD schema folder {locations.crds_configured} not found: set --crd-schemas)"
-        else:
-            where = " (no CRD schema folder configured)"
-        msg = f"no schema for {obj.api_version} {obj.kind} in {locations.core.name}{where}"
-    return SchemaResult(obj, status, _field_errors(msg) if status is Status.INVALID else (), msg)
+        msg = _no_schema(obj, locations)
+    errors = _field_errors(msg) if status is Status.INVALID else ()
+    return SchemaResult(obj, status, errors, msg, verdict.message if verdict is not None else "")
 
 
 def validate(objects: Sequence[K8sObject], locations: SchemaLocations) -> list[SchemaResult]:
     """Run kubeconform -strict over objects given in memory; one result per object, in order.
 
     Each object becomes one JSON file (exact mapping back; JSON parses faster).
+    CRDs among `objects` are schemas for the custom resources among them.
     """
     if not objects:
         return []
-    with tempfile.TemporaryDirectory(prefix="conformance-schema-") as tmp:
+    crds = [o.body for o in objects if is_crd(o.body)]
+    results: dict[int, SchemaResult] = {}
+    with (
+        crds_first(crds, locations) as where,
+        tempfile.TemporaryDirectory(prefix="conformance-schema-") as tmp,
+    ):
         for i, obj in enumerate(objects):
             Path(tmp, f"{i:07d}.json").write_text(json.dumps(obj.body, separators=(",", ":"), default=str))
-        entries = _finish(_start(_command(locations, [Path(tmp)])), f"{len(objects)} objects")
-    results: dict[int, SchemaResult] = {}
-    for entry in entries:
-        index = int(Path(str(entry.get("filename", ""))).stem or -1)
-        if 0 <= index < len(objects):
-            results[index] = _result(objects[index], entry, locations)
+        entries = _finish(_start(_command(where, [Path(tmp)])), f"{len(objects)} objects")
+        for entry in entries:
+            index = int(Path(str(entry.get("filename", ""))).stem or -1)
+            if 0 <= index < len(objects):
+                results[index] = _result(objects[index], entry, where)
     missing = [i for i in range(len(objects)) if i not in results]
     if missing:
         raise InfraError(
@@ -217,6 +278,8 @@ class SchemaCheck:
             by_key.setdefault(key, []).append(entry)
         results: dict[int, SchemaResult] = {}
         leftovers: list[K8sObject] = []
+        crds = input_crds(inputs)
+        defined = {identity(c) for c in crds}
         for item in inputs:
             objects = [o for o in item.items if isinstance(o, K8sObject)]
             counts: dict[tuple[str, str, str], int] = {}
@@ -224,6 +287,9 @@ class SchemaCheck:
                 ident = (obj.api_version, obj.kind, obj.name)
                 counts[ident] = counts.get(ident, 0) + 1
             for obj in objects:
+                if (obj.group, obj.kind) in defined:
+                    leftovers.append(obj)  # judged by the CRD in the input, not the catalogue's
+                    continue
                 found = by_key.get((str(item.disk), obj.api_version, obj.kind, obj.name), [])
                 verdicts = {(e.get("status"), e.get("msg")) for e in found}
                 # Same identity twice in a file (e.g. one name in two namespaces): kubeconform
@@ -232,6 +298,23 @@ class SchemaCheck:
                     results[id(obj)] = _result(obj, found[0], self._locations)
                 else:
                     leftovers.append(obj)
-        for result in validate(leftovers, self._locations):
-            results[id(result.obj)] = result
+        with crds_first(crds, self._locations) as locations:
+            for result in validate(leftovers, locations):
+                results[id(result.obj)] = result
         return [results[id(o)] for item in inputs for o in item.items if isinstance(o, K8sObject)]
+
+
+def input_crds(inputs: Sequence[InputFile]) -> list[dict[str, Any]]:
+    """The CustomResourceDefinitions among the objects of `inputs`."""
+    return [o.body for i in inputs for o in i.items if isinstance(o, K8sObject) and is_crd(o.body)]
+
+
+@contextmanager
+def crds_first(crds: Sequence[Mapping[str, Any]], locations: SchemaLocations) -> Iterator[SchemaLocations]:
+    """`locations` with the schemas of `crds` (CRDs of the input) looked up first."""
+    if not crds:
+        yield locations
+        return
+    with tempfile.TemporaryDirectory(prefix="conformance-input-crds-") as tmp:
+        write_schemas(crds, Path(tmp))
+        yield locations.with_crds_first(Path(tmp))
