@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ class ServicePolicy:
 @dataclass(frozen=True)
 class Exemption:
     rule: str
-    object: str  # Kind/namespace/name
+    object: str  # Kind/namespace/name; may glob, e.g. VmwarevsphereConfig/fleet-default/*
     owner: str
     reason: str
     expires: dt.date
@@ -83,8 +84,9 @@ class Policy:
         return self.windows.get(profile, self.windows.get("", {})).get(direction)
 
     def exemption_for(self, rule: str, object_ref: str) -> Exemption | None:
+        """The exemption of `rule` whose object (Kind/namespace/name, `*` globs allowed) matches."""
         for ex in self.exemptions:
-            if ex.rule == rule and ex.object == object_ref:
+            if ex.rule == rule and fnmatch.fnmatchcase(object_ref, ex.object):
                 return ex
         return None
 

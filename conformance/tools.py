@@ -59,6 +59,7 @@ _VERSION_ARGS: dict[str, tuple[list[str], str]] = {
     "kind": (["version"], r"kind (v\S+)"),
     "kwok": (["--version"], r"version (v?\S+)"),
     "metrics-server": (["--version"], r"(v\d+\.\d+\.\d+\S*)"),
+    "controller-gen": (["--version"], r"Version: (\S+)"),
 }
 
 

@@ -28,12 +28,14 @@ from conformance.cluster import Cluster, Kube, WorkloadDriver, create_provider
 from conformance.cluster.base import Provider
 from conformance.cluster.lifecycle import guarded, install_signal_handlers
 from conformance.errors import InfraError
-from conformance.inventory import Inventory, build_inventory
+from conformance.inventory import Inventory, K8sObject, build_inventory
 from conformance.netpol import default_flows_path
 from conformance.plugin import settings_from_config
 from conformance.policy import Policy, PolicyError, load_policy
 from conformance.report.allure_labels import attach_text
 from conformance.rules.k8s import of_kinds
+from conformance.schema import SCHEMA_RULE
+from conformance.schema.crds import Catalogue
 from conformance.settings import Settings
 
 from .exercise import HpaSubject, hpa_subjects, pdb_subjects
@@ -343,6 +345,7 @@ def platform(
     nsmap: NamespaceMap,
     *,
     settings: Settings,
+    policy: Policy,
     behaviour_timing: BehaviourTiming,
 ) -> Iterator[PlatformState]:
     """The render applied: CRDs, namespaces and cluster-scoped objects for real, the rest dry-run.
@@ -350,8 +353,23 @@ def platform(
     Example: ``platform.results["Deployment/tartware/guests"].outcome is Outcome.DRY_RUN``
     """
     began = time.monotonic()
+
+    def exemption(obj: K8sObject) -> str | None:
+        ex = policy.exemption_for(SCHEMA_RULE, obj.ref)
+        if ex is None:
+            return None
+        if ex.expires < settings.today:
+            return None  # expired: the object fails as if there were none
+        return f"exempted from schema checks until {ex.expires} by {ex.owner}: {ex.reason}"
+
     state = apply_platform(
-        kube, inventory, nsmap, cluster.capabilities, schema_root=settings.crd_schemas, run_id=cluster.run_id
+        kube,
+        inventory,
+        nsmap,
+        cluster.capabilities,
+        catalogue=Catalogue.load(settings.schemas / "crds"),
+        run_id=cluster.run_id,
+        exemption=exemption,
     )
     counts: dict[str, int] = {}
     for result in state.results.values():

@@ -1,13 +1,14 @@
 """Putting the rendered platform on a cluster: CRDs, namespaces, cluster-scoped objects, dry-run.
 
-Order: CRDs for the custom kinds the inventory uses (generated from the offline
-schemas; see conformance/cluster/crds.py) -> Namespaces for real -> cluster-scoped
-objects for real (dry-run only where the suite does not own the cluster) ->
-every namespaced object as server-side dry-run apply (fieldValidation=Strict).
-Each object ends with one `ObjectResult`; a custom kind that cannot be validated
-is SKIPPED with the reason, never dropped.
+Order: CRDs for the custom kinds the inventory uses (the input's own, else the
+generated catalogue's; see conformance/cluster/crds.py) -> Namespaces for real ->
+cluster-scoped objects for real (dry-run only where the suite does not own the
+cluster) -> every namespaced object as server-side dry-run apply (fieldValidation=Strict).
+Each object ends with one `ObjectResult`: a custom kind without a CRD FAILS unless
+policy.yaml exempts the object (rule `schema`: SKIPPED with the exemption); on a
+cluster the suite does not own, custom kinds it does not serve are SKIPPED with why.
 
-    state = apply_platform(kube, inventory, NamespaceMap(""), caps, schema_root=root, run_id="r1")
+    state = apply_platform(kube, inventory, NamespaceMap(""), caps, catalogue=cat, run_id="r1")
     state.results["Deployment/tartware/guests"].outcome   # Outcome.DRY_RUN
 
 On a cluster the suite does not own, every namespace gets a prefix (`NamespaceMap`),
@@ -22,18 +23,21 @@ import copy
 import enum
 import functools
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from conformance.cluster.base import MANAGED_BY, RUN_LABEL, Capabilities
-from conformance.cluster.crds import build_crd, load_schemas
+from conformance.cluster.crds import CrdChoice, choose, for_cluster
 from conformance.cluster.kube import ApiError, Kube
 from conformance.cluster.wait import Poll, wait_until
 from conformance.inventory import Inventory, K8sObject
 from conformance.inventory.model import CLUSTER_SCOPED
 from conformance.rules.k8s import WORKLOADS, pod_template_of
+from conformance.schema.crds import Catalogue, identity, is_crd
+
+# Why an object may go without a schema (policy.yaml, rule `schema`), or None.
+SchemaExemption = Callable[[K8sObject], "str | None"]
 
 NAME_LABEL = "kubernetes.io/metadata.name"
 # Workloads whose pods the PodSecurity check builds (a bare Pod is applied as itself).
@@ -43,8 +47,9 @@ WORKLOAD_KINDS = tuple(kind for kind in WORKLOADS if kind != "Pod")
 class Outcome(enum.Enum):
     APPLIED = "applied"  # created for real (namespaces, cluster-scoped objects on an owned cluster)
     DRY_RUN = "dry-run"  # accepted by server-side dry-run apply
-    SKIPPED = "skipped"  # not validated; the message says why
-    FAILED = "failed"  # rejected by the API server; the message is its answer
+    SKIPPED = "skipped"  # not validated; the message says why (an exemption, a cluster not owned)
+    FAILED = "failed"  # rejected by the API server, or a custom kind without a CRD
+    BROKEN = "broken"  # the suite could not judge it (a generated CRD the server refused)
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,7 @@ class PlatformState:
     """The render on the cluster: a result per object ref, and what was created for it."""
 
     results: dict[str, ObjectResult] = field(default_factory=dict)
-    crds: dict[tuple[str, str], str] = field(default_factory=dict)  # (apiVersion, kind) -> status/reason
+    crds: dict[tuple[str, str], KindStatus] = field(default_factory=dict)  # (apiVersion, kind) -> how judged
     extra_namespaces: list[str] = field(default_factory=list)  # used by objects, declared nowhere
     namespaces: list[str] = field(default_factory=list)  # cluster names of every namespace created
     seconds: dict[str, float] = field(default_factory=dict)
@@ -150,62 +155,69 @@ def _crd_served(kube: Kube, name: str, keys: list[tuple[str, str]]) -> Poll[bool
     return Poll(not missing, f"Established, but discovery does not list {', '.join(missing)} yet")
 
 
-def prepare_kinds(
-    kube: Kube, inventory: Inventory, schema_root: Path | None, caps: Capabilities
-) -> dict[tuple[str, str], str]:
-    """For each kind the server lacks: install a CRD from the schemas (owned clusters) or a skip reason.
+@dataclass(frozen=True)
+class KindStatus:
+    """How objects of one apiVersion/kind are judged: outcome None = applied as usual."""
 
-    Returns (apiVersion, kind) -> "" when the server serves the kind, else the
-    reason objects of that kind are skipped.
-    """
+    outcome: Outcome | None
+    message: str  # where the CRD came from, or why the objects cannot be applied
+    no_crd: bool = False  # no CRD anywhere: policy.yaml may exempt the objects (rule `schema`)
+
+
+def _input_crds(inventory: Inventory) -> dict[tuple[str, str], tuple[Mapping[str, Any], str]]:
+    return {identity(o.body): (o.body, str(o.source)) for o in inventory.objects if is_crd(o.body)}
+
+
+def _install(kube: Kube, group: str, kind: str, choice: CrdChoice) -> KindStatus:
+    try:
+        kube.apply(choice.crd)
+    except ApiError as err:
+        text = f"the CRD for {kind} ({group}) from {choice.origin} was rejected: {err.message}"
+        # The input's CRD is the platform's to fix; a generated one is the suite's.
+        return KindStatus(Outcome.FAILED if choice.from_input else Outcome.BROKEN, text)
+    return KindStatus(None, f"CRD from {choice.origin}")
+
+
+def prepare_kinds(
+    kube: Kube, inventory: Inventory, catalogue: Catalogue, caps: Capabilities
+) -> dict[tuple[str, str], KindStatus]:
+    """For each kind the server lacks: install its CRD (owned clusters), or say why it cannot be judged."""
     wanted: dict[tuple[str, str], set[str]] = {}
-    status: dict[tuple[str, str], str] = {}
+    status: dict[tuple[str, str], KindStatus] = {}
     for obj in inventory.objects:
         key = (obj.api_version, obj.kind)
         if key in status:
             continue
         if kube.has_kind(*key):
-            status[key] = ""
+            status[key] = KindStatus(None, "served by the API server")
             continue
         wanted.setdefault((obj.group, obj.kind), set()).add(obj.api_version.rpartition("/")[2])
-        status[key] = "pending"
-    pending_crds: list[tuple[str, list[tuple[str, str]]]] = []
+        status[key] = KindStatus(None, "pending")
+    inputs = _input_crds(inventory)
+    pending: list[tuple[str, list[tuple[str, str]]]] = []
     for (group, kind), versions in sorted(wanted.items()):
         keys = [(f"{group}/{v}", kind) for v in sorted(versions)]
+        choice = choose(group, kind, inputs, catalogue)
         if not caps.owns_cluster:
-            reason = (
+            result = KindStatus(
+                Outcome.SKIPPED,
                 f"{kind} ({group}) is not served by this cluster and the suite does not install CRDs on "
-                "a cluster it does not own"
+                "a cluster it does not own",
             )
-        elif schema_root is None or not schema_root.is_dir():
-            reason = f"no CRD schema folder ({schema_root}; --crd-schemas / CONFORMANCE_CRD_SCHEMAS)"
+        elif choice is None:
+            result = KindStatus(
+                Outcome.FAILED,
+                f"no CRD for {kind} ({group}) in the input nor in the generated catalogue "
+                f"({len(catalogue.sources)} sources, tools/go/crds): its objects cannot be validated",
+                no_crd=True,
+            )
         else:
-            schemas = load_schemas(schema_root, group, kind, sorted(versions))
-            missing = sorted(versions - set(schemas))
-            reason = ""
-            if missing:
-                reason = (
-                    f"no schema {group}/{kind.lower()}_{missing[0]}.json in {schema_root}: "
-                    f"{kind} objects cannot get API validation"
-                )
-            else:
-                crd = build_crd(group, kind, schemas, namespaced=kind not in CLUSTER_SCOPED)
-                try:
-                    kube.apply(crd)
-                except ApiError:
-                    # A CEL rule that does not compile on this server version: keep the
-                    # structural validation at least, and say so.
-                    try:
-                        kube.apply(
-                            build_crd(group, kind, schemas, namespaced=kind not in CLUSTER_SCOPED, cel=False)
-                        )
-                    except ApiError as err:
-                        reason = f"CRD generated from {schema_root}/{group} was rejected: {err.message}"
-                if not reason:
-                    pending_crds.append((str(crd["metadata"]["name"]), keys))
+            result = _install(kube, group, kind, choice)
+            if result.outcome is None:
+                pending.append((str(choice.crd["metadata"]["name"]), keys))
         for key in keys:
-            status[key] = reason
-    for name, keys in pending_crds:
+            status[key] = result
+    for name, keys in pending:
         wait_until(
             functools.partial(_crd_served, kube, name, keys),
             what="be Established and served",
@@ -213,8 +225,6 @@ def prepare_kinds(
             timeout_s=30,
             retry_on=(ApiError,),
         )
-        for key in keys:
-            status[key] = ""
     return status
 
 
@@ -230,13 +240,14 @@ def apply_platform(
     nsmap: NamespaceMap,
     caps: Capabilities,
     *,
-    schema_root: Path | None,
+    catalogue: Catalogue,
     run_id: str,
+    exemption: SchemaExemption = lambda _obj: None,
 ) -> PlatformState:
     """See the module docstring. Never raises for a rejected object: that is its result."""
     state = PlatformState()
     began = time.monotonic()
-    state.crds = prepare_kinds(kube, inventory, schema_root, caps)
+    state.crds = prepare_kinds(kube, inventory, catalogue, caps)
     state.seconds["crds"] = time.monotonic() - began
 
     began = time.monotonic()
@@ -262,13 +273,20 @@ def apply_platform(
     for obj in inventory.objects:
         if obj.kind == "Namespace" or obj.ref in state.results:
             continue
-        reason = state.crds.get((obj.api_version, obj.kind), "")
-        if reason:
-            state.results[obj.ref] = _result(obj, Outcome.SKIPPED, reason)
+        kind_status = state.crds.get((obj.api_version, obj.kind))
+        if kind_status is not None and kind_status.outcome is not None:
+            exempt = exemption(obj) if kind_status.no_crd else None
+            state.results[obj.ref] = (
+                _result(obj, Outcome.SKIPPED, f"{exempt} ({kind_status.message})")
+                if exempt
+                else _result(obj, kind_status.outcome, kind_status.message)
+            )
             continue
         real = obj.kind in CLUSTER_SCOPED and caps.owns_cluster
+        # A CRD goes in as prepare_kinds installed it (no conversion webhook to call here).
+        body = for_cluster(obj.body) if is_crd(obj.body) else obj.body
         try:
-            resp = kube.apply(nsmap.object_to_cluster(obj.body), dry_run=not real)
+            resp = kube.apply(nsmap.object_to_cluster(body), dry_run=not real)
             state.results[obj.ref] = _result(
                 obj, Outcome.APPLIED if real else Outcome.DRY_RUN, warnings=resp.warnings
             )

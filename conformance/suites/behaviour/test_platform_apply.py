@@ -2,8 +2,9 @@
 
 test_render_is_complete                 the render loaded without problems (nothing left out)
 test_server_side_apply[<Kind/ns/name>]  one per object: applied (namespaces, cluster-scoped),
-                                        accepted by dry-run, or skipped with the reason
-                                        (a custom kind without a usable schema)
+                                        accepted by dry-run, or failed; a custom kind without a CRD
+                                        fails unless policy.yaml exempts it (skipped, with the
+                                        exemption); a generated CRD the server refuses is broken
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 
 import pytest
 
+from conformance.errors import InfraError
 from conformance.inventory import Inventory
 from conformance.report.allure_labels import attach_text, label
 
@@ -23,8 +25,8 @@ def test_render_is_complete(inventory: Inventory, platform: PlatformState) -> No
     """Every manifest became objects; custom kinds and their validation are listed."""
     label(TIER, "server-side apply", severity="critical")
     crds = "\n".join(
-        f"  {api}/{kind}: {reason or 'validated (CRD from schema or served)'}"
-        for (api, kind), reason in sorted(platform.crds.items())
+        f"  {api}/{kind}: {status.outcome.value + ': ' if status.outcome else ''}{status.message}"
+        for (api, kind), status in sorted(platform.crds.items())
     )
     extra = ", ".join(platform.extra_namespaces) or "none"
     attach_text(
@@ -49,6 +51,8 @@ def test_server_side_apply(platform_ref: str, platform: PlatformState, inventory
         attach_text("API warnings", "\n".join(result.warnings))
     if result.outcome is Outcome.SKIPPED:
         pytest.skip(f"not validated: {result.message}")
+    if result.outcome is Outcome.BROKEN:
+        raise InfraError(f"{platform_ref} could not be judged: {result.message}")
     if result.outcome is Outcome.FAILED:
         attach_text("object", json.dumps(obj.body, indent=2))
         pytest.fail(

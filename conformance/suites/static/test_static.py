@@ -2,27 +2,50 @@
 
 Items are generated from one cached static run per process:
   test_inputs_load[<profile>]          every file/chart loads (problems name file, document, field)
-  test_schema[<profile>-<apiVersion Kind>]   kubeconform -strict per kind (no schema: skipped, with why)
+  test_schema[<profile>-<apiVersion Kind>]   kubeconform -strict per kind; an API removed in
+                                       --k8s-version or a kind without a schema fails (unless exempted
+                                       under rule `schema` in policy.yaml); a deprecated one warns
   test_rule[<profile>-<rule id>]        one per rule; findings fail it
   test_exemption[<profile>-<rule>-<object>]  skipped with owner and reason; expired: fails
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import warnings
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from conformance.errors import InfraError
 from conformance.plugin import settings_from_config
+from conformance.policy import Exemption, Policy
 from conformance.report.allure_labels import attach_object, attach_text, label
 from conformance.report.redact import redact_text
 from conformance.rules import RuleOutcome
+from conformance.schema import SCHEMA_RULE
 from conformance.schema.kubeconform import SchemaResult, Status
 from conformance.static import StaticRun, StaticTarget, cached_run
 
 TIER = "static"
+
+
+class DeprecatedApiWarning(UserWarning):
+    """An object uses an API the target Kubernetes version deprecates (reported, not failed)."""
+
+
+@dataclass(frozen=True)
+class SchemaGroup:
+    """The schema results of one apiVersion/kind, with what decides on missing schemas."""
+
+    results: list[SchemaResult]
+    policy: Policy | None
+    today: dt.date
+
+    def exemption(self, result: SchemaResult) -> Exemption | None:
+        return self.policy.exemption_for(SCHEMA_RULE, result.obj.ref) if self.policy else None
 
 
 def _run(config: pytest.Config) -> StaticRun | InfraError:
@@ -44,7 +67,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             groups: dict[str, list[SchemaResult]] = defaultdict(list)
             for result in target.schema:
                 groups[f"{result.obj.api_version} {result.obj.kind}"].append(result)
-            params += [pytest.param(g, id=f"{target.profile}-{key}") for key, g in sorted(groups.items())]
+            params += [
+                pytest.param(SchemaGroup(g, run.policy, run.settings.today), id=f"{target.profile}-{key}")
+                for key, g in sorted(groups.items())
+            ]
         elif name == "test_rule":
             params += [pytest.param(o, id=f"{target.profile}-{o.rule.id}") for o in target.outcomes]
         elif name == "test_exemption":
@@ -94,28 +120,53 @@ def test_inputs_load(item: Any) -> None:
 
 
 def test_schema(item: Any) -> None:
-    """kubeconform -strict against offline schemas, per kind."""
-    results: list[SchemaResult] = item
+    """kubeconform -strict against offline schemas, per kind; removed APIs and missing schemas fail."""
+    group: SchemaGroup = item
+    results = group.results
     kind = results[0].obj.kind
-    bad = [r for r in results if r.status in (Status.INVALID, Status.ERROR)]
-    skipped = [r for r in results if r.status is Status.SKIPPED]
+    bad = [r for r in results if r.status in (Status.INVALID, Status.ERROR, Status.REMOVED)]
+    unschemed = [r for r in results if r.status is Status.SKIPPED]
+    exempt = {id(r): group.exemption(r) for r in unschemed}
+    expired = [r for r in unschemed if (ex := exempt[id(r)]) is not None and ex.expires < group.today]
+    missing = [r for r in unschemed if exempt[id(r)] is None]
     # Stories name the services at fault, so a passing test sits in one place in the tree.
-    label(TIER, "schema", [r.obj.labels.get("app.kubernetes.io/name", r.obj.name) for r in bad], "critical")
-    if bad:
-        for r in bad[:5]:
+    at_fault = bad + missing + expired
+    label(
+        TIER, "schema", [r.obj.labels.get("app.kubernetes.io/name", r.obj.name) for r in at_fault], "critical"
+    )
+    deprecated = sorted({r.deprecation for r in results if r.deprecation})
+    for message in deprecated:
+        attach_text("deprecated API", message)
+        warnings.warn(DeprecatedApiWarning(f"{len(results)} {kind} object(s): {message}"), stacklevel=1)
+    if at_fault:
+        for r in at_fault[:5]:
             attach_object(r.obj.ref, r.obj.body)
         lines = []
-        for r in bad:
-            lines.append(f"{r.obj.ref} ({r.obj.source}): {r.status.value}")
+        for r in at_fault:
+            ex = exempt.get(id(r))
+            if ex is not None:
+                lines.append(
+                    f"{r.obj.ref} ({r.obj.source}): schema exemption expired on {ex.expires} "
+                    f"(owner {ex.owner}): renew it in policy.yaml or provide a schema"
+                )
+                continue
+            status = "no schema" if r.status is Status.SKIPPED else r.status.value
+            lines.append(f"{r.obj.ref} ({r.obj.source}): {status}")
             lines += [f"  * {e.path}: {e.message}" for e in r.errors] or [f"  * {r.message}"]
         pytest.fail(
             redact_text(
-                f"{len(bad)} of {len(results)} {kind} object(s) fail the schema:\n" + "\n".join(lines)
+                f"{len(at_fault)} of {len(results)} {kind} object(s) fail the schema check:\n"
+                + "\n".join(lines)
             ),
             pytrace=False,
         )
-    if skipped and len(skipped) == len(results):
-        pytest.skip(f"{skipped[0].message} ({len(skipped)} object(s) not schema-checked)")
+    if unschemed and len(unschemed) == len(results):
+        ex = exempt[id(unschemed[0])]
+        assert ex is not None
+        pytest.skip(
+            f"not schema-checked ({len(unschemed)} object(s)): exempted until {ex.expires} by {ex.owner}: "
+            f"{ex.reason}"
+        )
 
 
 def test_rule(item: Any) -> None:
@@ -160,7 +211,13 @@ def test_no_unused_exemptions(item: Any) -> None:
     if run.policy is None:
         pytest.skip("policy source did not load (see test_policy_source)")
     used = {
-        (o.rule.id, f.obj.ref) for t in run.targets for o in t.outcomes for f, _ in o.exempted + o.expired
+        (o.rule.id, ex.object) for t in run.targets for o in t.outcomes for _, ex in o.exempted + o.expired
+    }
+    used |= {
+        (SCHEMA_RULE, ex.object)
+        for t in run.targets
+        for r in t.schema
+        if r.status is Status.SKIPPED and (ex := run.policy.exemption_for(SCHEMA_RULE, r.obj.ref)) is not None
     }
     stale = [e for e in run.policy.exemptions if (e.rule, e.object) not in used]
     if stale:
