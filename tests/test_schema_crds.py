@@ -77,7 +77,7 @@ def test_input_crds_in_memory_validation(locations: SchemaLocations) -> None:
 
 
 def test_without_its_crd_a_custom_resource_has_no_schema(locations: SchemaLocations) -> None:
-    objects = [o for o in build_inventory(FIXTURES / "widgets-bad.yaml", "prod").objects]
+    objects = build_inventory(FIXTURES / "widgets-bad.yaml", "prod").objects
     assert {r.status for r in validate(objects, locations)} == {Status.SKIPPED}
 
 
