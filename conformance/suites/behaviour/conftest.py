@@ -36,6 +36,7 @@ from conformance.report.allure_labels import attach_text
 from conformance.rules.k8s import of_kinds
 from conformance.schema import SCHEMA_RULE
 from conformance.schema.crds import Catalogue
+from conformance.schema.lifecycle import LifecycleTable
 from conformance.settings import Settings
 
 from .exercise import HpaSubject, hpa_subjects, pdb_subjects
@@ -370,6 +371,7 @@ def platform(
         catalogue=Catalogue.load(settings.schemas / "crds"),
         run_id=cluster.run_id,
         exemption=exemption,
+        lifecycle=LifecycleTable.load(settings.schemas / "api-lifecycle"),
     )
     counts: dict[str, int] = {}
     for result in state.results.values():

@@ -34,7 +34,8 @@ from conformance.cluster.wait import Poll, wait_until
 from conformance.inventory import Inventory, K8sObject
 from conformance.inventory.model import CLUSTER_SCOPED
 from conformance.rules.k8s import WORKLOADS, pod_template_of
-from conformance.schema.crds import Catalogue, identity, is_crd
+from conformance.schema.crds import Catalogue, identity, is_crd, served_versions
+from conformance.schema.lifecycle import LifecycleTable
 
 # Why an object may go without a schema (policy.yaml, rule `schema`), or None.
 SchemaExemption = Callable[[K8sObject], "str | None"]
@@ -178,8 +179,23 @@ def _install(kube: Kube, group: str, kind: str, choice: CrdChoice) -> KindStatus
     return KindStatus(None, f"CRD from {choice.origin}")
 
 
+def _removed(kube: Kube, lifecycle: LifecycleTable | None, api_version: str, kind: str) -> str:
+    """Why the server lacks a built-in kind, when its API was removed by the server's version."""
+    if lifecycle is None or (api_version, kind) not in lifecycle.apis:
+        return ""
+    version = str(kube.request("GET", "/version").body.get("gitVersion", ""))
+    verdict = lifecycle.verdict(api_version, kind, version)
+    return (
+        f"not served by this API server ({version}): {verdict.message}" if verdict and verdict.removed else ""
+    )
+
+
 def prepare_kinds(
-    kube: Kube, inventory: Inventory, catalogue: Catalogue, caps: Capabilities
+    kube: Kube,
+    inventory: Inventory,
+    catalogue: Catalogue,
+    caps: Capabilities,
+    lifecycle: LifecycleTable | None = None,
 ) -> dict[tuple[str, str], KindStatus]:
     """For each kind the server lacks: install its CRD (owned clusters), or say why it cannot be judged."""
     wanted: dict[tuple[str, str], set[str]] = {}
@@ -190,6 +206,10 @@ def prepare_kinds(
             continue
         if kube.has_kind(*key):
             status[key] = KindStatus(None, "served by the API server")
+            continue
+        removed = _removed(kube, lifecycle, *key)
+        if removed:
+            status[key] = KindStatus(Outcome.FAILED, removed)
             continue
         wanted.setdefault((obj.group, obj.kind), set()).add(obj.api_version.rpartition("/")[2])
         status[key] = KindStatus(None, "pending")
@@ -213,7 +233,16 @@ def prepare_kinds(
             )
         else:
             result = _install(kube, group, kind, choice)
-            if result.outcome is None:
+            served = {v for v, _ in served_versions(choice.crd)}
+            unserved = [k for k in keys if k[0].rpartition("/")[2] not in served]
+            keys = [k for k in keys if k not in unserved]
+            for key in unserved:
+                status[key] = KindStatus(
+                    Outcome.FAILED,
+                    f"the CRD for {kind} from {choice.origin} does not serve {key[0]} "
+                    f"(serves: {', '.join(sorted(served)) or 'nothing'})",
+                )
+            if result.outcome is None and keys:
                 pending.append((str(choice.crd["metadata"]["name"]), keys))
         for key in keys:
             status[key] = result
@@ -243,11 +272,12 @@ def apply_platform(
     catalogue: Catalogue,
     run_id: str,
     exemption: SchemaExemption = lambda _obj: None,
+    lifecycle: LifecycleTable | None = None,
 ) -> PlatformState:
     """See the module docstring. Never raises for a rejected object: that is its result."""
     state = PlatformState()
     began = time.monotonic()
-    state.crds = prepare_kinds(kube, inventory, catalogue, caps)
+    state.crds = prepare_kinds(kube, inventory, catalogue, caps, lifecycle)
     state.seconds["crds"] = time.monotonic() - began
 
     began = time.monotonic()
