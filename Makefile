@@ -23,12 +23,13 @@ export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 # The suite runs from the checkout (no install step): conftest.py loads the plugin.
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv tools doctor static behaviour slo conformance test lint catalogue bench lock clean report report-tools
+.PHONY: help venv tools doctor static static-versions behaviour slo conformance test lint catalogue bench lock clean report report-tools
 
 help:
 	@echo "make conformance  all tiers on the platform (static, behaviour, SLO)"
 	@echo "make test         the suite's own tests + lint"
 	@echo "make static | behaviour | slo   one tier; ARGS='...' passes pytest options"
+	@echo "make static-versions   the static tier for each of K8S_VERSIONS (default 1.35 1.36 1.37)"
 	@echo "make report       one Allure HTML report of every tier's results (build/allure-report/index.html)"
 	@echo "make tools | doctor | lint | catalogue | bench | clean"
 
@@ -47,6 +48,13 @@ doctor: tools
 
 static: tools
 	$(TIER_PYTEST) conformance/suites/static --junitxml=$(BUILD)/junit/static.xml --alluredir=$(RESULTS) $(ARGS)
+
+# The static tier once per target Kubernetes version (removed APIs fail, deprecated ones warn).
+K8S_VERSIONS ?= 1.35 1.36 1.37
+static-versions: tools
+	@for v in $(K8S_VERSIONS); do echo "== static tier, Kubernetes $$v"; \
+	  $(TIER_PYTEST) conformance/suites/static --k8s-version $$v --junitxml=$(BUILD)/junit/static-$$v.xml --alluredir=$(RESULTS) $(ARGS) || rc=1; \
+	done; exit $${rc:-0}
 
 behaviour: tools
 	$(TIER_PYTEST) conformance/suites/behaviour --junitxml=$(BUILD)/junit/behaviour.xml --alluredir=$(RESULTS) $(ARGS)

@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conformance.inventory import build_inventory
 from conformance.schema.kubeconform import SchemaLocations, Status, validate
@@ -138,3 +139,10 @@ def test_the_static_gate_warns_about_deprecated_apis(
     result = _gate(pytester, FIXTURES / "deprecated", target)
     result.assert_outcomes(passed=2 - failed, failed=failed, warnings=2 - failed)
     result.stdout.fnmatch_lines(["*DeprecatedApiWarning*v1 Endpoints is deprecated since Kubernetes 1.33*"])
+
+
+def test_the_ci_gate_runs_the_static_tier_for_each_target_version() -> None:
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "conformance.yml").read_text())
+    static = workflow["jobs"]["static"]
+    assert static["strategy"]["matrix"]["k8s"] == list(TARGETS)
+    assert static["env"]["CONFORMANCE_K8S_VERSION"] == "${{ matrix.k8s }}"
