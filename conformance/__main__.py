@@ -29,7 +29,7 @@ TOOLS = (
     ("kwok", "KWOK_VERSION"),
     ("kwokctl", "KWOK_VERSION"),
     ("metrics-server", "METRICS_SERVER_VERSION"),
-    ("controller-gen", "tools/go/controller-gen go.mod"),
+    ("controller-gen", "CONTROLLER_GEN_VERSION"),
 )
 
 
@@ -41,6 +41,11 @@ def _pins() -> dict[str, str]:
             if "=" in line and not line.lstrip().startswith("#"):
                 key, _, value = line.partition("=")
                 pins[key.strip()] = value.strip().strip('"')
+    # controller-gen's pin is its wrapper module's requirement.
+    gomod = tools.REPO / "tools" / "go" / "controller-gen" / "go.mod"
+    for line in gomod.read_text().splitlines() if gomod.is_file() else []:
+        if line.split()[:1] == ["sigs.k8s.io/controller-tools"]:
+            pins["CONTROLLER_GEN_VERSION"] = line.split()[1]
     return pins
 
 
