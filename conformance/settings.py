@@ -116,6 +116,13 @@ OPTIONS: tuple[Option, ...] = (
         "agnhost image the `kind`/`existing` providers run for CPU load and connection probes",
         "registry.k8s.io/e2e-test-images/agnhost:2.53",
     ),
+    Option(
+        "data_plane",
+        "--data-plane",
+        "CONFORMANCE_DATA_PLANE",
+        "on/off: the `local` provider's data plane (network namespaces + kube-router; needs root)",
+        "on",
+    ),
 )
 
 
@@ -136,6 +143,7 @@ class Settings:
     explicit: frozenset[str] = field(default_factory=frozenset)
     kind_node_image: str = ""
     agnhost_image: str = ""
+    data_plane: bool = True
 
     @classmethod
     def resolve(
@@ -175,6 +183,7 @@ class Settings:
             explicit=frozenset(explicit),
             kind_node_image=raw["kind_node_image"] or "",
             agnhost_image=raw["agnhost_image"] or "",
+            data_plane=str(raw["data_plane"]).strip().lower() not in ("off", "0", "false", "no"),
         )
 
     @classmethod

@@ -25,6 +25,7 @@ from ..errors import InfraError
 from ..settings import Settings
 
 if TYPE_CHECKING:
+    from .dataplane import DataPlane
     from .kube import Kube
 
 Metrics = Literal["simulated", "real", "none"]
@@ -40,16 +41,20 @@ class Capabilities:
     metrics: Metrics  # where pod CPU metrics come from (the HPA needs some)
     can_set_usage: bool  # the suite can drive a pod's CPU usage (kwok annotation, agnhost ConsumeCPU)
     owns_cluster: bool  # made for this run: nodes may be cordoned, CRDs and cluster-scoped objects created
+    # Why a capability is absent on this machine, e.g. {"data_plane": "the data plane needs root ..."}.
+    why_not: Mapping[str, str] = field(default_factory=dict)
 
     def lacks(self, **needed: object) -> str | None:
         """The reason a test cannot run here, or None.
 
-        Example: ``caps.lacks(data_plane=True)`` -> "provider has no data plane (data_plane=False)".
+        Example: ``caps.lacks(data_plane=True)`` -> "provider lacks data_plane=True (it has
+        data_plane=False: the data plane needs root ...)".
         """
         for name, want in needed.items():
             have = getattr(self, name)
             if have != want:
-                return f"provider lacks {name}={want!r} (it has {name}={have!r})"
+                why = self.why_not.get(name)
+                return f"provider lacks {name}={want!r} (it has {name}={have!r}{f': {why}' if why else ''})"
         return None
 
 
@@ -67,6 +72,9 @@ class Cluster:
     namespace_prefix: str = ""
     run_id: str = ""  # value of RUN_LABEL on everything this run creates
     details: Mapping[str, str] = field(default_factory=dict)  # e.g. workdir, versions
+    # The provider's own data plane (network namespaces + enforcer) when it has one (`local`);
+    # other providers with data_plane=True probe through their real pods instead.
+    data_plane: DataPlane | None = None
 
     def describe(self) -> str:
         """One line for humans: "local cluster tw-1 ready in 4.3 s (workdir ..., ...)"."""

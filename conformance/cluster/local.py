@@ -9,8 +9,15 @@ binaries in .tools/bin, bound to 127.0.0.1, without Docker, images or network.
     cluster = provider.start()        # ~4-6 s here: prints "local cluster ... ready in 4.8 s"
     provider.stop()                   # kwokctl delete, stray processes, temp dir
 
+With the data plane (capability data_plane, on by default where it can run:
+root, iptables/ipset/iproute2 linked by `make tools`), a seventh kwok node,
+DATA_PLANE_NODE, carries the probe pods: tainted so no workload lands there,
+InternalIP 127.0.0.1 (what metrics-server already scrapes for every kwok node)
+and podCIDR POD_CIDR; the network namespaces, kube-router and kube-proxy of
+conformance/cluster/dataplane/ make its pods' packets real.
+
 Everything lives in one temp dir (KWOK_WORKDIR, KUBECACHEDIR, kubeconfig, the
-metrics-server manifests), removed by stop(). kwokctl starts each component in
+metrics-server manifests, the data plane's logs), removed by stop(). kwokctl starts each component in
 its own process group, so stop() also ends any process whose command line
 names that dir, in case kwokctl itself was interrupted mid-create. A reaper
 process (reaper.py) does the same if this process dies without stop(), e.g. on
@@ -35,7 +42,9 @@ from typing import Any
 from .. import tools
 from ..errors import InfraError
 from ..settings import Settings
+from . import dataplane
 from .base import Capabilities, Cluster, register
+from .dataplane import netns
 from .kube import ApiError, Kube
 from .procs import listening_ports, processes_referencing, read_pid_files, terminate
 from .reaper import DONE
@@ -60,6 +69,12 @@ USAGE_ANNOTATION = "kwok.x-k8s.io/usage-cpu"
 ZONES = ("zone-a", "zone-b", "zone-c")
 NODES_PER_ZONE = 2
 NODE_LABEL = "conformance.tartware.io/fake-node"
+# The data plane's node and address ranges (see the module docstring and dataplane/netns.py).
+DATA_PLANE_NODE = "kwok-dataplane"
+DATA_PLANE_TAINT = "conformance.tartware.io/data-plane"
+# Cluster IPs: set explicitly, so that they cannot overlap kwok's default pod range (10.0.0.0/24,
+# the apiserver's own default service range too).
+SERVICE_CIDR = "10.96.0.0/16"
 CREATE_TIMEOUT_S = 90.0
 READY_TIMEOUT_S = 120.0  # a bound, not a target: ready in ~5 s, but minutes on a loaded machine
 
@@ -95,6 +110,10 @@ def kwokctl_config(repo_bin: Path, metrics_manifests: Path) -> dict[str, Any]:
             {
                 "name": "kube-controller-manager",
                 "extraArgs": [{"key": "horizontal-pod-autoscaler-sync-period", "value": "5s"}],
+            },
+            {
+                "name": "kube-apiserver",
+                "extraArgs": [{"key": "service-cluster-ip-range", "value": SERVICE_CIDR}],
             },
         ],
     }
@@ -159,6 +178,39 @@ def fake_node(name: str, zone: str) -> dict[str, Any]:
     }
 
 
+def data_plane_node() -> dict[str, Any]:
+    """The kwok node of the data plane's pods: no workload lands on it (taint), kube-router
+    knows its pods by hostIP 127.0.0.1, kwok gives them addresses in POD_CIDR."""
+    capacity = {"cpu": "32", "memory": "256Gi", "pods": "250"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": DATA_PLANE_NODE,
+            "annotations": {
+                "kwok.x-k8s.io/node": "fake",
+                "metrics.k8s.io/resource-metrics-path": f"/metrics/nodes/{DATA_PLANE_NODE}/metrics/resource",
+            },
+            "labels": {
+                "type": "kwok",
+                "kubernetes.io/hostname": DATA_PLANE_NODE,
+                "kubernetes.io/os": "linux",
+            },
+        },
+        "spec": {
+            "podCIDR": str(dataplane.POD_CIDR),
+            "taints": [{"key": DATA_PLANE_TAINT, "value": "true", "effect": "NoSchedule"}],
+        },
+        # Loopback: metrics-server prefers InternalIP; any other address would send its
+        # scrapes out of the machine.
+        "status": {
+            "allocatable": capacity,
+            "capacity": capacity,
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+        },
+    }
+
+
 def node_names() -> list[str]:
     """The fake nodes, two per zone: kwok-zone-a-0, kwok-zone-a-1, kwok-zone-b-0, ..."""
     return [f"kwok-{zone}-{i}" for zone in ZONES for i in range(NODES_PER_ZONE)]
@@ -201,12 +253,25 @@ class LocalProvider:
     """kwokctl binary runtime; see the module docstring."""
 
     name = "local"
-    capabilities = Capabilities(data_plane=False, metrics="simulated", can_set_usage=True, owns_cluster=True)
 
     def __init__(self, settings: Settings, bin_dir: Path | None = None) -> None:
         self.settings = settings
         self.bin_dir = bin_dir or tools.TOOLS_BIN
-        self.cluster_name = f"tw-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.tag = uuid.uuid4().hex[:6]
+        self.cluster_name = f"tw-{os.getpid()}-{self.tag}"
+        why = (
+            "turned off (--data-plane off)"
+            if not settings.data_plane
+            else dataplane.unavailable(self.bin_dir)
+        )
+        self.capabilities = Capabilities(
+            data_plane=why is None,
+            metrics="simulated",
+            can_set_usage=True,
+            owns_cluster=True,
+            why_not={"data_plane": why} if why else {},
+        )
+        self.plane: dataplane.DataPlane | None = None
         self.tmp: Path | None = None
         self._create: subprocess.Popen[bytes] | None = None
         self._reaper: subprocess.Popen[str] | None = None
@@ -240,7 +305,9 @@ class LocalProvider:
     def start(self) -> Cluster:
         """kwokctl create (own session), then metrics APIService Available and fake nodes Ready."""
         began = time.monotonic()
-        for binary in ("kwokctl", *BINARIES.values()):
+        for binary in ("kwokctl", *BINARIES.values()) + (
+            ("kube-router", "kube-proxy") if self.capabilities.data_plane else ()
+        ):
             tools.find(binary)  # ToolMissing (an InfraError) names `make tools`
         self.tmp = Path(tempfile.mkdtemp(prefix="tartware-kwok-"))
         self._start_reaper()
@@ -286,7 +353,24 @@ class LocalProvider:
             self._wait_ready(kube)
         finally:
             kube.close()
+        cluster_s = time.monotonic() - began
+        details = {"workdir": str(self.tmp), "kubernetes": KUBE_VERSION, "nodes": str(len(node_names()))}
+        if self.capabilities.data_plane:
+            self.plane = dataplane.DataPlane(
+                self.tmp / "dataplane",
+                self.tmp / "kubeconfig",
+                DATA_PLANE_NODE,
+                netns.run_name(os.getpid(), self.tag),
+                bin_dir=self.bin_dir,
+            )
+            self.plane.start()
+            details["data plane"] = (
+                f"node namespace + kube-proxy ready in {self.plane.timings['start']:.1f} s"
+            )
+        else:
+            details["data plane"] = f"none ({self.capabilities.why_not.get('data_plane')})"
         ready_s = time.monotonic() - began
+        details["control plane"] = f"{cluster_s:.1f} s"
         return Cluster(
             provider=self.name,
             name=self.cluster_name,
@@ -294,7 +378,8 @@ class LocalProvider:
             capabilities=self.capabilities,
             ready_s=ready_s,
             run_id=self.cluster_name,
-            details={"workdir": str(self.tmp), "kubernetes": KUBE_VERSION, "nodes": str(len(node_names()))},
+            details=details,
+            data_plane=self.plane,
         )
 
     def _wait_ready(self, kube: Kube) -> None:
@@ -311,6 +396,8 @@ class LocalProvider:
 
         for name, zone in zip(node_names(), [z for z in ZONES for _ in range(NODES_PER_ZONE)], strict=True):
             kube.create(fake_node(name, zone))
+        if self.capabilities.data_plane:
+            kube.create(data_plane_node())
 
         def nodes_ready() -> Poll[bool]:
             ready = []
@@ -358,6 +445,8 @@ class LocalProvider:
         self._stopped = True
         if self._create is not None and self._create.poll() is None:
             terminate([self._create.pid], grace_s=3)
+        if self.plane is not None:
+            self.plane.stop()  # before the API goes: kube-router and kube-proxy end cleanly
         with contextlib.suppress(OSError, subprocess.SubprocessError, InfraError):
             subprocess.run(
                 [self._kwokctl(), "delete", "cluster", "--name", self.cluster_name],
@@ -385,6 +474,9 @@ class LocalProvider:
                 str(self.tmp),
                 self._kwokctl(),
                 self.cluster_name,
+                # What a killed run's data plane left: the namespaces of this run.
+                str(self.bin_dir / "ip"),
+                netns.run_name(os.getpid(), self.tag),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,

@@ -1,4 +1,6 @@
-"""Connection probes for the NetworkPolicy matrix on providers with a data plane (kind, existing).
+"""Connection probes through real pods, for providers whose pods run (kind, existing).
+
+(The `local` provider has its own data plane: conformance/cluster/dataplane/.)
 
 One probe pod per endpoint of the truth table, carrying that endpoint's labels
 in its namespace, with one agnhost `serve-hostname` container per (port,
@@ -8,7 +10,7 @@ machine to the pod network).
 
     pods = [probe_pod(ep, ns_of(ep), image) for ep in table.endpoints]
     cmd = connect_command(kubectl, kubeconfig, site, target_ip="10.244.1.7", port=8080, protocol="TCP")
-    allowed = run_probes(kubectl, kubeconfig, plans, workers=8)     # -> set of Flow that connected
+    results = run_commands([cmd, ...], workers=8)                    # -> [(exit code, output tail)]
 
 Pods follow the `restricted` PodSecurity profile (non-root, no privilege
 escalation, all capabilities dropped, RuntimeDefault seccomp); ports below 1024
@@ -117,15 +119,6 @@ def connect_command(
     ]
 
 
-@dataclass(frozen=True)
-class ProbeResult:
-    """One probed cell: did the connection succeed (None: could not be probed)."""
-
-    flow: Flow
-    connected: bool | None  # None: not probed (no source we can exec into)
-    detail: str = ""
-
-
 def plan(cells: Iterable[Flow], sites: dict[str, ProbeSite]) -> list[tuple[Flow, ProbeSite, ProbeSite]]:
     """The cells that can be probed: both ends placed, the source one of ours."""
     out = []
@@ -136,31 +129,17 @@ def plan(cells: Iterable[Flow], sites: dict[str, ProbeSite]) -> list[tuple[Flow,
     return out
 
 
-def run_probes(
-    kubectl: Path,
-    kubeconfig: Path,
-    cells: Sequence[Flow],
-    sites: dict[str, ProbeSite],
-    *,
-    workers: int = 8,
-    timeout_s: float = 15.0,
-) -> list[ProbeResult]:
-    """Probe every cell that can be probed (exit 0 = connected); the rest come back as not probed."""
-    runnable = plan(cells, sites)
-    probed = {c for c, _, _ in runnable}
+def run_commands(
+    commands: Sequence[list[str]], *, workers: int = 8, timeout_s: float = 15.0
+) -> list[tuple[int, str]]:
+    """Run each probe command (exit 0 = connected), `workers` at a time, each at most timeout_s."""
 
-    def one(item: tuple[Flow, ProbeSite, ProbeSite]) -> ProbeResult:
-        cell, src, dst = item
-        cmd = connect_command(
-            kubectl, kubeconfig, src, target_ip=dst.ip, port=cell.port, protocol=cell.protocol
-        )
+    def one(cmd: list[str]) -> tuple[int, str]:
         try:
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
         except subprocess.TimeoutExpired:
-            return ProbeResult(cell, False, "kubectl exec timed out")
-        return ProbeResult(cell, out.returncode == 0, (out.stdout + out.stderr).strip()[-200:])
+            return 124, "kubectl exec timed out"
+        return out.returncode, (out.stdout + out.stderr).strip()[-200:]
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(one, runnable))
-    results += [ProbeResult(c, None, "no source pod to exec into") for c in cells if c not in probed]
-    return results
+        return list(pool.map(one, commands))

@@ -1,50 +1,48 @@
-"""NetworkPolicy: the allowed flows, as the cluster stores the policies, equal the declared intent.
+"""NetworkPolicy on a cluster: what the API server accepts and stores, and what real packets do.
 
-test_truth_table_as_applied   every NetworkPolicy applied for real, read back with the
-                              namespaces; the truth table computed from what the API
-                              returned (defaults filled in, unknown fields rejected) must
-                              equal manifests/flows.yaml: "N wrong, M correct"
-test_data_plane_probe         the same matrix probed with real connections (agnhost connect)
-                              on providers with a data plane; skipped elsewhere, with why
+test_policies_as_applied   every NetworkPolicy applied for real and read back: none rejected,
+                           every field the render sets stored unchanged; the defaults the
+                           server filled in are reported (the intent itself is the static
+                           tier's flows rule: manifests/flows.yaml vs the policies)
+test_data_plane_probe      the probe matrix (probe_matrix.py): every source workload x
+                           destination workload x port, to the pod IP and through its
+                           Service, expected from manifests/flows.yaml, connected for real
+                           (local: network namespaces + kube-router; kind/existing: agnhost);
+                           cyclonus-style grids, "N wrong, M correct", each wrong cell naming
+                           the policy at fault. Skipped, with why, where there is no data plane.
 """
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
-from conformance import tools
-from conformance.cluster import ApiError, Cluster, Kube, Poll, wait_until
-from conformance.cluster.base import RUN_LABEL
-from conformance.cluster.probes import ProbeSite, probe_name, probe_pod, run_probes
+from conformance.cluster import ApiError, Cluster, Kube
+from conformance.errors import InfraError
 from conformance.inventory import Inventory, K8sObject, Source
-from conformance.netpol import (
-    NAME_KEYS,
-    Comparison,
-    TruthTable,
-    compare,
-    load_flows,
-    modelled_from_flows,
-    truth_table,
-)
+from conformance.netpol import load_flows
 from conformance.report.allure_labels import attach_text, label
-from conformance.rules.k8s import is_workload
 from conformance.settings import Settings
 
 from .conftest import TIER, BehaviourTiming, flows_path
-from .platform import NamespaceMap, PlatformState, owned_namespace
+from .platform import NamespaceMap, PlatformState
+from .probe_matrix import build_matrix, explain, judge, render
+from .probe_run import probe_exec, probe_local
 from .resources import TestNamespaces
 from .verdict import require
 
 
 @dataclass
 class AsApplied:
-    """The policies as the cluster stores them, ready for the truth table."""
+    """The policies as the cluster stores them, next to the render's."""
 
-    inventory: Inventory  # namespaces and policies read back from the cluster, workloads from the render
-    rendered_policies: int
+    inventory: Inventory  # namespaces and policies read back from the cluster
+    rendered: list[K8sObject]
     apply_errors: list[str] = field(default_factory=list)
 
 
@@ -52,17 +50,16 @@ class AsApplied:
 def as_applied(platform: PlatformState, kube: Kube, inventory: Inventory, nsmap: NamespaceMap) -> AsApplied:
     """Apply every NetworkPolicy for real, then read policies and namespaces back.
 
-    Example: ``truth_table(as_applied.inventory)``
+    Example: ``as_applied.inventory.get("NetworkPolicy", "tartware", "guests")``
     """
     errors = []
-    for pol in inventory.of_kind("NetworkPolicy"):
+    rendered = list(inventory.of_kind("NetworkPolicy"))
+    for pol in rendered:
         try:
             kube.apply(nsmap.object_to_cluster(pol.body))
         except ApiError as err:
             errors.append(f"{pol.ref} ({pol.source}): {err}")
-    names = {o.name for o in inventory.of_kind("Namespace")} | {
-        p.namespace for p in inventory.of_kind("NetworkPolicy")
-    }
+    names = {o.name for o in inventory.of_kind("Namespace")} | {p.namespace for p in rendered}
     objects: list[K8sObject] = []
     for name in sorted(names):
         live = kube.get_or_none("v1", "Namespace", nsmap.to_cluster(name))
@@ -71,153 +68,129 @@ def as_applied(platform: PlatformState, kube: Kube, inventory: Inventory, nsmap:
         for i, live_pol in enumerate(
             kube.list("networking.k8s.io/v1", "NetworkPolicy", nsmap.to_cluster(name))
         ):
-            source = Source(f"cluster:{name}/NetworkPolicy", i)
-            objects.append(K8sObject(nsmap.object_from_cluster(live_pol), source))
-    objects += [o for o in inventory.objects if is_workload(o)]
-    return AsApplied(Inventory("as applied", objects), len(list(inventory.of_kind("NetworkPolicy"))), errors)
+            objects.append(
+                K8sObject(nsmap.object_from_cluster(live_pol), Source(f"cluster:{name}/NetworkPolicy", i))
+            )
+    return AsApplied(Inventory("as applied", objects), rendered, errors)
 
 
-def _table(applied: AsApplied, settings: Settings) -> tuple[TruthTable, Comparison]:
-    flows = load_flows(flows_path(settings))
-    table = truth_table(applied.inventory, modelled_from_flows(flows, applied.inventory))
-    return table, compare(table, flows)
+def stored_differences(rendered: Any, stored: Any, path: str = "spec") -> tuple[list[str], list[str]]:
+    """(fields the render sets that are stored differently or not at all, fields the server added)."""
+    changed: list[str] = []
+    added: list[str] = []
+    if isinstance(rendered, dict) and isinstance(stored, dict):
+        for key, value in rendered.items():
+            if key not in stored and value in ([], {}, None):
+                continue  # the API omits empty lists: "ingress: []" and no ingress mean the same
+            if key not in stored:
+                changed.append(f"{path}.{key}: rendered {value!r}, not stored")
+            else:
+                c, a = stored_differences(value, stored[key], f"{path}.{key}")
+                changed += c
+                added += a
+        added += [f"{path}.{key}={stored[key]!r}" for key in stored if key not in rendered]
+    elif isinstance(rendered, list) and isinstance(stored, list) and len(rendered) == len(stored):
+        for i, (r, s) in enumerate(zip(rendered, stored, strict=True)):
+            c, a = stored_differences(r, s, f"{path}[{i}]")
+            changed += c
+            added += a
+    elif rendered != stored:
+        changed.append(f"{path}: rendered {rendered!r}, stored {stored!r}")
+    return changed, added
 
 
-def render_matrix(table: TruthTable, result: Comparison) -> str:
-    """Expected vs actual for every cell that either side allows; deny/deny cells are counted."""
-    wrong = set(result.wrong_allowed) | set(result.wrong_denied)
-    expected_allow = (table.allowed - set(result.wrong_allowed)) | set(result.wrong_denied)
-    lines = [f"{'expected':8} {'actual':8} flow"]
-    for cell in sorted(expected_allow | table.allowed, key=str):
-        exp = "ALLOW" if cell in expected_allow else "DENY"
-        act = "ALLOW" if cell in table.allowed else "DENY"
-        lines.append(f"{exp:8} {act:8} {cell}{'   <-- wrong' if cell in wrong else ''}")
-    denied = len(set(table.cells) - table.allowed - expected_allow)
-    lines.append(f"(+ {denied} cells expected DENY and actually DENY)")
-    return "\n".join(lines)
-
-
-def test_truth_table_as_applied(
-    as_applied: AsApplied, settings: Settings, behaviour_timing: BehaviourTiming
-) -> None:
+def test_policies_as_applied(as_applied: AsApplied, behaviour_timing: BehaviourTiming) -> None:
     label(TIER, "network policy", severity="critical")
-    table, result = _table(as_applied, settings)
-    summary = result.render()
-    matrix = render_matrix(table, result)
-    attach_text("truth table: expected vs actual", f"{summary}\n\n{matrix}")
-    print(f"{summary}\n{matrix}")
-    behaviour_timing.figures["NetworkPolicy truth table (as applied)"] = (
-        f"{result.wrong} wrong, {result.correct} correct ({len(table.endpoints)} endpoints)"
-    )
-    problems = (
-        [
+    problems = []
+    if as_applied.apply_errors:
+        problems.append(
             f"{len(as_applied.apply_errors)} NetworkPolicy object(s) rejected:\n  "
             + "\n  ".join(as_applied.apply_errors)
-        ]
-        if as_applied.apply_errors
-        else []
+        )
+    defaults: dict[str, int] = {}
+    for pol in as_applied.rendered:
+        live = as_applied.inventory.get("NetworkPolicy", pol.namespace, pol.name)
+        if live is None:
+            if not any(pol.ref in e for e in as_applied.apply_errors):
+                problems.append(f"{pol.ref} ({pol.source}): applied but not read back")
+            continue
+        changed, added = stored_differences(pol.spec, live.spec)
+        problems += [f"{pol.ref} ({pol.source}): {c}" for c in changed]
+        for field_path in added:
+            name = field_path.split("=", 1)[0]
+            generic = "".join(c if not c.isdigit() else "N" for c in name)
+            defaults[generic] = defaults.get(generic, 0) + 1
+    lines = [f"{len(as_applied.rendered)} NetworkPolicies applied, {len(problems)} problem(s)"]
+    lines += [f"  server default: {name} on {n} field(s)" for name, n in sorted(defaults.items())]
+    attach_text("NetworkPolicies as stored", "\n".join(lines + problems))
+    behaviour_timing.figures["NetworkPolicies as applied"] = (
+        f"{len(as_applied.rendered)} stored, {len(problems)} problem(s), "
+        f"{sum(defaults.values())} defaulted field(s)"
     )
-    read_back = len(list(as_applied.inventory.of_kind("NetworkPolicy")))
-    if read_back != as_applied.rendered_policies:
-        problems.append(f"{read_back} NetworkPolicies read back, {as_applied.rendered_policies} rendered")
-    if result.wrong or result.undeclared_endpoints:
-        problems.append(summary)
     require(not problems, "\n".join(problems))
 
 
 @pytest.fixture
-def probe_sites(
+def probe_spaces(kube: Kube, cluster: Cluster, spaces: TestNamespaces) -> Iterator[TestNamespaces]:
+    """The test's objects; the data plane's pod namespaces and enforcer go with them."""
+    yield spaces
+    if cluster.data_plane is not None:
+        errors = cluster.data_plane.reset()
+        if errors:
+            raise InfraError("data plane cleanup failed: " + "; ".join(errors))
+
+
+def test_data_plane_probe(
+    *,
     cluster: Cluster,
     kube: Kube,
-    spaces: TestNamespaces,
+    probe_spaces: TestNamespaces,
     as_applied: AsApplied,
-    *,
+    inventory: Inventory,
     settings: Settings,
     nsmap: NamespaceMap,
-) -> Iterator[tuple[TruthTable, dict[str, ProbeSite]]]:
-    """A probe pod per endpoint (or a real pod as a target only), Ready, with its IP.
-
-    Example: ``table, sites = probe_sites; sites["tartware/api-gateway"].ip``
-    """
-    table, _ = _table(as_applied, settings)
-    image = settings.agnhost_image
-    sites: dict[str, ProbeSite] = {}
-    ours: list[tuple[str, str, str]] = []  # (endpoint key, namespace, pod)
-    for ep in table.endpoints:
-        namespace = nsmap.to_cluster(ep.namespace)
-        live = kube.get_or_none("v1", "Namespace", namespace)
-        run_owned = live is not None and ((live.get("metadata") or {}).get("labels") or {}).get(RUN_LABEL)
-        if live is not None and not run_owned:
-            # Not this run's namespace (kube-system, ...): its real pods are targets, never sources.
-            for pod in kube.list("v1", "Pod", namespace):
-                labels = (pod.get("metadata") or {}).get("labels") or {}
-                if any(labels.get(k) == ep.app for k in NAME_KEYS) and (pod.get("status") or {}).get("podIP"):
-                    sites[ep.key] = ProbeSite(
-                        namespace, pod["metadata"]["name"], "", pod["status"]["podIP"], False
-                    )
-                    break
-            continue
-        if live is None:
-            if not cluster.capabilities.owns_cluster:
-                continue  # never create arbitrary namespaces on a shared cluster
-            spaces.apply(owned_namespace(namespace, cluster.run_id))
-        pod = probe_pod(ep, namespace, image)
-        spaces.apply(pod)
-        ours.append((ep.key, namespace, probe_name(ep)))
-
-    def ready() -> Poll[bool]:
-        waiting = []
-        for key, namespace, name in ours:
-            pod = kube.get("v1", "Pod", name, namespace)
-            conds = {
-                c.get("type"): c.get("status") for c in (pod.get("status") or {}).get("conditions") or []
-            }
-            if conds.get("Ready") != "True":
-                waiting.append(f"{key} ({(pod.get('status') or {}).get('phase')})")
-            else:
-                first = pod["spec"]["containers"][0]["name"]
-                sites[key] = ProbeSite(namespace, name, first, str(pod["status"]["podIP"]), ours=True)
-        return Poll(not waiting, f"not ready: {', '.join(waiting[:10])}")
-
-    wait_until(
-        ready,
-        what="be Ready",
-        objects=[f"Pod/{ns}/{name}" for _, ns, name in ours],
-        timeout_s=180,
-        interval_s=2,
-        retry_on=(ApiError,),
-    )
-    yield table, sites
-
-
-def test_data_plane_probe(cluster: Cluster, request: pytest.FixtureRequest) -> None:
+    behaviour_timing: BehaviourTiming,
+) -> None:
     label(TIER, "network policy", severity="critical")
     reason = cluster.capabilities.lacks(data_plane=True)
     if reason:
-        pytest.skip(
-            f"no connections to probe: {reason} (pods are simulated; the truth-table test judged the "
-            "policies as the API stored them)"
+        pytest.skip(f"no connections to probe: {reason}")
+    began = time.monotonic()
+    try:
+        matrix = build_matrix(inventory, load_flows(flows_path(settings)))
+    except (OSError, ValueError) as err:
+        raise InfraError(f"cannot build the probe matrix: {err}") from None
+    run = functools.partial(
+        probe_exec,
+        cluster=cluster,
+        kube=kube,
+        spaces=probe_spaces,
+        matrix=matrix,
+        inventory=inventory,
+        nsmap=nsmap,
+        image=settings.agnhost_image,
+    )
+    if cluster.data_plane is not None:
+        run = functools.partial(probe_local, cluster.data_plane, **run.keywords)
+    observed, figures = run()
+    verdict = judge(matrix, observed)
+    for cell in verdict.wrong:
+        verdict.explanations[cell] = explain(
+            cell, matrix, observed.get(cell), as_applied.inventory, inventory
         )
-    table, sites = request.getfixturevalue("probe_sites")
-    results = run_probes(tools.find("kubectl"), cluster.kubeconfig, table.cells, sites)
-    probed = [r for r in results if r.connected is not None]
-    wrong = [r for r in probed if r.connected != (r.flow in table.allowed)]
-    lines = [
-        f"{'ALLOW' if r.flow in table.allowed else 'DENY':6} {'CONNECTED' if r.connected else 'BLOCKED':9} "
-        f"{r.flow}{'   <-- wrong' if r in wrong else ''}"
-        for r in probed
-    ]
-    skipped = len(results) - len(probed)
-    summary = f"{len(wrong)} wrong, {len(probed) - len(wrong)} correct, {skipped} not probed (no source pod)"
-    attach_text("probed matrix: table vs connection", summary + "\n" + "\n".join(lines))
+    summary = verdict.summary(matrix)
+    attach_text("probe matrix: expected (flows.yaml) vs connected", render(matrix, verdict))
     print(f"network policy data plane: {summary}")
+    behaviour_timing.figures["NetworkPolicy probes"] = f"{summary} in {time.monotonic() - began:.1f} s"
+    for name, text in figures.items():
+        behaviour_timing.figures[f"  {name}"] = text
+    problems = [verdict.explanations[c] for c in verdict.wrong]
+    if matrix.undeclared:
+        problems.append("flows.yaml names endpoints found nowhere: " + ", ".join(matrix.undeclared))
     require(
-        not wrong,
+        not problems,
         summary
         + "\n"
-        + "\n".join(
-            f"  table {'ALLOW' if r.flow in table.allowed else 'DENY'}, connection "
-            f"{'succeeded' if r.connected else 'blocked'}: {r.flow} {r.detail}"
-            for r in wrong
-        ),
+        + "\n".join(problems[:40])
+        + (f"\n... {len(problems) - 40} more" if len(problems) > 40 else ""),
     )
