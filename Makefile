@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 # The suite runs from the checkout (no install step): conftest.py loads the plugin.
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv tools doctor static static-versions behaviour slo conformance test lint catalogue bench lock clean report report-tools
+.PHONY: help venv tools doctor vulncheck static static-versions behaviour slo conformance test lint catalogue bench lock clean report report-tools
 
 help:
 	@echo "make conformance  all tiers on the platform (static, behaviour, SLO)"
@@ -31,7 +31,7 @@ help:
 	@echo "make static | behaviour | slo   one tier; ARGS='...' passes pytest options"
 	@echo "make static-versions   the static tier for each of K8S_VERSIONS (default 1.35 1.36 1.37)"
 	@echo "make report       one Allure HTML report of every tier's results (build/allure-report/index.html)"
-	@echo "make tools | doctor | lint | catalogue | bench | clean"
+	@echo "make tools | doctor | vulncheck | lint | catalogue | bench | clean"
 
 $(STAMP): requirements/requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ tools: venv
 
 doctor: tools
 	$(PY) -m conformance doctor
+
+# govulncheck on the data plane's builds (kube-router, kube-proxy); see docs/dataplane.md.
+vulncheck: tools
+	tools/vulncheck.sh
 
 static: tools
 	$(TIER_PYTEST) conformance/suites/static --junitxml=$(BUILD)/junit/static.xml --alluredir=$(RESULTS) $(ARGS)

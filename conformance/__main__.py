@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from . import tools
+from .cluster.dataplane import unavailable
 from .errors import InfraError, ToolMissing
 from .schema.crds import Catalogue
 from .schema.lifecycle import LifecycleTable
@@ -30,13 +31,20 @@ TOOLS = (
     ("kwokctl", "KWOK_VERSION"),
     ("metrics-server", "METRICS_SERVER_VERSION"),
     ("controller-gen", "CONTROLLER_GEN_VERSION"),
+    # The `local` provider's data plane (tools/install-dataplane.sh).
+    ("kube-router", "KUBE_ROUTER_VERSION"),
+    ("kube-proxy", "KUBE_VERSION"),
+    ("ip", "machine iproute2"),
+    ("iptables", "machine iptables"),
+    ("ipset", "machine ipset"),
 )
 
 
 def _pins() -> dict[str, str]:
     pins = tools.pinned_versions()
-    extra = tools.REPO / "tools" / "controlplane-versions.env"
-    if extra.is_file():
+    for extra in (tools.REPO / "tools" / n for n in ("controlplane-versions.env", "dataplane-versions.env")):
+        if not extra.is_file():
+            continue
         for line in extra.read_text().splitlines():
             if "=" in line and not line.lstrip().startswith("#"):
                 key, _, value = line.partition("=")
@@ -55,12 +63,13 @@ def doctor() -> int:
     missing = 0
     print(f"{'tool':<24} {'version':<20} {'pinned':<20} path")
     for name, key in TOOLS:
-        pinned = pins.get(key, key.split()[-1] if " " in key else "-")
+        pinned = pins.get(key, key if key.startswith("machine ") else key.split()[-1] if " " in key else "-")
         try:
             path = str(tools.find(name))
         except ToolMissing as err:
-            missing += 1
-            print(f"{name:<24} {'MISSING':<20} {pinned:<20} {err}")
+            optional = key.startswith("machine ")  # only the data plane needs it; it stays off
+            missing += 0 if optional else 1
+            print(f"{name:<24} {'MISSING':<20} {pinned:<20} {err}" + (" (optional)" if optional else ""))
             continue
         print(f"{name:<24} {tools.version_of(name):<20} {pinned:<20} {path}")
     print()
@@ -72,6 +81,8 @@ def doctor() -> int:
         f" (available: {', '.join(have) or 'none'}; converted from the kubernetes-validate wheel)"
     )
     missing += _doctor_crds(settings)
+    why = unavailable(tools.TOOLS_BIN)
+    print(f"data plane:    {'available' if why is None else 'off: ' + why} (local provider)")
     print(f"manifests:     {settings.manifests}")
     print(f"policy:        {settings.policy}")
     if missing:

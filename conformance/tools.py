@@ -60,6 +60,11 @@ _VERSION_ARGS: dict[str, tuple[list[str], str]] = {
     "kwok": (["--version"], r"version (v?\S+)"),
     "metrics-server": (["--version"], r"(v\d+\.\d+\.\d+\S*)"),
     "controller-gen": (["--version"], r"Version: (\S+)"),
+    "kube-router": (["--version"], r"version (v[^,\s]+)"),
+    "kube-proxy": (["--version"], r"Kubernetes (v\S+)"),
+    "ip": (["-V"], r"iproute2-([^,\s]+)"),
+    "iptables": (["--version"], r"(v\d\S*(?: \(\w+\))?)"),
+    "ipset": (["--version"], r"(v\d[^,\s]*)"),
 }
 
 

@@ -9,7 +9,11 @@ FAILURE (a conformance verdict), not an error (BROKEN) or a skip.
   HPA maxReplicas below policy.yaml's maximum -> test_hpa_scale_up: "peaked at 2 ... 3 were expected"
   ci HPA drifted to 300 % up / 100 % down     -> test_hpa_scale_up and _down: a step beyond the policy
   a workload no node can hold                 -> test_hpa_scale_up FAILS naming the scheduler's reason
-  NetworkPolicy opening a forbidden flow      -> test_truth_table_as_applied: "expected DENY, actual ALLOW"
+  NetworkPolicy opening a forbidden flow      -> test_data_plane_probe: "expected DENY ... connected"
+  NetworkPolicy closing a declared flow       -> test_data_plane_probe: "expected ALLOW ..., actual refused"
+  NetworkPolicy that selects no pods          -> test_data_plane_probe: "... podSelector ... selects no pods"
+  NetworkPolicy the API server rejects        -> test_policies_as_applied: "rejected"
+The NetworkPolicy cases run on the real data plane (kube-router, real packets): they need root.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from typing import Any
 import pytest
 import yaml
 
-from conformance.tools import REPO
+from conformance.cluster.dataplane import unavailable
+from conformance.tools import REPO, TOOLS_BIN
 
 pytestmark = pytest.mark.slow
 SUITE = "conformance/suites/behaviour"
@@ -119,18 +124,40 @@ spec:
 """
 
 
+def edit_policy(
+    root: Path, file: str, namespace: str, name: str, change: Callable[[dict[str, Any]], None]
+) -> None:
+    """Change one NetworkPolicy of a plain manifest file (comments are lost in the copy)."""
+    path = root / "kubernetes" / file
+    docs = list(yaml.safe_load_all(path.read_text()))
+    hits = [
+        d
+        for d in docs
+        if isinstance(d, dict)
+        and d.get("kind") == "NetworkPolicy"
+        and d["metadata"].get("name") == name
+        and d["metadata"].get("namespace") == namespace
+    ]
+    assert len(hits) == 1, f"NetworkPolicy {namespace}/{name} not found once in {path}"
+    change(hits[0]["spec"])
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+
+
+needs_data_plane = pytest.mark.skipif(
+    unavailable(TOOLS_BIN) is not None, reason=f"no data plane here: {unavailable(TOOLS_BIN)}"
+)
+
+
 def test_the_unbroken_copy_passes(tmp_path: Path) -> None:
     """Control: the same tests pass on an unchanged copy, so the failures below come from the change."""
     root = broken_copy(tmp_path, lambda _root: None)
-    verdicts = run_behaviour(
-        root,
-        ["test_disruption.py::test_pdb_evictions", "test_network_policy.py::test_truth_table_as_applied"],
-        tmp_path,
-    )
-    assert {name: v.outcome for name, v in verdicts.items()} == {
-        "test_pdb_evictions[api-gateway]": "passed",
-        "test_truth_table_as_applied": "passed",
-    }, verdicts
+    tests = ["test_disruption.py::test_pdb_evictions", "test_network_policy.py::test_policies_as_applied"]
+    if unavailable(TOOLS_BIN) is None:
+        tests.append("test_network_policy.py::test_data_plane_probe")
+    verdicts = run_behaviour(root, tests, tmp_path)
+    expected = {"test_pdb_evictions[api-gateway]": "passed"}
+    expected |= {t.split("::")[1]: "passed" for t in tests[1:]}
+    assert {name: v.outcome for name, v in verdicts.items()} == expected, verdicts
 
 
 def test_pdb_with_min_available_equal_to_replicas_fails(tmp_path: Path) -> None:
@@ -205,17 +232,100 @@ def test_a_workload_no_node_can_hold_fails_not_broken(tmp_path: Path) -> None:
     assert "cannot be scheduled" in verdict.message and "Insufficient cpu" in verdict.message
 
 
+def probe(root: Path, tmp_path: Path) -> Verdict:
+    verdict = run_behaviour(root, ["test_network_policy.py::test_data_plane_probe"], tmp_path)
+    return verdict["test_data_plane_probe"]
+
+
+@needs_data_plane
 def test_network_policy_opening_a_forbidden_flow_fails(tmp_path: Path) -> None:
     def add_policy(root: Path) -> None:
         (root / "kubernetes" / "zz-forbidden-flow.yaml").write_text(FORBIDDEN_FLOW)
 
-    root = broken_copy(tmp_path, add_policy)
-    verdict = run_behaviour(root, ["test_network_policy.py::test_truth_table_as_applied"], tmp_path)[
-        "test_truth_table_as_applied"
-    ]
+    verdict = probe(broken_copy(tmp_path, add_policy), tmp_path)
     assert verdict.outcome == "failure", verdict
-    assert "1 wrong, " in verdict.message
+    # Both PostgreSQL workloads (primary, read replicas), each to its pod IP and through its Service.
+    assert "4 wrong, " in verdict.message
     assert (
-        "expected DENY,  actual ALLOW: tartware/api-gateway -> tartware-data/postgresql:5432/TCP"
+        "tartware/api-gateway -> tartware-data/postgresql-primary:5432/TCP: "
+        "expected DENY (not in flows.yaml), actual connected" in verdict.message
+    )
+    assert (
+        "egress of tartware/api-gateway admitted by NetworkPolicy tartware/gateway-to-postgresql"
         in verdict.message
     )
+    assert (
+        "ingress of tartware-data/postgresql-primary admitted by "
+        "NetworkPolicy tartware-data/postgresql-from-gateway" in verdict.message
+    )
+
+
+@needs_data_plane
+def test_network_policy_closing_a_declared_flow_fails(tmp_path: Path) -> None:
+    def drop_guests(spec: dict[str, Any]) -> None:
+        spec["ingress"][0]["from"][0]["podSelector"]["matchExpressions"][0]["values"].remove("guests")
+
+    root = broken_copy(
+        tmp_path, lambda r: edit_policy(r, "data-stores.yaml", "tartware-data", "pgbouncer", drop_guests)
+    )
+    verdict = probe(root, tmp_path)
+    assert verdict.outcome == "failure", verdict
+    assert "2 wrong, " in verdict.message  # to the pod IP and through the Service
+    assert (
+        "tartware/guests -> tartware-data/pgbouncer:6432/TCP: "
+        "expected ALLOW (declared in flows.yaml), actual refused" in verdict.message
+    )
+    assert (
+        "ingress of tartware-data/pgbouncer is isolated by NetworkPolicy tartware-data/default-deny-all"
+        in verdict.message
+    )
+    assert "NetworkPolicy tartware-data/pgbouncer (manifests" in verdict.message
+    assert "none admits tartware/guests" in verdict.message
+
+
+@needs_data_plane
+def test_network_policy_selecting_no_pods_fails(tmp_path: Path) -> None:
+    def typo(spec: dict[str, Any]) -> None:
+        spec["podSelector"]["matchLabels"]["app.kubernetes.io/name"] = "grafana-typo"
+
+    root = broken_copy(
+        tmp_path, lambda r: edit_policy(r, "network-policies.yaml", "monitoring", "grafana", typo)
+    )
+    verdict = probe(root, tmp_path)
+    assert verdict.outcome == "failure", verdict
+    for flow in (
+        "monitoring/prometheus -> monitoring/grafana:3000/TCP",
+        "ingress-nginx/ingress-nginx -> monitoring/grafana:3000/TCP",
+        "monitoring/grafana -> monitoring/prometheus:9090/TCP",
+    ):
+        wanted = f"{flow}: expected ALLOW (declared in flows.yaml), actual refused"
+        assert wanted in verdict.message, flow
+    assert (
+        "NetworkPolicy monitoring/grafana (manifests/kubernetes/network-policies.yaml "
+        "document 17 (line 503)) would admit it, but its podSelector {app.kubernetes.io/name=grafana-typo} selects no pods"
+    ) in verdict.message
+
+
+def test_network_policy_the_api_rejects_fails(tmp_path: Path) -> None:
+    def bad_port(root: Path) -> None:
+        (root / "kubernetes" / "zz-bad-port.yaml").write_text(BAD_PORT)
+
+    root = broken_copy(tmp_path, bad_port)
+    verdict = run_behaviour(root, ["test_network_policy.py::test_policies_as_applied"], tmp_path)
+    result = verdict["test_policies_as_applied"]
+    assert result.outcome == "failure", result
+    assert "1 NetworkPolicy object(s) rejected" in result.message
+    assert "NetworkPolicy/tartware/bad-port" in result.message and "endPort" in result.message
+
+
+BAD_PORT = """\
+# endPort below port: valid YAML, refused by the API server's validation.
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: bad-port, namespace: tartware}
+spec:
+  podSelector: {matchLabels: {app.kubernetes.io/name: guests}}
+  policyTypes: [Ingress]
+  ingress:
+    - ports: [{port: 9000, endPort: 8000, protocol: TCP}]
+"""

@@ -65,4 +65,9 @@ fi
 if [ -x "$repo/tools/build-controlplane.sh" ] && [ "${SKIP_CONTROLPLANE:-0}" != 1 ]; then
   TOOLS_BIN="$bin" "$repo/tools/build-controlplane.sh"
 fi
+# Data plane of the `local` provider: kube-router, kube-proxy, and links to the
+# machine's iptables/ipset/iproute2 (slow the first time; cached).
+if [ -x "$repo/tools/install-dataplane.sh" ] && [ "${SKIP_DATAPLANE:-0}" != 1 ]; then
+  TOOLS_BIN="$bin" "$repo/tools/install-dataplane.sh"
+fi
 say "ready in $bin"

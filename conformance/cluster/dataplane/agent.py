@@ -50,6 +50,7 @@ class Pipe:
     to_b: bytearray = field(default_factory=bytearray)
     connected: bool = False
     closed: bool = False
+    eof: set[int] = field(default_factory=set)  # fds of the ends that have sent their last byte
 
 
 class Agent:
@@ -160,17 +161,41 @@ class Agent:
                 self.sel.register(client, selectors.EVENT_READ, ("pipe", pipe))
 
     def _watch(self, pipe: Pipe) -> None:
-        """Register each end for what it needs now: read if its peer's buffer has room, write if queued."""
-        for sock, out, peer_in in ((pipe.a, pipe.to_a, pipe.to_b), (pipe.b, pipe.to_b, pipe.to_a)):
+        """Register each end for what it needs now: read while its data has room, write while queued.
+
+        An end that sent its last byte is read no more; once what it sent is delivered, the
+        other end is shut for writing (half-close), and when both are done the pipe closes.
+        """
+        ends = ((pipe.a, pipe.to_a, pipe.to_b), (pipe.b, pipe.to_b, pipe.to_a))
+        for sock, out, peer in ((pipe.a, pipe.to_a, pipe.b), (pipe.b, pipe.to_b, pipe.a)):
+            if peer.fileno() in pipe.eof and not out and sock.fileno() not in pipe.eof | {-1}:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_WR)
+        if {pipe.a.fileno(), pipe.b.fileno()} <= pipe.eof and not pipe.to_a and not pipe.to_b:
+            self._close(pipe)
+            return
+        for sock, out, inbox in ends:
             events = 0
-            if len(peer_in) < BUFFER and (pipe.connected or sock is pipe.a):
+            reading = sock.fileno() not in pipe.eof and (pipe.connected or sock is pipe.a)
+            if reading and len(inbox) < BUFFER:
                 events |= selectors.EVENT_READ
             if out or (sock is pipe.b and not pipe.connected):
                 events |= selectors.EVENT_WRITE
-            if events:
-                self.sel.modify(sock, events, ("pipe", pipe))
-            else:
-                self.sel.modify(sock, selectors.EVENT_READ, ("pipe", pipe))
+            self._want(sock, events, pipe)
+
+    def _want(self, sock: socket.socket, events: int, pipe: Pipe) -> None:
+        """Wait for exactly `events` on sock (none: not registered at all)."""
+        try:
+            key = self.sel.get_key(sock)
+        except KeyError:
+            key = None
+        if not events:
+            if key is not None:
+                self.sel.unregister(sock)
+        elif key is None:
+            self.sel.register(sock, events, ("pipe", pipe))
+        elif key.events != events:
+            self.sel.modify(sock, events, ("pipe", pipe))
 
     def _close(self, pipe: Pipe) -> None:
         if pipe.closed:
@@ -195,11 +220,12 @@ class Agent:
             if mask & selectors.EVENT_WRITE and out:
                 sent = sock.send(out)
                 del out[:sent]
-            if mask & selectors.EVENT_READ:
+            if mask & selectors.EVENT_READ and sock.fileno() not in pipe.eof:
                 data = sock.recv(BUFFER)
-                if not data:
-                    raise ConnectionResetError("closed")
-                into.extend(data)
+                if data:
+                    into.extend(data)
+                else:
+                    pipe.eof.add(sock.fileno())
         except (BlockingIOError, InterruptedError):
             pass
         except OSError:
