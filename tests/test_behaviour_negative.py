@@ -302,7 +302,8 @@ def test_network_policy_selecting_no_pods_fails(tmp_path: Path) -> None:
         assert wanted in verdict.message, flow
     assert (
         "NetworkPolicy monitoring/grafana (manifests/kubernetes/network-policies.yaml "
-        "document 17 (line 503)) would admit it, but its podSelector {app.kubernetes.io/name=grafana-typo} selects no pods"
+        "document 17 (line 503)) would admit it, "
+        "but its podSelector {app.kubernetes.io/name=grafana-typo} selects no pods"
     ) in verdict.message
 
 

@@ -5,15 +5,21 @@ A real behaviour run (pytest subprocess, local provider) is interrupted
 - with SIGTERM to pytest alone (a CI runner cancelling the job) at the same point,
 - with SIGINT while kwokctl is still creating the cluster,
 - with SIGKILL to pytest's whole process group (nothing in-process can react: the
-  provider's reaper process must clean up).
+  provider's reaper process must clean up),
+- with SIGINT and with SIGKILL while the NetworkPolicy probe runs on the data plane
+  (pod namespaces, kube-router and kube-proxy up).
 The subprocess gets its own TMPDIR, so everything the run created is under it:
 afterwards no process may mention that dir, no port the control plane listened
-on may still be listening, and no cluster temp dir may remain.
+on may still be listening, and no cluster temp dir may remain. Where the data plane
+runs (root), also: none of the run's network namespaces, no link of its kind in the
+machine's namespace, no kube-router/kube-proxy chain in the machine's iptables, no
+new ipset.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,8 +30,9 @@ from pathlib import Path
 
 import pytest
 
+from conformance.cluster.dataplane import netns, unavailable
 from conformance.cluster.procs import alive, listening_port_numbers, listening_ports, processes_referencing
-from conformance.tools import REPO
+from conformance.tools import REPO, TOOLS_BIN
 
 pytestmark = pytest.mark.slow
 READY = "behaviour: local cluster"
@@ -34,7 +41,7 @@ READY = "behaviour: local cluster"
 class Run:
     """A behaviour run in its own session, with its output collected line by line."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, tests: str = "conformance/suites/behaviour/test_autoscaling.py") -> None:
         self.tmp = tmp
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
         env.update(TMPDIR=str(tmp), PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
@@ -43,7 +50,7 @@ class Run:
             sys.executable,
             "-m",
             "pytest",
-            "conformance/suites/behaviour/test_autoscaling.py",
+            tests,
             "-p",
             "no:cacheprovider",
             "-s",  # not -q: the tier's live lines (the cluster-ready one among them) are quiet under -q
@@ -90,15 +97,61 @@ def cluster_processes(tmp: Path) -> list[int]:
     return processes_referencing(tmp)
 
 
+DATA_PLANE = unavailable(TOOLS_BIN) is None
+PROBE = "conformance/suites/behaviour/test_network_policy.py::test_data_plane_probe"
+
+
+def host_state() -> dict[str, set[str]]:
+    """What the data plane must never leave in the machine's namespace (where it can be read)."""
+    state: dict[str, set[str]] = {"links": set(), "chains": set(), "ipsets": set()}
+    if not DATA_PLANE:
+        return state
+    links = subprocess.run([str(TOOLS_BIN / "ip"), "-o", "link"], capture_output=True, text=True, check=False)
+    state["links"] = {
+        line.split(":")[1].strip().split("@")[0] for line in links.stdout.splitlines() if ":" in line
+    }
+    rules = subprocess.run([str(TOOLS_BIN / "iptables"), "-S"], capture_output=True, text=True, check=False)
+    state["chains"] = {line for line in rules.stdout.splitlines() if "KUBE-" in line or "kube-router" in line}
+    sets = subprocess.run(
+        [str(TOOLS_BIN / "ipset"), "list", "-n"], capture_output=True, text=True, check=False
+    )
+    state["ipsets"] = set(sets.stdout.split())
+    return state
+
+
+def run_namespaces(pid: int) -> list[str]:
+    return [n for n in netns.ours() if n.startswith(f"{netns.PREFIX}{pid}-")]
+
+
 @pytest.mark.parametrize(
-    "moment", ["sigint-in-test", "sigterm-in-test", "sigint-in-create", "sigkill-in-test"]
+    "moment",
+    [
+        "sigint-in-test",
+        "sigterm-in-test",
+        "sigint-in-create",
+        "sigkill-in-test",
+        pytest.param(
+            "sigint-in-probe", marks=pytest.mark.skipif(not DATA_PLANE, reason="no data plane here")
+        ),
+        pytest.param(
+            "sigkill-in-probe", marks=pytest.mark.skipif(not DATA_PLANE, reason="no data plane here")
+        ),
+    ],
 )
 def test_interrupted_run_leaves_nothing(tmp_path: Path, moment: str) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    run = Run(tmp)
+    before = host_state()
+    run = Run(
+        tmp, PROBE if moment.endswith("-in-probe") else "conformance/suites/behaviour/test_autoscaling.py"
+    )
     try:
-        if moment == "sigint-in-create":
+        if moment.endswith("-in-probe"):
+            # Pod namespaces exist, kube-router is starting or enforcing.
+            run.wait_for(
+                lambda: any("-p0" in n for n in run_namespaces(run.proc.pid)), "pod network namespaces", 180
+            )
+        elif moment == "sigint-in-create":
             # etcd is up (kwokctl starts it first) but the cluster is not ready yet.
             run.wait_for(
                 lambda: any("etcd" in _cmdline(p) for p in cluster_processes(tmp)), "etcd running", 120
@@ -113,17 +166,22 @@ def test_interrupted_run_leaves_nothing(tmp_path: Path, moment: str) -> None:
         assert pids, "no control-plane processes found under the run's TMPDIR"
         if moment != "sigint-in-create":
             assert len(ports) >= 5, f"expected the control plane's listening ports, got {ports}"
+        spaces = run_namespaces(run.proc.pid)
+        if DATA_PLANE and moment != "sigint-in-create":
+            assert any(n.endswith("-node") for n in spaces), f"no data plane namespaces: {spaces}"
         if moment == "sigterm-in-test":
             os.kill(run.proc.pid, signal.SIGTERM)
-        elif moment == "sigkill-in-test":
+        elif moment.startswith("sigkill"):
             os.killpg(run.proc.pid, signal.SIGKILL)
         else:
             os.killpg(run.proc.pid, signal.SIGINT)
         code = run.proc.wait(timeout=60)
-        if moment == "sigkill-in-test":
+        if moment.startswith("sigkill"):
             settle_deadline = time.monotonic() + 40  # the reaper works asynchronously
             while time.monotonic() < settle_deadline and (
-                cluster_processes(tmp) or any(p.name.startswith("tartware-kwok-") for p in tmp.iterdir())
+                cluster_processes(tmp)
+                or any(p.name.startswith("tartware-kwok-") for p in tmp.iterdir())
+                or run_namespaces(run.proc.pid)
             ):
                 time.sleep(0.2)
     finally:
@@ -131,13 +189,22 @@ def test_interrupted_run_leaves_nothing(tmp_path: Path, moment: str) -> None:
     leftovers = [p for p in pids if alive(p)] + cluster_processes(tmp)
     still_listening = ports & listening_port_numbers()
     dirs = sorted(p.name for p in tmp.iterdir() if p.name.startswith("tartware-kwok-"))
+    namespaces = run_namespaces(run.proc.pid)
+    after = host_state()
+    # Links, chains, sets of the data plane's kind that appeared in the machine's namespace.
+    ours = re.compile(r"^(v\d+|br0|eth0)$")
+    new_links = sorted(n for n in after["links"] - before["links"] if ours.match(n))
+    new_chains = sorted(after["chains"] - before["chains"])
+    new_sets = sorted(after["ipsets"] - before["ipsets"])
     report = (
         f"exit {code}; processes left {leftovers}; ports still listening {sorted(still_listening)}; "
-        f"dirs left {dirs}\n--- output ---\n{run.output()[-2500:]}"
+        f"dirs left {dirs}; network namespaces left {namespaces}; host links {new_links}, "
+        f"iptables {new_chains}, ipsets {new_sets}\n--- output ---\n{run.output()[-2500:]}"
     )
-    expected = -signal.SIGKILL if moment == "sigkill-in-test" else pytest.ExitCode.INTERRUPTED
+    expected = -signal.SIGKILL if moment.startswith("sigkill") else pytest.ExitCode.INTERRUPTED
     assert code == expected, report  # pytest's own "interrupted", not a crash
     assert not leftovers and not still_listening and not dirs, report
+    assert not namespaces and not new_links and not new_chains and not new_sets, report
 
 
 def _cmdline(pid: int) -> str:

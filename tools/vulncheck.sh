@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # govulncheck on the data plane's builds (kube-router, kube-proxy), symbol-level (source mode).
 #
-#   tools/vulncheck.sh          # make vulncheck; reports in build/vulncheck/<wrapper>.txt
+#   tools/vulncheck.sh [kube-router|kube-proxy]   # make vulncheck; reports in build/vulncheck/<wrapper>.txt
 #   GOVULNDB=https://vuln.go.dev tools/vulncheck.sh    # the official database, where reachable
 #
 # Without GOVULNDB the database is indexed locally from the pinned golang.org/x/vulndb module
@@ -48,6 +48,7 @@ fi
 status=0
 for entry in kube-router:github.com/cloudnativelabs/kube-router/v2/cmd/kube-router kube-proxy:k8s.io/kubernetes/cmd/kube-proxy; do
   wrapper=${entry%%:*} pkg=${entry#*:}
+  if [[ $# -gt 0 && " $* " != *" $wrapper "* ]]; then continue; fi
   step=$(now)
   report="$OUT/$wrapper.txt"
   (cd "$REPO_ROOT/tools/go/$wrapper" && "$bin/govulncheck" -db "$db" "$pkg") >"$report" 2>&1 || status=$?

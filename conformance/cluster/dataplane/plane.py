@@ -1,6 +1,6 @@
 """The `local` provider's data plane: real packets between pods, a real NetworkPolicy enforcer.
 
-    plane = DataPlane(tools, workdir, kubeconfig, node="kwok-dataplane")
+    plane = DataPlane(workdir, kubeconfig, node="kwok-dataplane", run="1234-abcdef")
     plane.start()                          # node namespace, bridge, API relay, kube-proxy (~1 s)
     plane.attach([PodPlan("tartware/api-gateway", "10.244.0.3", ((8080, "TCP"),), "tartware/api-gateway")])
     plane.enforce()                        # kube-router, until its first full sync

@@ -1,3 +1,8 @@
+// Wrapper module: builds kube-router (the data plane's NetworkPolicy enforcer) from the
+// Go module proxy; tools/install-dataplane.sh, version in tools/dataplane-versions.env.
+// v2.1.0 is the only release served. Raised above what it requires, to releases that fix
+// govulncheck reports (make vulncheck; docs/dataplane.md): github.com/osrg/gobgp/v3 v3.35.0,
+// golang.org/x/net v0.60.0, google.golang.org/grpc v1.83.1, github.com/docker/docker v25.0.13.
 module tartware.local/conformance/tools/go/kube-router
 
 go 1.26.0
