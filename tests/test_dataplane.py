@@ -506,3 +506,23 @@ def test_struct_sizes_match_the_kernel() -> None:
     # struct sock_filter is 8 bytes; the program must fit the 8-bit jump offsets (checked in bpf_program).
     assert struct.calcsize("HBBI") == 8
     assert len(bpf_program(NETS)) < 256
+
+
+def _loopback_traffic(count: int) -> None:
+    for _ in range(count):
+        with socket.socket() as s, contextlib.suppress(OSError):
+            s.connect(("127.0.0.1", 1))  # refused: a SYN and a RST on lo
+
+
+@pytest.mark.slow
+@needs_root
+def test_the_watch_filters_in_the_kernel_from_the_first_frame() -> None:
+    """On lo: loopback traffic is seen when watched for, and none of it slips through a filter for
+    the pod range (frames queued before the filter was attached once did)."""
+    for _ in range(20):
+        with UplinkWatch([str(netns.POD_CIDR)], "lo") as watch:
+            _loopback_traffic(10)
+        assert watch.seen == 0, watch.report()
+    with UplinkWatch(["127.0.0.0/8"], "lo") as watch:
+        _loopback_traffic(10)
+    assert watch.seen >= 20, watch.report()

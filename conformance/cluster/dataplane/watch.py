@@ -130,10 +130,11 @@ class UplinkWatch:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> UplinkWatch:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-        # Filter first, then bind: no unfiltered frame can be queued in between.
+        # Protocol 0: the socket receives nothing until bound. Filter first, then bind to the
+        # interface for every protocol: no unfiltered frame (of any interface) is ever queued.
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         attach_filter(sock, bpf_program(self.networks))
-        sock.bind((self.interface, 0))
+        sock.bind((self.interface, ETH_P_ALL))  # Python converts the protocol to network order
         sock.setblocking(False)
         self._sock = sock
         self._thread = threading.Thread(target=self._run, name="uplink-watch", daemon=True)
