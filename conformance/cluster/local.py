@@ -181,7 +181,7 @@ def fake_node(name: str, zone: str) -> dict[str, Any]:
 def data_plane_node() -> dict[str, Any]:
     """The kwok node of the data plane's pods: no workload lands on it (taint), kube-router
     knows its pods by hostIP 127.0.0.1, kwok gives them addresses in POD_CIDR."""
-    capacity = {"cpu": "32", "memory": "256Gi", "pods": "250"}
+    capacity = {"cpu": "32", "memory": "256Gi", "ephemeral-storage": "1Ti", "pods": "250"}
     return {
         "apiVersion": "v1",
         "kind": "Node",
