@@ -68,6 +68,6 @@ fi
 # Data plane of the `local` provider: kube-router, kube-proxy, and links to the
 # machine's iptables/ipset/iproute2 (slow the first time; cached).
 if [ -x "$repo/tools/install-dataplane.sh" ] && [ "${SKIP_DATAPLANE:-0}" != 1 ]; then
-  TOOLS_BIN="$bin" "$repo/tools/install-dataplane.sh"
+  step "data plane" env TARTWARE_TOOLS_CACHE="$cache" TOOLS_BIN="$bin" "$repo/tools/install-dataplane.sh"
 fi
 say "ready in $bin"
