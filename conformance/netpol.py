@@ -24,7 +24,7 @@ from typing import Any
 
 from .inventory import Inventory, K8sObject, Problem, Source
 from .inventory.loader import iter_documents
-from .rules.k8s import WORKLOADS, containers, of_kinds, pod_labels, selector_matches
+from .rules.k8s import WORKLOADS, as_dict, as_int, as_list, containers, of_kinds, pod_labels, selector_matches
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 
@@ -94,11 +94,10 @@ def workload_endpoints(inventory: Inventory) -> list[Endpoint]:
         labels = pod_labels(obj)
         ports = []
         for container, _ in containers(obj, include_init=False):
-            for port in container.get("ports") or []:
-                if isinstance(port, dict) and isinstance(port.get("containerPort"), int):
-                    ports.append(
-                        (str(port.get("name", "")), port["containerPort"], str(port.get("protocol", "TCP")))
-                    )
+            for port in as_list(container.get("ports")):
+                number = as_int(as_dict(port).get("containerPort"))
+                if number is not None:
+                    ports.append((str(port.get("name", "")), number, str(port.get("protocol", "TCP"))))
         out.append(
             Endpoint(obj.namespace, _app_of(labels, obj.name), tuple(sorted(labels.items())), tuple(ports))
         )
@@ -141,7 +140,8 @@ class _Policies:
         found = []
         for pol in self.policies:
             spec = pol.spec
-            types = spec.get("policyTypes") or (["Ingress", "Egress"] if spec.get("egress") else ["Ingress"])
+            declared = [t for t in as_list(spec.get("policyTypes")) if isinstance(t, str)]
+            types = declared or (["Ingress", "Egress"] if spec.get("egress") else ["Ingress"])
             if (
                 direction in types
                 and pol.namespace == ep.namespace
@@ -177,12 +177,12 @@ class _Policies:
         peer_key = "from" if key == "ingress" else "to"
         port, protocol = flow.port, flow.protocol
         for pol in policies:
-            for rule in pol.spec.get(key) or []:
+            for rule in as_list(pol.spec.get(key)):
                 if not isinstance(rule, dict):
                     continue
                 peers = rule.get(peer_key)
                 if peers and not any(
-                    isinstance(p, dict) and self.peer_matches(p, pol.namespace, other) for p in peers
+                    isinstance(p, dict) and self.peer_matches(p, pol.namespace, other) for p in as_list(peers)
                 ):
                     continue
                 if _port_matches(rule.get("ports"), target, port, protocol):
@@ -201,7 +201,7 @@ def _ip_block_covers_pods(block: Any) -> bool:
     """An ipBlock selects pods only as "everything" (0.0.0.0/0 or ::/0) with no private range excepted."""
     if not isinstance(block, dict) or str(block.get("cidr")) not in ("0.0.0.0/0", "::/0"):
         return False
-    for text in block.get("except") or []:
+    for text in as_list(block.get("except")):
         try:
             net = ipaddress.ip_network(str(text), strict=False)
         except ValueError:
@@ -214,7 +214,7 @@ def _ip_block_covers_pods(block: Any) -> bool:
 def _port_matches(ports: Any, target: Endpoint, port: int, protocol: str) -> bool:
     if not ports:
         return True
-    for spec in ports:
+    for spec in as_list(ports):
         if not isinstance(spec, dict) or str(spec.get("protocol", "TCP")) != protocol:
             continue
         want = spec.get("port")
@@ -224,8 +224,10 @@ def _port_matches(ports: Any, target: Endpoint, port: int, protocol: str) -> boo
             if any(name == want and number == port for name, number, _ in target.ports):
                 return True
             continue
-        low = int(want)
-        high = int(spec.get("endPort") or low)
+        low = int(want) if isinstance(want, str) else as_int(want)
+        if low is None:
+            continue  # a malformed port admits nothing (the API server would reject it)
+        high = as_int(spec.get("endPort")) or low
         if low <= port <= high:
             return True
     return False
@@ -299,7 +301,7 @@ def load_flows(path: Path) -> list[DeclaredFlow]:
 
 def _has_pod_peers(policy: K8sObject) -> bool:
     for key, peer_key in (("ingress", "from"), ("egress", "to")):
-        for rule in policy.spec.get(key) or []:
+        for rule in as_list(policy.spec.get(key)):
             peers = rule.get(peer_key) if isinstance(rule, dict) else None
             if not peers or any(isinstance(p, dict) and "ipBlock" not in p for p in peers):
                 return True
