@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,22 @@ class Exemption:
 
 
 @dataclass(frozen=True)
+class Observability:
+    """policy.yaml `observability`: what the services export, how SLO alerts must behave."""
+
+    requests_metric: str  # counter with label `code`
+    latency_metric: str  # histogram, seconds
+    alert_for_s: float  # a breach held this long fires; shorter stays pending
+    alert_severity: dict[str, str]  # slo key -> severity label
+
+    @property
+    def exported(self) -> tuple[str, ...]:
+        """Every series name the services export (a histogram is three)."""
+        lat = self.latency_metric
+        return (self.requests_metric, f"{lat}_bucket", f"{lat}_count", f"{lat}_sum")
+
+
+@dataclass(frozen=True)
 class Policy:
     path: Path
     slo: Slo
@@ -68,6 +85,7 @@ class Policy:
     # `exercise`: the objects the behaviour tier exercises, by kind ("hpa", "pdb") -> names.
     # Unset: the tier picks from the inventory itself (see suites/behaviour/exercise.py).
     exercise: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    observability: Observability | None = None  # absent: no generated alert tests
 
     @property
     def entry_service(self) -> ServicePolicy | None:
@@ -200,6 +218,27 @@ def load_policy(path: Path) -> Policy:
         provided=tuple(_provided(data.get("provided") or [], path)),
         windows=windows,
         exercise=_exercise(data.get("exercise"), path),
+        observability=_observability(data, path) if "observability" in data else None,
+    )
+
+
+_DURATION = re.compile(r"^(\d+)(ms|s|m|h)$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _observability(data: Any, path: Path) -> Observability:
+    raw_for = str(_get(data, "observability.alert_for", path, str))
+    match = _DURATION.match(raw_for)
+    if match is None or int(match.group(1)) <= 0:
+        raise PolicyError(f"{path}: observability.alert_for {raw_for!r} is not a positive duration like 5m")
+    severity = _get(data, "observability.alert_severity", path, dict)
+    if not all(isinstance(v, str) and v for v in severity.values()):
+        raise PolicyError(f"{path}: observability.alert_severity maps each slo key to a severity name")
+    return Observability(
+        requests_metric=str(_get(data, "observability.metrics.requests", path, str)),
+        latency_metric=str(_get(data, "observability.metrics.latency", path, str)),
+        alert_for_s=int(match.group(1)) * _UNIT_S[match.group(2)],
+        alert_severity={str(k): str(v) for k, v in severity.items()},
     )
 
 
@@ -249,4 +288,4 @@ def _provided(items: Any, path: Path) -> list[dict[str, Any]]:
     return list(items)
 
 
-__all__ = ["Exemption", "Policy", "PolicyError", "ServicePolicy", "Slo", "load_policy"]
+__all__ = ["Exemption", "Observability", "Policy", "PolicyError", "ServicePolicy", "Slo", "load_policy"]
