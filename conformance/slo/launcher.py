@@ -37,8 +37,13 @@ class ReferenceTarget:
     """A running reference target; a context manager that always stops it."""
 
     def __init__(
-        self, latency_ms: float = 0.0, latency_fraction: float = 1.0, error_rate: float = 0.0
+        self,
+        latency_ms: float = 0.0,
+        latency_fraction: float = 1.0,
+        error_rate: float = 0.0,
+        metrics: tuple[str, str] | None = None,  # (request counter, latency histogram) names
     ) -> None:
+        self.metrics = metrics
         self.faults = {
             "latency_ms": latency_ms,
             "latency_fraction": latency_fraction,
@@ -75,6 +80,7 @@ class ReferenceTarget:
             str(self.faults["latency_fraction"]),
             "--error-rate",
             str(self.faults["error_rate"]),
+            *(["--metrics", ",".join(self.metrics)] if self.metrics else []),
         ]
         env = {
             **os.environ,

@@ -12,6 +12,8 @@ with its parent even if the parent is killed with SIGKILL).
 Faults apply to /api/* only; /healthz and /_admin/* stay healthy so a
 preflight can tell "target injecting errors" from "target down". They can be
 changed at runtime: ``POST /_admin/faults {"latency_ms": 0, "error_rate": 0.2}``.
+With ``--metrics REQUESTS,LATENCY`` it serves /metrics for Prometheus (conformance.slo.metrics):
+the request counter and latency histogram of /api/*, as the services export them.
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ import math
 import signal
 import socket
 import sys
+import time
 from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from aiohttp import web
+
+from .metrics import HttpMetrics
 
 ROOM_TYPES = {
     "STD": ("Standard Queen", 129.0, 2),
@@ -116,8 +121,9 @@ def _guest(guest_id: str) -> dict[str, Any] | None:
 class Gateway:
     """The routes and in-memory state of the model gateway."""
 
-    def __init__(self, faults: Faults) -> None:
+    def __init__(self, faults: Faults, metrics: HttpMetrics | None = None) -> None:
         self.faults = faults
+        self.metrics = metrics
         self.requests = 0
         self.errors_injected = 0
         self.delayed = 0
@@ -167,6 +173,20 @@ class Gateway:
     async def inject(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if not request.path.startswith("/api/"):
             return await handler(request)  # type: ignore[no-any-return]
+        if self.metrics is None:
+            return await self._api(request, handler)
+        began, status = time.perf_counter(), 500
+        try:
+            response = await self._api(request, handler)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            self.metrics.observe(status, time.perf_counter() - began)
+
+    async def _api(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.requests += 1
         f = self.faults
         if f.latency_ms > 0 and self._lat.hit(f.latency_fraction):
@@ -183,6 +203,11 @@ class Gateway:
     # --- health and admin -------------------------------------------------------
     async def healthz(self, _: web.Request) -> web.Response:
         return _dump({"status": "ok"})
+
+    async def metrics_text(self, _: web.Request) -> web.Response:
+        if self.metrics is None:
+            return _problem(404, "metrics are off (start the target with --metrics REQUESTS,LATENCY)")
+        return web.Response(text=self.metrics.render(), content_type="text/plain", charset="utf-8")
 
     async def admin_stats(self, _: web.Request) -> web.Response:
         return _dump(
@@ -371,6 +396,7 @@ class Gateway:
         app.add_routes(
             [
                 web.get("/healthz", self.healthz),
+                web.get("/metrics", self.metrics_text),
                 web.get("/_admin/stats", self.admin_stats),
                 web.post("/_admin/faults", self.admin_faults),
                 web.get("/api/v1/availability", self.availability),
@@ -390,9 +416,11 @@ class Gateway:
         return app
 
 
-async def serve(host: str, port: int, faults: Faults, exit_on_stdin_eof: bool) -> None:
+async def serve(
+    host: str, port: int, faults: Faults, exit_on_stdin_eof: bool, metrics: HttpMetrics | None = None
+) -> None:
     """Bind, announce the port on stdout, serve until a signal (or stdin EOF)."""
-    gateway = Gateway(faults)
+    gateway = Gateway(faults, metrics)
     runner = web.AppRunner(gateway.app(), access_log=None, handle_signals=False)
     await runner.setup()
     # Bind the socket ourselves so port 0 resolves to a known port before announcing it.
@@ -436,13 +464,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 500 (0..1)")
     parser.add_argument("--exit-on-stdin-eof", action="store_true", help="stop when stdin closes")
+    parser.add_argument(
+        "--metrics",
+        metavar="REQUESTS,LATENCY",
+        help="serve /metrics: names of the request counter and latency histogram (policy.yaml)",
+    )
     args = parser.parse_args(argv)
+    metrics = None
+    if args.metrics:
+        names = args.metrics.split(",")
+        if len(names) != 2 or not all(names):
+            parser.error("--metrics takes two names: REQUESTS,LATENCY")
+        metrics = HttpMetrics(*names)
     faults = Faults(args.latency_ms, args.latency_fraction, args.error_rate)
     try:
         faults.check()
     except ValueError as err:
         parser.error(str(err))
-    asyncio.run(serve(args.host, args.port, faults, args.exit_on_stdin_eof))
+    asyncio.run(serve(args.host, args.port, faults, args.exit_on_stdin_eof, metrics))
     return 0
 
 

@@ -23,6 +23,7 @@ from conformance.report.environment import STAND_IN
 from conformance.settings import Settings
 from conformance.slo.evaluate import ScenarioRun, run_scenario
 from conformance.slo.launcher import ReferenceTarget
+from conformance.slo.live_alerts import LiveAlerts
 
 OVERHEAD_GOAL_S = 2.0
 SEVERITY = {"p95": "critical", "p99": "critical", "error_rate": "critical"}
@@ -41,14 +42,21 @@ class SloTiming:
     k6_s: dict[str, float] = field(default_factory=dict)
     harness_s: dict[str, float] = field(default_factory=dict)
     measured: dict[str, str] = field(default_factory=dict)  # scenario -> one line of figures
+    prometheus_s: float = 0.0  # live alert checks: Prometheus start-up
+    live_s: dict[str, float] = field(default_factory=dict)  # live alert checks: fault runs + waits
 
     def lines(self) -> list[str]:
-        return [self.line(), *(f"  {name}: {text}" for name, text in self.measured.items())]
+        lines = [self.line(), *(f"  {name}: {text}" for name, text in self.measured.items())]
+        if self.prometheus_s or self.live_s:
+            runs = ", ".join(f"{name} {s:.1f} s" for name, s in self.live_s.items()) or "none"
+            lines.append(f"  live alerts: prometheus start {self.prometheus_s:.2f} s; fault runs {runs}")
+        return lines
 
     def line(self) -> str:
         wall = (self.ended or time.monotonic()) - self.began
         k6 = sum(self.k6_s.values())
-        overhead = wall - k6
+        # The live alert checks are reported on their own line (they are runs, not overhead).
+        overhead = wall - k6 - self.prometheus_s - sum(self.live_s.values())
         runs = ", ".join(f"{name} k6 {self.k6_s[name]:.1f} s" for name in self.k6_s) or "no k6 runs"
         return (
             f"slo tier: {wall:.1f} s wall, {runs}; harness overhead {overhead:.2f} s "
@@ -69,9 +77,11 @@ class SloSession:
         self.policy, self.profile, self.base_url = policy, profile, base_url
         self.workdir, self.timing = workdir, timing
         self._runs: dict[str, ScenarioRun | InfraError] = {}
+        self.windows: dict[str, tuple[float, float]] = {}  # scenario -> wall-clock (start, end)
 
     def run(self, scenario: str) -> ScenarioRun:
         if scenario not in self._runs:
+            began = time.time()
             try:
                 run = run_scenario(
                     self.policy, self.profile, scenario, self.base_url, self.workdir / scenario
@@ -84,6 +94,7 @@ class SloSession:
                 self._runs[scenario] = run
             except InfraError as err:
                 self._runs[scenario] = err
+            self.windows[scenario] = (began, time.time())
         outcome = self._runs[scenario]
         if isinstance(outcome, InfraError):
             raise outcome
@@ -106,11 +117,37 @@ def slo_policy(settings: Settings) -> Policy:
         raise InfraError(f"SLO tier cannot read its thresholds: {err}") from None
 
 
+@dataclass
+class LocalTarget:
+    """The reference target of this session and the Prometheus scraping it (live alert checks)."""
+
+    target: ReferenceTarget | None = None
+    live: LiveAlerts | None = None
+    live_error: InfraError | None = None  # why there is no Prometheus (the live checks error with it)
+
+
+_LOCAL = pytest.StashKey[LocalTarget]()
+
+
+@pytest.fixture(scope="session")
+def slo_local(pytestconfig: pytest.Config) -> LocalTarget:
+    """Filled by `slo_target`: the local target and its Prometheus, when the tier started them."""
+    return pytestconfig.stash.setdefault(_LOCAL, LocalTarget())
+
+
 @pytest.fixture(scope="session")
 def slo_target(
-    settings: Settings, slo_timing: SloTiming, tmp_path_factory: pytest.TempPathFactory
+    settings: Settings,
+    slo_timing: SloTiming,
+    slo_policy: Policy,
+    slo_local: LocalTarget,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
-    """Base URL under test: --slo-target if given, else a local reference target (stopped at the end)."""
+    """Base URL under test: --slo-target if given, else a local reference target (stopped at the end).
+
+    With the local target, a real Prometheus scrapes it for the whole tier (every run, so the
+    passing runs can be shown to leave the SLO alerts quiet); stopped before the target.
+    """
     if hasattr(slo_timing.config, "workerinput"):
         # Each xdist worker would run its own k6 on the same cores: every figure would be wrong.
         raise InfraError("the SLO tier cannot run under pytest-xdist (-n): run it with -n 0 / -p no:xdist")
@@ -118,13 +155,33 @@ def slo_target(
         slo_timing.target = settings.slo_target
         yield settings.slo_target
         return
-    target = ReferenceTarget().start(tmp_path_factory.mktemp("slo-target"))
+    obs = slo_policy.observability
+    metrics = (obs.requests_metric, obs.latency_metric) if obs else None
+    target = ReferenceTarget(metrics=metrics).start(tmp_path_factory.mktemp("slo-target"))
     slo_timing.target_start_s = target.startup_s
     slo_timing.target = f"{target.url} (reference target)"
+    slo_local.target = target
     try:
+        if obs is None:
+            slo_local.live_error = None  # nothing to scrape: the live checks are skipped
+        else:
+            began = time.monotonic()
+            try:
+                slo_local.live = LiveAlerts.start(
+                    slo_policy,
+                    settings.manifests,
+                    settings.run_profile,
+                    tmp_path_factory.mktemp("prom"),
+                    target.url,
+                )
+            except InfraError as err:
+                slo_local.live_error = err
+            slo_timing.prometheus_s += time.monotonic() - began
         yield target.url
     finally:
         stopping = time.monotonic()
+        if slo_local.live is not None:
+            slo_local.live.stop()
         target.stop()
         slo_timing.target_stop_s = time.monotonic() - stopping
         slo_timing.ended = time.monotonic()

@@ -1,0 +1,165 @@
+"""Live alert proof for the SLO tier: the platform's own SLO alerts, on a real Prometheus.
+
+    live = LiveAlerts.start(policy, manifests, profile, workdir, target_url)
+    ...k6 run...
+    live.active_between(t0, t1)            # {alertname: {"pending", "firing"}} seen in that window
+    live.wait_firing("TartwareHighLatencyP95", timeout_s=20)
+    live.plot(t0, t1, title)               # the recorded SLO series as an SVG (plot.render_svg)
+    live.stop()
+
+The rules come from the inventory of `manifests` rendered for `profile` (every PrometheusRule),
+scaled by prometheus.TIME_SCALE; SLO alerts are those labelled `slo: <policy key>`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..alerts.generate import SloAlert, slo_alerts
+from ..alerts.rulefiles import RuleFile, prometheus_rules, write_rule_files
+from ..cluster.wait import Poll, WaitTimeout, wait_until
+from ..errors import InfraError
+from ..inventory.build import build_inventory
+from ..policy import Policy
+from ..rules.observability import _THRESHOLD, threshold
+from .plot import render_svg
+from .prometheus import EVALUATION_INTERVAL_S, TIME_SCALE, Prometheus, scale_rule_files
+from .timeseries import Point, Series
+
+
+class AlertNotFiring(AssertionError):
+    """The expected alert did not fire in time (a conformance failure, not a broken run)."""
+
+
+@dataclass
+class LiveAlerts:
+    policy: Policy
+    prometheus: Prometheus
+    files: list[RuleFile]
+    alerts: list[SloAlert]
+
+    @classmethod
+    def start(
+        cls, policy: Policy, manifests: Path, profile: str, workdir: Path, target_url: str
+    ) -> LiveAlerts:
+        """Prometheus scraping the reference target with the platform's scaled rules. InfraError if not."""
+        inventory = build_inventory(manifests, profile, policy.namespace)
+        files = write_rule_files(prometheus_rules(inventory.objects), workdir / "rules")
+        alerts = slo_alerts(files)
+        if not alerts:
+            raise InfraError(f"no alert labelled slo: <policy key> in the PrometheusRules of {manifests}")
+        scaled = scale_rule_files(files, workdir / f"rules-scaled-{TIME_SCALE}x")
+        service = policy.entry_service.name if policy.entry_service else "reference-target"
+        # The labels a ServiceMonitor gives the entry service's pods (the target models the gateway).
+        labels = {
+            "namespace": policy.namespace,
+            "service": service,
+            "pod": f"{service}-0",
+            "endpoint": "metrics",
+        }
+        target = urllib.parse.urlsplit(target_url).netloc
+        prom = Prometheus.start(workdir / "prometheus", scaled, target, labels)
+        return cls(policy, prom, files, alerts)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted({a.name for a in self.alerts})
+
+    def _selector(self) -> str:
+        return f'ALERTS{{alertname=~"{"|".join(self.names)}"}}'
+
+    def active_between(self, start: float, end: float) -> dict[str, set[str]]:
+        """Which SLO alerts were pending or firing at any evaluation in [start, end] (wall clock)."""
+        window = max(1, math.ceil(end - start))
+        seen: dict[str, set[str]] = {}
+        for sample in self.prometheus.query(f"max_over_time({self._selector()}[{window}s])", at=end):
+            metric = sample["metric"]
+            seen.setdefault(metric["alertname"], set()).add(metric["alertstate"])
+        return seen
+
+    def firing(self) -> dict[str, dict[str, str]]:
+        """Firing SLO alerts now, from the alerts API: name -> labels."""
+        return {
+            a["labels"]["alertname"]: a["labels"]
+            for a in self.prometheus.alerts()
+            if a.get("state") == "firing" and a["labels"].get("alertname") in self.names
+        }
+
+    def wait_firing(self, name: str, timeout_s: float) -> dict[str, str]:
+        """Poll the alerts API until `name` fires; AlertNotFiring (with what was seen) if it does not."""
+
+        def probe() -> Poll[dict[str, str]]:
+            now = self.firing()
+            pending = [
+                a["labels"]["alertname"] for a in self.prometheus.alerts() if a.get("state") == "pending"
+            ]
+            state = f"firing {sorted(now) or 'none'}, pending {sorted(pending) or 'none'}"
+            return Poll(name in now, state, now.get(name))
+
+        try:
+            labels = wait_until(
+                probe,
+                what="fire",
+                objects=[f"alert {name}"],
+                timeout_s=timeout_s,
+                interval_s=EVALUATION_INTERVAL_S,
+            )
+        except WaitTimeout as err:
+            raise AlertNotFiring(str(err)) from None
+        return labels or {}
+
+    def wait_quiet(self, timeout_s: float) -> None:
+        """Until no SLO alert is pending or firing (between runs); InfraError if they do not clear."""
+        wait_until(
+            lambda: Poll(not self.prometheus.query(self._selector()), "still active"),
+            what="clear",
+            objects=self.names,
+            timeout_s=timeout_s,
+            interval_s=EVALUATION_INTERVAL_S,
+        )
+
+    def plot(self, start: float, end: float, title: str) -> str:
+        """The series the SLO alerts compare, as Prometheus recorded them, drawn by plot.render_svg."""
+        lhs: dict[str, str] = {}
+        for a in self.alerts:
+            expr = a.rule.expr.strip()
+            if _THRESHOLD.search(expr):
+                lhs.setdefault(a.key, _THRESHOLD.sub("", expr).strip())
+        step = EVALUATION_INTERVAL_S
+
+        def values(key: str, scale: float = 1.0) -> dict[float, float]:
+            if key not in lhs:
+                return {}
+            out: dict[float, float] = {}
+            for series in self.prometheus.query_range(f"max({lhs[key]})", start, end, step):
+                for t, v in series["values"]:
+                    if v not in ("NaN", "+Inf", "-Inf"):
+                        out[round(float(t) - start, 3)] = float(v) * scale
+            return out
+
+        rps = values("alert_request_rate_rps")
+        err = values("error_rate")
+        p95, p99 = values("latency_p95_ms", 1000), values("latency_p99_ms", 1000)
+        times = sorted(set(rps) | set(err) | set(p95) | set(p99))
+        points = tuple(
+            Point(t, rps.get(t, 0.0), rps.get(t, 0.0) * err.get(t, 0.0), None, p95.get(t), p99.get(t))
+            for t in times
+        )
+        series = Series(step, points, (), 0, 0, end - start)
+        slo = {
+            "p95 SLO": threshold(self.policy, "latency_p95_ms") * 1000,
+            "p99 SLO": threshold(self.policy, "latency_p99_ms") * 1000,
+        }
+        return render_svg(series, title, slo_lines=slo)
+
+    def stop(self) -> None:
+        self.prometheus.stop()
+
+
+def now() -> float:
+    """Wall-clock seconds (Prometheus timestamps are wall clock; durations use monotonic)."""
+    return time.time()
