@@ -26,9 +26,42 @@ from ..errors import InfraError
 from ..inventory.build import build_inventory
 from ..policy import Policy
 from ..rules.observability import _THRESHOLD, threshold
+from .evaluate import RunOptions, run_scenario
+from .launcher import ReferenceTarget
 from .plot import render_svg
 from .prometheus import EVALUATION_INTERVAL_S, TIME_SCALE, Prometheus, scale_rule_files
 from .timeseries import Point, Series
+
+# A fault run: short and slow (cheap on 2 cores), long enough for a scaled `for:` to elapse.
+FAULT_RUN = {"rate": 40, "duration_s": 8, "pre_allocated_vus": 60, "max_vus": 100}
+FIRE_WAIT_S = 20.0  # after the fault run ends: the windows still hold the breach this long
+QUIET_WAIT_S = 20.0  # before a fault run: until an earlier alert resolves
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    key: str  # the SLO key whose alert must fire
+    faults: dict[str, float]  # for ReferenceTarget.set_faults
+
+
+def faults(policy: Policy) -> list[Fault]:
+    """Breaches sized from policy.yaml (never from the rules): each breaks one SLO and no other."""
+    slo = policy.slo
+    return [
+        # Between the two latency bounds: p95 breached, p99 kept (every request takes this long).
+        Fault("latency", "latency_p95_ms", {"latency_ms": (slo.latency_p95_ms + slo.latency_p99_ms) / 2}),
+        Fault("errors", "error_rate", {"error_rate": min(1.0, 4 * slo.error_rate)}),
+    ]
+
+
+@dataclass(frozen=True)
+class FaultOutcome:
+    expected: list[str]  # the alerts that must fire
+    fired: dict[str, dict[str, str]]  # their labels, from the alerts API
+    seen: dict[str, set[str]]  # every SLO alert pending/firing during the run
+    start: float  # wall clock
+    end: float
 
 
 class AlertNotFiring(AssertionError):
@@ -155,6 +188,21 @@ class LiveAlerts:
             "p99 SLO": threshold(self.policy, "latency_p99_ms") * 1000,
         }
         return render_svg(series, title, slo_lines=slo)
+
+    def breach(self, fault: Fault, target: ReferenceTarget, profile: str, workdir: Path) -> FaultOutcome:
+        """Inject `fault`, run a short k6 load, wait for the matching alert (AlertNotFiring if not)."""
+        expected = sorted({a.name for a in self.alerts if a.key == fault.key})
+        self.wait_quiet(QUIET_WAIT_S)
+        target.set_faults(**fault.faults)
+        start = now()
+        try:
+            opts = RunOptions(overrides={"load": FAULT_RUN})
+            # k6's own verdict is expected to fail here; only an InfraError (no run) matters.
+            run_scenario(self.policy, profile, "load", target.url, workdir, options=opts)
+            fired = {n: self.wait_firing(n, FIRE_WAIT_S) for n in expected}
+        finally:
+            target.set_faults(latency_ms=0, error_rate=0)
+        return FaultOutcome(expected, fired, self.active_between(start, now()), start, now())
 
     def stop(self) -> None:
         self.prometheus.stop()

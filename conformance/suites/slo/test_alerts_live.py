@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import allure
@@ -31,33 +30,10 @@ from conformance.plugin import settings_from_config
 from conformance.policy import Policy, load_policy
 from conformance.report.allure_labels import attach_file, attach_text, label
 from conformance.rules.observability import ALERT_KEYS, alert_rules
-from conformance.slo.evaluate import RunOptions, run_scenario
-from conformance.slo.live_alerts import LiveAlerts
+from conformance.slo.live_alerts import Fault, LiveAlerts, faults
 from conformance.slo.prometheus import EVALUATION_INTERVAL_S, TIME_SCALE
 
 from .conftest import LocalTarget, SloSession
-
-# A fault run: short and slow (cheap on 2 cores), long enough for a scaled `for:` to elapse.
-FAULT_RUN = {"rate": 40, "duration_s": 8, "pre_allocated_vus": 60, "max_vus": 100}
-FIRE_WAIT_S = 20.0  # after the fault run ends: the windows still hold the breach this long
-QUIET_WAIT_S = 20.0  # between fault runs: until the previous alert resolves
-
-
-@dataclass(frozen=True)
-class Fault:
-    name: str
-    key: str  # the SLO key whose alert must fire
-    faults: dict[str, float]
-
-
-def faults(policy: Policy) -> list[Fault]:
-    """Breaches sized from policy.yaml: each breaks one SLO and no other."""
-    slo = policy.slo
-    return [
-        # Between the two latency bounds: p95 breached, p99 kept (every request takes this long).
-        Fault("latency", "latency_p95_ms", {"latency_ms": (slo.latency_p95_ms + slo.latency_p99_ms) / 2}),
-        Fault("errors", "error_rate", {"error_rate": min(1.0, 4 * slo.error_rate)}),
-    ]
 
 
 def _alert_names(config: pytest.Config) -> tuple[Policy, list[str]] | InfraError:
@@ -147,21 +123,15 @@ def test_alert_fires_on_breach(
             f"no alert labelled slo: {fault.key} in the rules: an {fault.name} breach would go unseen"
         )
     assert slo_local.target is not None
-    began = time.monotonic()
     slo_session.run("load")  # the passing runs first: their windows must not see the fault
-    live.wait_quiet(QUIET_WAIT_S)
-    slo_local.target.set_faults(**fault.faults)
-    start = time.time()
+    began = time.monotonic()
     try:
-        overrides = {"load": FAULT_RUN}
-        opts = RunOptions(overrides=overrides)
-        workdir = slo_session.workdir / f"fault-{fault.name}"
-        run_scenario(slo_policy, slo_session.profile, "load", slo_session.base_url, workdir, options=opts)
-        fired = {n: live.wait_firing(n, FIRE_WAIT_S) for n in expected}
+        out = live.breach(
+            fault, slo_local.target, slo_session.profile, slo_session.workdir / f"fault-{fault.name}"
+        )
     finally:
-        slo_local.target.set_faults(latency_ms=0, error_rate=0)
         slo_session.timing.live_s[fault.name] = time.monotonic() - began
-    seen = live.active_between(start, time.time())
+    fired, seen, start = out.fired, out.seen, out.start
     _attach_plot(live, start, time.time(), f"{fault.name} fault {fault.faults}")
     attach_text("alerts fired", json.dumps(fired, indent=2))
     attach_text("SLO alerts active during the fault run", json.dumps({k: sorted(v) for k, v in seen.items()}))
