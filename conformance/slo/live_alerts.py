@@ -13,7 +13,6 @@ scaled by prometheus.TIME_SCALE; SLO alerts are those labelled `slo: <policy key
 
 from __future__ import annotations
 
-import math
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from ..rules.observability import _THRESHOLD, threshold
 from .evaluate import RunOptions, run_scenario
 from .launcher import ReferenceTarget
 from .plot import render_svg
-from .prometheus import EVALUATION_INTERVAL_S, TIME_SCALE, Prometheus, scale_rule_files
+from .prometheus import EVALUATION_INTERVAL_S, TIME_SCALE, Prometheus, duration_ms, scale_rule_files
 from .timeseries import Point, Series
 
 # A fault run: short and slow (cheap on 2 cores), long enough for a scaled `for:` to elapse.
@@ -106,10 +105,11 @@ class LiveAlerts:
         return f'ALERTS{{alertname=~"{"|".join(self.names)}"}}'
 
     def active_between(self, start: float, end: float) -> dict[str, set[str]]:
-        """Which SLO alerts were pending or firing at any evaluation in [start, end] (wall clock)."""
-        window = max(1, math.ceil(end - start))
+        """Which SLO alerts were pending or firing at any evaluation in (start, end] (wall clock)."""
+        # Exact milliseconds: a window rounded up would reach back to an alert resolved just before.
+        window = f"{max(1, int((end - start) * 1000))}ms"
         seen: dict[str, set[str]] = {}
-        for sample in self.prometheus.query(f"max_over_time({self._selector()}[{window}s])", at=end):
+        for sample in self.prometheus.query(f"max_over_time({self._selector()}[{window}])", at=end):
             metric = sample["metric"]
             seen.setdefault(metric["alertname"], set()).add(metric["alertstate"])
         return seen
@@ -146,13 +146,15 @@ class LiveAlerts:
         return labels or {}
 
     def wait_quiet(self, timeout_s: float) -> None:
-        """Until no SLO alert is pending or firing (between runs); InfraError if they do not clear."""
+        """Until no SLO alert was pending or firing for two evaluations (between runs); InfraError if not."""
+        recent = f"max_over_time({self._selector()}[{duration_ms(2 * EVALUATION_INTERVAL_S)}])"
+
+        def probe() -> Poll[None]:
+            active = sorted({s["metric"]["alertname"] for s in self.prometheus.query(recent)})
+            return Poll(not active, f"still active: {', '.join(active)}")
+
         wait_until(
-            lambda: Poll(not self.prometheus.query(self._selector()), "still active"),
-            what="clear",
-            objects=self.names,
-            timeout_s=timeout_s,
-            interval_s=EVALUATION_INTERVAL_S,
+            probe, what="clear", objects=self.names, timeout_s=timeout_s, interval_s=EVALUATION_INTERVAL_S
         )
 
     def plot(self, start: float, end: float, title: str) -> str:

@@ -57,7 +57,8 @@ def seconds(duration: str) -> float:
     return sum(float(n) * _UNIT_S[u] for n, u in parts)
 
 
-def _ms(value_s: float) -> str:
+def duration_ms(value_s: float) -> str:
+    """Seconds as a Prometheus duration in whole milliseconds (at least 1ms)."""
     return f"{max(1, round(value_s * 1000))}ms"
 
 
@@ -73,7 +74,7 @@ def scale_rule_files(files: list[RuleFile], folder: Path, factor: float = TIME_S
         for g in f.groups:
             group = dict(g)
             if "interval" in group:
-                group["interval"] = _ms(seconds(str(group["interval"])) / factor)
+                group["interval"] = duration_ms(seconds(str(group["interval"])) / factor)
             group["rules"] = []
             for rule in g.get("rules") or []:
                 parsed = by_rule[id(rule)]
@@ -82,7 +83,7 @@ def scale_rule_files(files: list[RuleFile], folder: Path, factor: float = TIME_S
                 new = {**rule, "expr": parsed.scaled}
                 for key in ("for", "keep_firing_for"):
                     if key in new:
-                        new[key] = _ms(seconds(str(new[key])) / factor)
+                        new[key] = duration_ms(seconds(str(new[key])) / factor)
                 group["rules"].append(new)
             groups.append(group)
         path = folder / f.path.name
@@ -113,9 +114,9 @@ class Prometheus:
         workdir.mkdir(parents=True, exist_ok=True)
         config = {
             "global": {
-                "scrape_interval": _ms(SCRAPE_INTERVAL_S),
-                "scrape_timeout": _ms(SCRAPE_INTERVAL_S),
-                "evaluation_interval": _ms(EVALUATION_INTERVAL_S),
+                "scrape_interval": duration_ms(SCRAPE_INTERVAL_S),
+                "scrape_timeout": duration_ms(SCRAPE_INTERVAL_S),
+                "evaluation_interval": duration_ms(EVALUATION_INTERVAL_S),
             },
             "rule_files": [str(p) for p in rule_files],
             "scrape_configs": [
