@@ -99,9 +99,14 @@ def workload_endpoints(inventory: Inventory) -> list[Endpoint]:
                 if number is not None:
                     ports.append((str(port.get("name", "")), number, str(port.get("protocol", "TCP"))))
         out.append(
-            Endpoint(obj.namespace, _app_of(labels, obj.name), tuple(sorted(labels.items())), tuple(ports))
+            Endpoint(obj.namespace, _app_of(labels, obj.name), _sorted_labels(labels), tuple(ports))
         )
     return out
+
+
+def _sorted_labels(labels: dict[Any, Any]) -> tuple[tuple[str, str], ...]:
+    """Labels in a stable order; keys and values of the wrong type sort (and match) as text."""
+    return tuple(sorted(((k, v) for k, v in labels.items()), key=lambda kv: (str(kv[0]), str(kv[1]))))
 
 
 # The labels third-party pods carry their name in (flows.yaml: k8s-app for kube-dns,
@@ -115,7 +120,7 @@ def modelled_endpoint(namespace: str, app: str, ports: Iterable[tuple[int, str]]
     return Endpoint(
         namespace,
         app,
-        tuple(sorted(labels.items())),
+        _sorted_labels(labels),
         tuple(("", p, proto) for p, proto in sorted(set(ports))),
         modelled=True,
     )
