@@ -98,9 +98,7 @@ def workload_endpoints(inventory: Inventory) -> list[Endpoint]:
                 number = as_int(as_dict(port).get("containerPort"))
                 if number is not None:
                     ports.append((str(port.get("name", "")), number, str(port.get("protocol", "TCP"))))
-        out.append(
-            Endpoint(obj.namespace, _app_of(labels, obj.name), _sorted_labels(labels), tuple(ports))
-        )
+        out.append(Endpoint(obj.namespace, _app_of(labels, obj.name), _sorted_labels(labels), tuple(ports)))
     return out
 
 
