@@ -168,7 +168,7 @@ def main() -> int:
         bench_settings = dataclasses.replace(settings, manifests=corpus)
 
         def static_tier() -> None:
-            (target,) = check_targets(bench_settings, ("prod",), "default", policy, locations)
+            (target,), _ = check_targets(bench_settings, ("prod",), "default", policy, locations)
             loaded = [o for o in target.inventory.objects if not o.provided]
             assert len(loaded) == count, (len(loaded), target.inventory.problems[:3])
             assert len(target.schema) == count

@@ -88,7 +88,7 @@ def doctor() -> int:
     why = unavailable(tools.TOOLS_BIN)
     print(f"data plane:    {'available' if why is None else 'off: ' + why} (local provider)")
     print(f"manifests:     {settings.manifests}")
-    print(f"policy:        {settings.policy}")
+    print(f"policy:        {settings.policy_label}")
     if missing:
         print(f"\n{missing} tool(s) missing: run `make tools`.", file=sys.stderr)
     return 1 if missing else 0
@@ -126,24 +126,38 @@ def _doctor_crds(settings: Settings) -> int:
 
 
 def catalogue() -> int:
+    from .policy import load_policy
     from .rules import load_all
+    from .rules.registry import POLICY_DATA
 
     rules = load_all()
+    baseline = load_policy(None)
     print("# Rule catalogue\n")
     print(
         "Generated from the rule registry by `make catalogue` (`python -m conformance catalogue`); "
         "do not edit by hand.\n"
     )
     print(f"{len(rules)} rules. Fixtures: `fixtures/rules/<id>/good|bad/`.\n")
+    print(
+        "`baseline`: on or off in the built-in baseline policy (conformance/baseline-policy.yaml); a policy "
+        "file switches any rule with `rules: {<id>: {enabled: true|false, severity: ...}}`. `needs`: policy "
+        "data without which the rule does not apply (it is skipped with the reason).\n"
+    )
     for family in sorted({r.family for r in rules.values()}):
         print(f"## {family}\n")
-        print("| id | severity | scope | kinds | description | remediation |")
-        print("|---|---|---|---|---|---|")
+        print("| id | severity | baseline | needs | scope | kinds | description | remediation |")
+        print("|---|---|---|---|---|---|---|---|")
         for rule in sorted((r for r in rules.values() if r.family == family), key=lambda r: r.id):
-            kinds = ", ".join(rule.kinds)
+            kinds = ", ".join(rule.kinds) or "any"
+            setting = baseline.rules.get(rule.id)
+            state = "off" if setting is not None and setting.enabled is False else "on"
+            needs = "; ".join(
+                " or ".join(POLICY_DATA.get(o, o) for o in ((n,) if isinstance(n, str) else n))
+                for n in rule.requires
+            )
             print(
-                f"| `{rule.id}` | {rule.severity.value} | {rule.scope} | {kinds} | {rule.description} | "
-                f"{rule.remediation} |"
+                f"| `{rule.id}` | {rule.severity.value} | {state} | {needs or '-'} | {rule.scope} | "
+                f"{kinds} | {rule.description} | {rule.remediation} |"
             )
         print()
     from .rules.parity import markdown

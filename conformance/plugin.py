@@ -47,7 +47,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     except (ValueError, OSError) as err:
         return [f"conformance: bad settings: {err}"]
     return [
-        f"conformance: manifests={s.manifests} profiles={','.join(s.profiles)} policy={s.policy} "
+        f"conformance: manifests={s.manifests} profiles={','.join(s.profiles)} policy={s.policy_label} "
         f"k8s={s.k8s_version} provider={s.provider}"
     ]
 

@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .inventory.loader import Limits
+from .policy import is_policy_file
 from .tools import REPO
+
+POLICY_FILE = "policy.yaml"  # looked for in the manifests folder
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,34 @@ OPTIONS: tuple[Option, ...] = (
         "policy",
         "--policy",
         "CONFORMANCE_POLICY",
-        "policy/SLO source of truth (default: <manifests>/policy.yaml, else the platform's)",
+        "policy file laid over the built-in baseline (default: <manifests>/policy.yaml when that is "
+        "a conformance policy, else the baseline alone; `baseline` for the baseline alone)",
+    ),
+    Option(
+        "namespace",
+        "--namespace",
+        "CONFORMANCE_NAMESPACE",
+        "namespace charts render into (default: the policy's org.namespace, else helm's `default`)",
+    ),
+    Option(
+        "exclude",
+        "--exclude",
+        "CONFORMANCE_EXCLUDE",
+        "comma-separated globs of input paths to leave out, relative to --manifests "
+        "(e.g. 'test/*,*.tmpl.yaml')",
+    ),
+    Option(
+        "max_findings_per_rule",
+        "--max-findings-per-rule",
+        "CONFORMANCE_MAX_FINDINGS_PER_RULE",
+        "findings printed per rule (and per schema kind) before `... and N more`; 0: all",
+        "20",
+    ),
+    Option(
+        "sarif",
+        "--sarif",
+        "CONFORMANCE_SARIF",
+        "write the static tier's findings as SARIF 2.1.0 to this file (for code scanning)",
     ),
     Option(
         "k8s_version",
@@ -131,7 +161,7 @@ class Settings:
     manifests: Path
     profiles: tuple[str, ...]
     run_profile: str
-    policy: Path
+    policy: Path | None  # None: the built-in baseline alone
     k8s_version: str
     schemas: Path
     crd_schemas: tuple[Path, ...]
@@ -144,6 +174,15 @@ class Settings:
     kind_node_image: str = ""
     agnhost_image: str = ""
     data_plane: bool = True
+    namespace: str | None = None  # chart render namespace asked for (flag/env)
+    exclude: tuple[str, ...] = ()
+    max_findings_per_rule: int = 20
+    sarif: Path | None = None
+
+    @property
+    def policy_label(self) -> str:
+        """The policy layers in words: "baseline" or "baseline + <file>"."""
+        return f"baseline + {self.policy}" if self.policy is not None else "baseline"
 
     @classmethod
     def resolve(
@@ -161,17 +200,14 @@ class Settings:
                 explicit.add(opt.name)
             raw[opt.name] = value if value is not None else opt.default
         manifests = Path(str(raw["manifests"])).expanduser().resolve()
-        policy = raw["policy"]
-        if policy is None:
-            local = (manifests if manifests.is_dir() else manifests.parent) / "policy.yaml"
-            policy = str(local if local.is_file() else REPO / "manifests" / "policy.yaml")
+        policy = _policy_path(raw["policy"], manifests)
         crds = raw["crd_schemas"]
         today = dt.date.fromisoformat(raw["today"]) if raw["today"] else dt.date.today()
         return cls(
             manifests=manifests,
             profiles=tuple(p.strip() for p in str(raw["profiles"]).split(",") if p.strip()),
             run_profile=str(raw["run_profile"]),
-            policy=Path(policy).expanduser().resolve(),
+            policy=policy,
             k8s_version=str(raw["k8s_version"]),
             schemas=Path(str(raw["schemas"])).expanduser(),
             crd_schemas=tuple(Path(p.strip()).expanduser() for p in (crds or "").split(",") if p.strip()),
@@ -184,9 +220,34 @@ class Settings:
             kind_node_image=raw["kind_node_image"] or "",
             agnhost_image=raw["agnhost_image"] or "",
             data_plane=str(raw["data_plane"]).strip().lower() not in ("off", "0", "false", "no"),
+            namespace=raw["namespace"] or None,
+            exclude=tuple(g.strip() for g in str(raw["exclude"] or "").split(",") if g.strip()),
+            max_findings_per_rule=_count("max_findings_per_rule", str(raw["max_findings_per_rule"])),
+            sarif=Path(raw["sarif"]).expanduser() if raw["sarif"] else None,
         )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from env vars and defaults only (for scripts and `python -m conformance`)."""
         return cls.resolve(lambda _name: None, environ)
+
+
+def _policy_path(value: str | None, manifests: Path) -> Path | None:
+    """The policy file to lay over the baseline: asked for, else <manifests>/policy.yaml if it is one."""
+    if value == "baseline":
+        return None
+    if value is not None:
+        return Path(value).expanduser().resolve()
+    local = (manifests if manifests.is_dir() else manifests.parent) / POLICY_FILE
+    return local if local.is_file() and is_policy_file(local) else None
+
+
+def _count(name: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        opt = next(o for o in OPTIONS if o.name == name)
+        raise ValueError(f"{opt.flag} / {opt.env} must be a whole number >= 0, got {value!r}")
+    return number

@@ -2,34 +2,44 @@
 
     run = run_static(settings)            # one StaticTarget per profile
     for target in run.targets: ...
+    verdicts = merged(run)                # the same, each finding once across profiles
 
-The pytest suite only turns these results into test items; benchmarks and
-`python -m conformance static` use the same code.
+The pytest suite only turns these results into test items; benchmarks, the
+SARIF/annotation writers and the summary use the same code.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from .errors import InfraError
 from .inventory import (
+    Discovery,
     InputFile,
     Inventory,
     K8sObject,
     Problem,
     Source,
+    chart_inputs,
+    discover_inputs,
     load_inputs,
-    prepare_inputs,
+    shared_inputs,
     to_inventory,
 )
 from .netpol import DeclaredFlow, default_flows_path, load_flows
-from .policy import Policy, PolicyError, load_policy
-from .rules import Context, RuleOutcome, evaluate
-from .schema.kubeconform import SchemaCheck, SchemaLocations, SchemaResult
+from .policy import BASELINE, Exemption, Policy, PolicyError, load_policy
+from .rules import Context, Finding, Rule, RuleOutcome, evaluate, load_all
+from .rules.registry import configured, disabled_rules
+from .schema import SCHEMA_RULE
+from .schema.kubeconform import SchemaCheck, SchemaLocations, SchemaResult, Status
 from .settings import Settings
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -46,6 +56,24 @@ class StaticRun:
     policy: Policy | None
     policy_error: str | None
     targets: list[StaticTarget]
+    namespace: str | None = None  # what charts rendered into (None: helm's default)
+    base: Path | None = None  # labels are relative to this folder
+    disabled: list[tuple[str, str]] = field(default_factory=list)  # (rule id, where switched off)
+    excluded: list[str] = field(default_factory=list)  # inputs matched by --exclude
+
+    @property
+    def has_objects(self) -> bool:
+        return any(not o.provided for t in self.targets for o in t.inventory.objects)
+
+    @property
+    def left_out(self) -> list[tuple[str, str]]:
+        """Files left out as not manifests, once (they are the same in every profile)."""
+        return list(dict.fromkeys(pair for t in self.targets for pair in t.inventory.left_out))
+
+
+def render_namespace(settings: Settings, policy: Policy | None) -> str | None:
+    """Charts render into --namespace, else the policy's org.namespace, else helm's default."""
+    return settings.namespace or (policy.namespace if policy is not None else None)
 
 
 def run_static(settings: Settings) -> StaticRun:
@@ -55,48 +83,59 @@ def run_static(settings: Settings) -> StaticRun:
         policy_error = None
     except PolicyError as err:
         policy, policy_error = None, str(err)
-    namespace = policy.namespace if policy else "default"
+    disabled: list[tuple[str, str]] = []
+    if policy is not None:
+        _, unknown = configured(policy, load_all().values())
+        policy_error = "; ".join(unknown) or None
+        disabled = disabled_rules(policy)
+    namespace = render_namespace(settings, policy)
     locations = SchemaLocations.from_settings(settings)
-    targets = check_targets(settings, settings.profiles, namespace, policy, locations)
-    return StaticRun(settings, policy, policy_error, targets)
+    targets, found = check_targets(settings, settings.profiles, namespace, policy, locations)
+    return StaticRun(settings, policy, policy_error, targets, namespace, found.base, disabled, found.excluded)
 
 
 def check_targets(
     settings: Settings,
     profiles: tuple[str, ...],
-    namespace: str,
+    namespace: str | None,
     policy: Policy | None,
     locations: SchemaLocations,
-) -> list[StaticTarget]:
+) -> tuple[list[StaticTarget], Discovery]:
     """All profiles with one kubeconform run that reads the files while Python parses them.
 
-    Plain files are the same for every profile: they are loaded and schema-checked once
-    and shared; only chart renders differ per profile.
+    Plain files and kustomize builds are the same for every profile: they are loaded and
+    schema-checked once and shared; only chart renders differ per profile.
     """
+    skip = {}
+    if policy is not None and policy.path != BASELINE:
+        skip[policy.path] = "the conformance policy in use"
+    flows, flows_problem = declared_flows(settings.manifests)
+    if flows is not None or flows_problem is not None:
+        skip[default_flows_path(settings.manifests)] = "the declared flows in use"
+    found: Discovery = discover_inputs(settings.manifests, settings.exclude, skip)
     with tempfile.TemporaryDirectory(prefix="conformance-static-") as tmp:
-        prepared = []
-        shared: dict[Path, InputFile] = {}
+        shared, shared_problems = shared_inputs(found, Path(tmp))
+        per_profile: list[tuple[str, list[InputFile], list[Problem]]] = []
         for profile in profiles:
-            inputs, problems = prepare_inputs(
-                settings.manifests, profile, namespace, Path(tmp), settings.limits
-            )
-            inputs = [shared.setdefault(i.disk, i) if i.chart is None else i for i in inputs]
-            prepared.append((profile, inputs, problems))
-        unique = list({id(i): i for _, inputs, _ in prepared for i in inputs}.values())
+            charts, problems = chart_inputs(found, profile, namespace, Path(tmp), settings.k8s_version)
+            per_profile.append((profile, charts, problems))
+        unique = shared + [i for _, charts, _ in per_profile for i in charts]
         check = SchemaCheck.start(unique, locations)
-        load_inputs(unique, namespace, settings.limits)
-        flows, flows_problem = declared_flows(settings.manifests)
+        load_inputs(unique, namespace, settings.limits, base=found.base)
         targets = []
-        for profile, inputs, problems in prepared:
-            target = StaticTarget(profile, to_inventory(profile, inputs, problems))
-            if flows_problem is not None:
-                target.inventory.problems.append(flows_problem)
+        for profile, charts, problems in per_profile:
+            inputs = shared + charts
+            problems += [flows_problem] if flows_problem is not None else []
+            inventory = to_inventory(
+                profile, inputs, found.problems + shared_problems + problems, found.left_out
+            )
+            target = StaticTarget(profile, inventory)
             if policy is not None:
                 target.inventory.objects += provided_objects(policy)
                 target.outcomes = evaluate(Context(target.inventory, policy, profile, settings.today, flows))
             target.schema = check.finish(inputs)
             targets.append(target)
-    return targets
+    return targets, found
 
 
 def declared_flows(manifests: Path) -> tuple[tuple[DeclaredFlow, ...] | None, Problem | None]:
@@ -126,3 +165,109 @@ def cached_run(settings: Settings) -> StaticRun | InfraError:
         return run_static(settings)
     except InfraError as err:
         return err
+
+
+# -- one verdict per check across profiles -------------------------------------------------------
+
+
+@dataclass
+class Merged(Generic[T]):
+    """One thing found in one or more profiles (identical in each)."""
+
+    item: T
+    profiles: list[str]
+
+    def where(self, all_profiles: Iterable[str]) -> str:
+        """ "" when found in every profile, else " [profile ci]"."""
+        every = list(all_profiles)
+        if len(every) <= 1 or self.profiles == every:
+            return ""
+        return f" [profile{'s' if len(self.profiles) > 1 else ''} {', '.join(self.profiles)}]"
+
+
+def merge(pairs: Iterable[tuple[str, T]], key: Callable[[T], Hashable]) -> list[Merged[T]]:
+    out: dict[Hashable, Merged[T]] = {}
+    for profile, item in pairs:
+        entry = out.setdefault(key(item), Merged(item, []))
+        if profile not in entry.profiles:
+            entry.profiles.append(profile)
+    return list(out.values())
+
+
+def finding_key(f: Finding) -> Hashable:
+    v = f.violation
+    return (f.rule.id, v.obj.source.path, v.obj.source.document, v.obj.ref, v.field, v.message)
+
+
+def problem_key(p: Problem) -> Hashable:
+    return (p.source.path, p.source.document, p.source.line, p.source.chart, p.message, p.field)
+
+
+@dataclass
+class RuleVerdict:
+    """One rule over every profile: its findings once each, and where it did not apply."""
+
+    rule: Rule
+    findings: list[Merged[Finding]]
+    exempted: list[Merged[tuple[Finding, Exemption]]]
+    expired: list[Merged[tuple[Finding, Exemption]]]
+    checked: list[str]  # profiles the rule ran in
+    not_applicable: dict[str, str]  # profile -> why it did not run there
+    errors: list[str]
+
+
+def rule_verdicts(run: StaticRun) -> list[RuleVerdict]:
+    by_rule: dict[str, list[tuple[str, RuleOutcome]]] = {}
+    for target in run.targets:
+        for outcome in target.outcomes:
+            by_rule.setdefault(outcome.rule.id, []).append((target.profile, outcome))
+    verdicts = []
+    for outcomes in by_rule.values():
+        rule = outcomes[0][1].rule
+        pair_key: Callable[[tuple[Finding, Exemption]], Hashable] = lambda fe: finding_key(fe[0])  # noqa: E731
+        verdicts.append(
+            RuleVerdict(
+                rule,
+                merge(((p, f) for p, o in outcomes for f in o.findings), finding_key),
+                merge(((p, fe) for p, o in outcomes for fe in o.exempted), pair_key),
+                merge(((p, fe) for p, o in outcomes for fe in o.expired), pair_key),
+                [p for p, o in outcomes if o.not_applicable is None],
+                {p: o.not_applicable for p, o in outcomes if o.not_applicable is not None},
+                [f"{p}: {o.error}" for p, o in outcomes if o.error is not None],
+            )
+        )
+    return verdicts
+
+
+def schema_groups(run: StaticRun) -> dict[str, list[Merged[SchemaResult]]]:
+    """Schema results per `apiVersion Kind`, each object once across profiles."""
+    groups: dict[str, list[tuple[str, SchemaResult]]] = {}
+    for target in run.targets:
+        for result in target.schema:
+            groups.setdefault(f"{result.obj.api_version} {result.obj.kind}", []).append(
+                (target.profile, result)
+            )
+
+    def key(r: SchemaResult) -> Hashable:
+        errors = tuple((e.path, e.message) for e in r.errors)
+        return (r.obj.source.path, r.obj.source.document, r.obj.ref, r.status, errors, r.message)
+
+    return {name: merge(pairs, key) for name, pairs in sorted(groups.items())}
+
+
+def input_problems(run: StaticRun) -> list[Merged[Problem]]:
+    return merge(((t.profile, p) for t in run.targets for p in t.inventory.problems), problem_key)
+
+
+def failing_schema(run: StaticRun, results: Iterable[Merged[SchemaResult]]) -> list[Merged[SchemaResult]]:
+    """What fails the schema stage: invalid, unjudged, a removed API, or no schema at all unless the
+    policy exempts the object under rule `schema` (an expired exemption fails too)."""
+    out = []
+    for m in results:
+        if m.item.status in (Status.INVALID, Status.ERROR, Status.REMOVED):
+            out.append(m)
+        elif m.item.status is Status.SKIPPED:
+            ex = run.policy.exemption_for(SCHEMA_RULE, m.item.obj.ref) if run.policy else None
+            if ex is None or ex.expires < run.settings.today:
+                out.append(m)
+    return out

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.policy import PolicyError, load_policy
+from conformance.policy import BASELINE, PolicyError, load_policy
 from conformance.settings import OPTIONS, Settings
 from conformance.tools import REPO
 
@@ -34,21 +34,33 @@ def test_flag_beats_env_beats_default(tmp_path: Path) -> None:
     assert default.manifests == (REPO / "manifests").resolve()
 
 
-def test_policy_defaults_to_the_manifests_folder_then_the_platform(tmp_path: Path) -> None:
-    assert (
-        Settings.resolve(lambda _n: None, {"CONFORMANCE_MANIFESTS": str(tmp_path)}).policy == PLATFORM_POLICY
+def test_policy_defaults_to_the_manifests_folder_then_the_baseline(tmp_path: Path) -> None:
+    def resolved(**env: str) -> Path | None:
+        return Settings.resolve(lambda _n: None, {"CONFORMANCE_MANIFESTS": str(tmp_path), **env}).policy
+
+    assert resolved() is None, "a foreign folder gets the built-in baseline, not Tartware's policy"
+    assert Settings.resolve(lambda _n: None, {}).policy == PLATFORM_POLICY
+    (tmp_path / "policy.yaml").write_text("rules: {image-pinned: {enabled: false}}\n")
+    assert resolved() == tmp_path / "policy.yaml"
+    assert resolved(CONFORMANCE_POLICY="baseline") is None
+    # A Kyverno/Gatekeeper manifest called policy.yaml is an input, not the suite's policy.
+    (tmp_path / "policy.yaml").write_text(
+        "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {name: x}\n"
     )
-    (tmp_path / "policy.yaml").write_text("x: 1\n")
-    assert (
-        Settings.resolve(lambda _n: None, {"CONFORMANCE_MANIFESTS": str(tmp_path)}).policy
-        == tmp_path / "policy.yaml"
-    )
+    assert resolved() is None
+    # A broken or misspelt policy file is still the policy: its error is reported, never ignored.
+    (tmp_path / "policy.yaml").write_text("capacty: {max_pods: 3}\n")
+    assert resolved() == tmp_path / "policy.yaml"
 
 
 def test_platform_policy_loads_with_the_seed_numbers() -> None:
     policy = load_policy(PLATFORM_POLICY)
-    assert (policy.slo.target_rps, policy.slo.latency_p95_ms, policy.slo.latency_p99_ms) == (20000, 500, 1000)
-    assert policy.slo.error_rate == 0.05
+    assert (
+        policy.require_slo().target_rps,
+        policy.require_slo().latency_p95_ms,
+        policy.require_slo().latency_p99_ms,
+    ) == (20000, 500, 1000)
+    assert policy.require_slo().error_rate == 0.05
     assert policy.services["api-gateway"].bounds["prod"] == (10, 100)
     assert policy.services["core-service"].bounds["prod"] == (8, 80)
     assert policy.services["reservations"].bounds["prod"] == (8, 70)
@@ -66,8 +78,36 @@ def _write_policy(tmp_path: Path, mutate: str, replacement: str) -> Path:
 @pytest.mark.parametrize(
     ("mutate", "replacement", "message"),
     [
-        ("  latency_p95_ms: 500", "  latency_p95_ms: fast", r"field slo.latency_p95_ms has the wrong type"),
-        ("  error_rate: 0.05 ", "  rate_of_errors: 0.05 ", r"missing field slo.error_rate"),
+        (
+            "  latency_p95_ms: 500",
+            "  latency_p95_ms: fast",
+            r"slo.latency_p95_ms: must be a number, got a string",
+        ),
+        ("  error_rate: 0.05 ", "  rate_of_errors: 0.05 ", r"slo.rate_of_errors: unknown key"),
+        ("  max_cpu_cores: 600", "  max_cpu_corez: 600", r"capacity.max_cpu_corez: unknown key"),
+        (
+            "  critical_priority_class:",
+            "  critical_priority_klass:",
+            r"org.critical_priority_klass: unknown key",
+        ),
+        ("    scale_up: {percent: 100,", "    scale_up: {pct: 100,", r"org.hpa.scale_up.pct: unknown key"),
+        (
+            "{critical: false, rps_per_pod: 200, prod",
+            "{critical: nope, rps_per_pod: 200, prod",
+            r"critical: must be true",
+        ),
+        (
+            "  ingress-tls: {enabled: true}",
+            "  ingress-tls: {enabled: yes please}",
+            r"rules.ingress-tls.enabled: must be",
+        ),
+        (
+            "  ingress-tls: {enabled: true}",
+            "  ingress-tls: {severity: urgent}",
+            r"rules.ingress-tls.severity: 'urgent'",
+        ),
+        ("  namespace: tartware\n", "", r"org.services needs org.namespace"),
+        ("\nload:\n", "\nlaod:\n", r"laod: unknown key \(known under the top level"),
         (
             "prod: {min: 10, max: 100}",
             "prod: {min: 100, max: 10}",
@@ -76,9 +116,9 @@ def _write_policy(tmp_path: Path, mutate: str, replacement: str) -> Path:
         (
             "    expires: 2027-06-30\n  - rule: read",
             "    expires: someday\n  - rule: read",
-            r"exemptions\[0\].expires 'someday' is not a YYYY-MM-DD",
+            r"exemptions\[0\]\.expires: 'someday' is not a YYYY-MM-DD",
         ),
-        ("    owner: platform-team@tartware.local\n", "", r"exemptions\[0\] is missing owner"),
+        ("    owner: platform-team@tartware.local\n", "", r"exemptions\[0\]: is missing owner"),
     ],
 )
 def test_policy_errors_name_file_and_field(
@@ -123,4 +163,48 @@ def test_the_entry_service_is_declared_once(tmp_path: Path) -> None:
     with pytest.raises(
         PolicyError, match="only one service can be `entry: true`, found api-gateway, core-service"
     ):
+        load_policy(path)
+
+
+def test_baseline_alone_provides_no_organisation_data() -> None:
+    policy = load_policy(None)
+    assert policy.path == BASELINE and policy.name == "the built-in baseline"
+    assert policy.slo is None and policy.namespace is None and not policy.services
+    for datum in ("slo", "capacity", "services", "required_labels", "critical_priority_class", "scaling"):
+        assert not policy.provides(datum), datum
+    assert policy.rules["default-deny-per-namespace"].enabled is False
+
+
+def test_a_partial_policy_keeps_the_baseline_for_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "team.yaml"
+    path.write_text(
+        "org: {required_labels: [team]}\nrules:\n  image-pinned: {severity: blocker}\n"
+        "  ingress-tls: {enabled: true}\n  probes-set: {enabled: false}\n"
+    )
+    policy = load_policy(path)
+    assert policy.layers == (BASELINE, path)
+    assert policy.required_labels == ("team",) and policy.slo is None
+    assert policy.rules["image-pinned"].severity == "blocker"
+    assert policy.rules["ingress-tls"].enabled is True  # switched back on over the baseline
+    assert policy.rules["default-deny-per-namespace"].enabled is False  # the baseline's, kept
+    assert policy.rules["probes-set"].enabled is False
+    assert "team.yaml: rules.probes-set" in policy.rules["probes-set"].source
+
+
+def test_the_platform_policy_switches_on_what_the_baseline_leaves_off() -> None:
+    policy = load_policy(PLATFORM_POLICY)
+    for rule in (
+        "default-deny-per-namespace",
+        "workload-netpol-coverage",
+        "ingress-tls",
+        "servicemonitor-per-service",
+    ):
+        assert load_policy(None).rules[rule].enabled is False
+        assert policy.rules[rule].enabled is True, rule
+
+
+def test_a_kubernetes_manifest_is_not_a_policy(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    with pytest.raises(PolicyError, match="is a Kubernetes manifest"):
         load_policy(path)

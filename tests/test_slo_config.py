@@ -39,7 +39,7 @@ def edited_policy(tmp_path: Path, old: str, new: str) -> Policy:
 
 
 def test_thresholds_are_the_policy_slos(policy: Policy) -> None:
-    s = policy.slo
+    s = policy.require_slo()
     assert thresholds(slo_specs(policy)) == {
         "http_req_duration": [f"p(95)<{s.latency_p95_ms:g}", f"p(99)<{s.latency_p99_ms:g}"],
         "http_req_failed": [f"rate<{s.error_rate:g}"],
@@ -75,7 +75,7 @@ def test_sizes_follow_the_profile(policy: Policy) -> None:
         assert cfg["scenarios"]["load"]["rate"] == load["rate"]
         assert cfg["scenarios"]["load"]["max_vus"] == load["max_vus"]
         assert cfg["scenarios"]["smoke"]["vus"] == policy.load[profile]["smoke"]["vus"]
-    assert plans(policy, "prod")["load"].peak_rate == policy.slo.target_rps, (
+    assert plans(policy, "prod")["load"].peak_rate == policy.require_slo().target_rps, (
         "prod load must be the seed's rate"
     )
 

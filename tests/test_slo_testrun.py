@@ -44,7 +44,7 @@ def test_prod_load_testrun_is_sound(policy: Policy, rendered: Objects) -> None:
     spec = the_testrun(rendered)["spec"]
     assert the_testrun(rendered)["apiVersion"] == "k6.io/v1alpha1"
     assert spec["parallelism"] == 10, "20k req/s at 2k req/s per runner"
-    assert spec["parallelism"] * PER_RUNNER_RPS >= policy.slo.target_rps
+    assert spec["parallelism"] * PER_RUNNER_RPS >= policy.require_slo().target_rps
     assert spec["script"]["configMap"] == {
         "name": configmap(rendered)["metadata"]["name"],
         "file": "archive.tar",

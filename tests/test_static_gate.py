@@ -147,5 +147,5 @@ def test_the_pytest_gate_fails_with_rule_id_and_object_name(
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(  # the finding block comes before the summary line
-        ["*[[]image-pinned[]] Deployment/tartware/api-gateway*", "*FAILED*test_rule?prod-image-pinned*"]
+        ["*[[]image-pinned[]] Deployment/tartware/api-gateway*", "*FAILED*test_rule?image-pinned*"]
     )

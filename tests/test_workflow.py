@@ -77,8 +77,8 @@ def uses(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
 
 
 def test_pull_requests_trigger_it(workflow: dict[Any, Any]) -> None:
-    # YAML 1.1 reads the key `on` as the boolean True.
-    triggers = workflow.get("on", workflow.get(True))
+    # YAML 1.1 (and kubectl's go-yaml) reads the key `on` as true; the loader keys it as JSON would.
+    triggers = workflow.get("on", workflow.get("true"))
     assert triggers is not None, "no `on:` triggers"
     names = set(triggers) if isinstance(triggers, dict | list) else {triggers}
     assert "pull_request" in names

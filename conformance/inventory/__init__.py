@@ -1,20 +1,36 @@
 """Inputs -> objects: loading, rendering and the shared object model."""
 
-from .build import InputFile, build_inventory, discover, load_inputs, prepare_inputs, to_inventory
+from .build import (
+    Discovery,
+    InputFile,
+    build_inventory,
+    chart_inputs,
+    discover,
+    discover_inputs,
+    load_inputs,
+    prepare_inputs,
+    shared_inputs,
+    to_inventory,
+)
 from .loader import Limits, load_bytes
-from .model import Inventory, K8sObject, Problem, Source
+from .model import Inventory, K8sObject, Origin, Problem, Source
 
 __all__ = [
+    "Discovery",
     "InputFile",
     "Inventory",
     "K8sObject",
     "Limits",
+    "Origin",
     "Problem",
     "Source",
     "build_inventory",
+    "chart_inputs",
     "discover",
+    "discover_inputs",
     "load_bytes",
     "load_inputs",
     "prepare_inputs",
+    "shared_inputs",
     "to_inventory",
 ]

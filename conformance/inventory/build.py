@@ -1,91 +1,352 @@
-"""Build one Inventory per target from a folder of plain YAML and Helm charts.
+"""Build one Inventory per target from a folder of plain YAML, Helm charts and kustomizations.
 
     inventory = build_inventory(Path("manifests"), profile="ci", namespace="tartware")
 
-Plain `.yaml`/`.yml`/`.json` files are loaded as they are; every folder with a
-Chart.yaml is rendered with helm (its own files are not loaded as manifests).
-The policy file and the declared flows are configuration, not manifests.
+Discovery (`discover_inputs`) walks the folder once:
+  * a folder with Chart.yaml is a chart, rendered with helm per profile (its files
+    are not loaded as manifests);
+  * a folder with kustomization.yaml is a kustomization; only roots (not used as a
+    base or component by another one) are built, once, with `kubectl kustomize`;
+    files a kustomization reads are not loaded again as plain files;
+  * other `.yaml`/`.yml`/`.json` files are plain manifests, except other tools' YAML:
+    by name (values files, CI configs, tool configs) here, or by content when loaded
+    (no apiVersion and kind; a kind/skaffold/kubeadm... config). Those are left out
+    and listed once (`Inventory.left_out`), as are paths matching --exclude globs.
 Two steps, so the schema check can start on the files while Python parses them:
-`prepare_inputs` (find files, render charts to files) then `load_inputs`.
+prepare (find files, render to files) then `load_inputs`.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .loader import DEFAULT_LIMITS, Limits, load_bytes
-from .model import Inventory, K8sObject, Problem, Source
-from .render import helm_template, parse_rendered
+from .model import Inventory, K8sObject, Origin, Problem, Source
+from .render import (
+    KUSTOMIZATION_FILES,
+    display,
+    helm_template,
+    is_library_chart,
+    kustomization_file,
+    kustomize_build,
+    kustomize_references,
+    parse_rendered,
+)
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
-# Files in a manifests folder that configure the suite rather than the cluster.
-NOT_MANIFESTS = frozenset({"policy.yaml", "flows.yaml"})
 SKIP_DIRS = frozenset({".git", ".tools", ".venv", "node_modules", "__pycache__"})
+# Files that are other tools' YAML, by name (fnmatch on the file name) -> what they are.
+NOT_MANIFESTS: dict[str, str] = {
+    "Chart.yaml": "Helm chart metadata",
+    "Chart.lock": "Helm chart lock",
+    "values.schema.json": "Helm values schema",
+    "values*.yaml": "Helm values",
+    "values*.yml": "Helm values",
+    "*-values.yaml": "Helm values",
+    "*.values.yaml": "Helm values",
+    "kustomizeconfig.yaml": "kustomize configuration",
+    "skaffold*.yaml": "skaffold config",
+    "helmfile*.yaml": "helmfile",
+    "ct.yaml": "chart-testing config",
+    "cr.yaml": "chart-releaser config",
+    "lintconf.yaml": "yamllint config",
+    "artifacthub-*.yml": "Artifact Hub metadata",
+    "artifacthub-*.yaml": "Artifact Hub metadata",
+    "docker-compose*.yml": "Docker Compose file",
+    "docker-compose*.yaml": "Docker Compose file",
+    "compose.yaml": "Docker Compose file",
+    "compose.yml": "Docker Compose file",
+    "mkdocs.yml": "MkDocs config",
+    "codecov.yml": "Codecov config",
+    "renovate.json": "Renovate config",
+    "package.json": "npm package",
+    "package-lock.json": "npm lock",
+    "tsconfig.json": "TypeScript config",
+    "azure-pipelines.yml": "CI config",
+    "bitbucket-pipelines.yml": "CI config",
+    "cloudbuild.yaml": "CI config",
+    "appveyor.yml": "CI config",
+    "Taskfile.yml": "Taskfile",
+    "devspace.yaml": "DevSpace config",
+    "tilt_config.json": "Tilt config",
+    "goreleaser.yaml": "GoReleaser config",
+}
+# apiVersion groups of tools' own config files (they carry apiVersion and kind, but no
+# cluster ever receives them).
+TOOL_CONFIG_GROUPS: dict[str, str] = {
+    "kind.x-k8s.io": "kind cluster config",
+    "kustomize.config.k8s.io": "kustomize file",
+    "skaffold": "skaffold config",
+    "config.kwok.x-k8s.io": "kwok config",
+    "kubeadm.k8s.io": "kubeadm config",
+    "k3d.io": "k3d config",
+    "ctlptl.dev": "ctlptl config",
+    "kubelet.config.k8s.io": "kubelet config",
+    "kubescheduler.config.k8s.io": "scheduler config",
+    "kubeproxy.config.k8s.io": "kube-proxy config",
+    "apiserver.config.k8s.io": "API server config",
+    "audit.k8s.io": "audit policy",
+    "kpt.dev": "kpt package file",
+    "clusterctl.cluster.x-k8s.io": "clusterctl config",
+    "kubeconfig": "kubeconfig",  # apiVersion v1, kind Config
+}
+FOREIGN = "not a Kubernetes manifest (no apiVersion, no kind)"
 
 
 @dataclass
 class InputFile:
-    """One file to load: a plain manifest, or a chart's rendered output written to disk."""
+    """One file to load: a plain manifest, or a chart's / kustomization's output written to disk."""
 
     disk: Path  # what is read (and what kubeconform reads)
     label: str  # the path shown in findings
     chart: str | None = None
     profile: str | None = None
     items: list[K8sObject | Problem] = field(default_factory=list)
+    kind: str = "file"  # "file", "chart" or "kustomize"
+    folder: Path | None = None  # the chart or kustomization folder
+    reads: tuple[Path, ...] = ()  # kustomize: the files the build reads (to locate findings)
+    left_out: str | None = None  # set on load: why this file is no manifest (then `items` is empty)
+
+
+@dataclass
+class Discovery:
+    """What one walk of the manifests folder found."""
+
+    root: Path
+    base: Path  # labels are relative to this (the folder above root)
+    files: list[Path] = field(default_factory=list)
+    charts: list[Path] = field(default_factory=list)
+    kustomizations: list[Path] = field(default_factory=list)  # roots, built once
+    reads: dict[Path, tuple[Path, ...]] = field(default_factory=dict)  # root -> files it reads
+    left_out: list[tuple[str, str]] = field(default_factory=list)  # (label, what it is)
+    excluded: list[str] = field(default_factory=list)  # labels matched by --exclude
+    problems: list[Problem] = field(default_factory=list)
+
+
+def excluded_by(rel: str, globs: Iterable[str]) -> str | None:
+    """The glob that excludes `rel` (posix path under root): on the whole path or any one part."""
+    parts = rel.split("/")
+    for glob in globs:
+        pattern = glob.strip().rstrip("/")
+        if fnmatch.fnmatchcase(rel, pattern) or (
+            "/" not in pattern and any(fnmatch.fnmatchcase(p, pattern) for p in parts)
+        ):
+            return glob
+        if "/" in pattern and any(
+            fnmatch.fnmatchcase("/".join(parts[:i]), pattern) for i in range(1, len(parts))
+        ):
+            return glob
+    return None
+
+
+def not_manifest_name(name: str) -> str | None:
+    """What a file is when its name says it is another tool's YAML, else None."""
+    return next((what for pattern, what in NOT_MANIFESTS.items() if fnmatch.fnmatchcase(name, pattern)), None)
+
+
+def discover_inputs(
+    root: Path, exclude: Iterable[str] = (), skip: Mapping[Path, str] | None = None
+) -> Discovery:
+    """Plain files, charts and kustomization roots under root, sorted for stable output.
+
+    `skip`: files that configure the suite (the policy in use), left out with the reason.
+    """
+    root = root.resolve()
+    found = Discovery(root, root.parent)
+    skip = {p.resolve(): why for p, why in (skip or {}).items()}
+    globs = tuple(exclude)
+    if not root.exists():
+        found.problems.append(Problem(Source(str(root), 0), "manifests path does not exist"))
+        return found
+    if root.is_file():
+        found.files.append(root)
+        return found
+    kustomize_dirs: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        rel_dir = here.relative_to(root).as_posix()
+        if rel_dir != "." and excluded_by(rel_dir, globs):
+            found.excluded.append(display(here, found.base))
+            dirnames[:] = []
+            continue
+        if "Chart.yaml" in filenames:
+            if is_library_chart(here):
+                found.left_out.append((display(here, found.base), "Helm library chart (nothing to render)"))
+            else:
+                found.charts.append(here)
+            dirnames[:] = []  # a chart's templates and subcharts render through helm
+            continue
+        if any(name in filenames for name in KUSTOMIZATION_FILES):
+            kustomize_dirs.append(here)
+            dirnames[:] = []  # its files are what the build reads
+            continue
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        for name in sorted(filenames):
+            path = here / name
+            if not name.endswith(MANIFEST_SUFFIXES) or name.startswith("."):
+                continue
+            rel = path.relative_to(root).as_posix()
+            label = display(path, found.base)
+            if excluded_by(rel, globs):
+                found.excluded.append(label)
+            elif path.resolve() in skip:
+                found.left_out.append((label, skip[path.resolve()]))
+            elif (what := not_manifest_name(name)) is not None:
+                found.left_out.append((label, what))
+            else:
+                found.files.append(path)
+    _kustomize_roots(found, kustomize_dirs)
+    found.files.sort()
+    found.charts.sort()
+    return found
+
+
+def _kustomize_roots(found: Discovery, folders: list[Path]) -> None:
+    """Roots are the kustomizations nobody else uses; what each one reads is not loaded twice."""
+    refs = {f.resolve(): kustomize_references(f)[0] for f in folders}
+    used = {p for paths in refs.values() for p in paths}
+    consumed: set[Path] = set()
+    for folder in folders:
+        key = folder.resolve()
+        if key in used:
+            continue
+        if _is_component(folder):
+            found.left_out.append(
+                (display(folder, found.base), "kustomize component (built by the kustomizations using it)")
+            )
+            continue
+        reads = _closure(key, refs)
+        consumed.update(reads)
+        found.kustomizations.append(folder)
+        found.reads[folder] = tuple(sorted(reads))
+    found.kustomizations.sort()
+    found.files = [f for f in found.files if f.resolve() not in consumed]
+
+
+def _is_component(folder: Path) -> bool:
+    path = kustomization_file(folder)
+    return (
+        path is not None
+        and re.search(r"^kind:\s*Component\s*$", path.read_text(errors="replace"), re.M) is not None
+    )
+
+
+def _closure(folder: Path, refs: dict[Path, list[Path]]) -> set[Path]:
+    """Every YAML file a kustomization may read: its folders' files and referenced files."""
+    out: set[Path] = set()
+    todo, seen = [folder], set()
+    while todo:
+        here = todo.pop()
+        if here in seen:
+            continue
+        seen.add(here)
+        if here.is_file():
+            out.add(here)
+            continue
+        for dirpath, _, filenames in os.walk(here):
+            out.update(Path(dirpath, n).resolve() for n in filenames if n.endswith(MANIFEST_SUFFIXES))
+        todo.extend(refs.get(here, kustomize_references(here)[0]))
+    return out
 
 
 def discover(root: Path) -> tuple[list[Path], list[Path]]:
-    """(plain manifest files, chart folders) under root, sorted for stable output."""
-    if root.is_file():
-        return [root], []
-    files: list[Path] = []
-    charts: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        if "Chart.yaml" in filenames:
-            charts.append(here)
-            dirnames[:] = []  # a chart's templates and subcharts render through helm
-            continue
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
-        files.extend(
-            here / f for f in sorted(filenames) if f.endswith(MANIFEST_SUFFIXES) and f not in NOT_MANIFESTS
-        )
-    return sorted(files), sorted(charts)
+    """(plain manifest files, chart folders) under root."""
+    found = discover_inputs(root)
+    return found.files, found.charts
 
 
-def prepare_inputs(
-    root: Path, profile: str, namespace: str, workdir: Path, limits: Limits = DEFAULT_LIMITS
-) -> tuple[list[InputFile], list[Problem]]:
-    """Plain files as they are, plus each chart rendered into workdir; problems so far."""
-    base = root.resolve().parent  # paths are shown from the folder above root
-    if not root.exists():
-        return [], [Problem(Source(str(root), 0), "manifests path does not exist")]
-    files, charts = discover(root)
-    inputs = [InputFile(path, _display(path, base)) for path in files]
+def shared_inputs(found: Discovery, workdir: Path) -> tuple[list[InputFile], list[Problem]]:
+    """The inputs every profile shares: plain files, and kustomizations built once."""
+    inputs = [InputFile(path, display(path, found.base)) for path in found.files]
     problems: list[Problem] = []
-    for chart in charts:
-        label = _display(chart, base)
-        rendered = helm_template(chart, label, profile, namespace)
+    for folder in found.kustomizations:
+        label = display(folder, found.base)
+        built = kustomize_build(folder, label)
+        if isinstance(built, Problem):
+            problems.append(built)
+            continue
+        disk = workdir / (re.sub(r"[^\w.-]+", "_", label) + ".kustomize.yaml")
+        disk.write_text(built)
+        kfile = kustomization_file(folder)
+        shown = display(kfile, found.base) if kfile is not None else label
+        inputs.append(
+            InputFile(disk, shown, kind="kustomize", folder=folder, reads=found.reads.get(folder, ()))
+        )
+    return inputs, problems
+
+
+def chart_inputs(
+    found: Discovery, profile: str, namespace: str | None, workdir: Path, kube_version: str | None = None
+) -> tuple[list[InputFile], list[Problem]]:
+    """Each chart rendered for `profile` into workdir."""
+    inputs: list[InputFile] = []
+    problems: list[Problem] = []
+    for chart in found.charts:
+        label = display(chart, found.base)
+        rendered = helm_template(chart, label, profile, namespace, kube_version)
         if isinstance(rendered, Problem):
             problems.append(rendered)
             continue
         disk = workdir / (re.sub(r"[^\w.-]+", "_", label) + f".{profile}.yaml")
         disk.write_text(rendered)
-        inputs.append(InputFile(disk, label, label, profile))
+        inputs.append(InputFile(disk, label, label, profile, kind="chart", folder=chart))
     return inputs, problems
 
 
-def load_inputs(inputs: list[InputFile], namespace: str, limits: Limits = DEFAULT_LIMITS) -> None:
-    """Parse every input into its `items` (objects and problems), never raising on bad input."""
+def prepare_inputs(
+    root: Path,
+    profile: str,
+    namespace: str | None,
+    workdir: Path,
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    exclude: Iterable[str] = (),
+    kube_version: str | None = None,
+) -> tuple[list[InputFile], list[Problem]]:
+    """Plain files as they are, plus each chart and kustomization rendered into workdir."""
+    found = discover_inputs(root, exclude)
+    shared, problems = shared_inputs(found, workdir)
+    charts, chart_problems = chart_inputs(found, profile, namespace, workdir, kube_version)
+    return shared + charts, found.problems + problems + chart_problems
+
+
+def load_inputs(
+    inputs: list[InputFile],
+    namespace: str | None,
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    base: Path | None = None,
+) -> None:
+    """Parse every input into its `items` (objects and problems), never raising on bad input.
+
+    `base` (the folder labels are relative to) lets chart objects point at their template file.
+    """
     for item in inputs:
-        if item.chart is not None:
+        if item.kind == "chart":
             item.items = list(
-                parse_rendered(item.disk.read_text(), item.chart, item.profile or "", namespace, limits)
+                parse_rendered(
+                    item.disk.read_text(),
+                    item.chart or item.label,
+                    item.profile or "",
+                    namespace or "default",
+                    limits,
+                    chart=item.folder,
+                    base=base,
+                )
             )
+            continue
+        if item.kind == "kustomize":
+            origin = Origin("kustomize", item.folder or item.disk, item.label, item.reads, base)
+            item.items = load_bytes(item.disk.read_bytes(), item.label, "default", limits=limits)
+            for obj in item.items:
+                if isinstance(obj, K8sObject):
+                    obj.origin = origin
             continue
         try:
             size = item.disk.stat().st_size
@@ -104,12 +365,43 @@ def load_inputs(inputs: list[InputFile], namespace: str, limits: Limits = DEFAUL
             continue
         # Plain files get no namespace from the profile: an object without
         # metadata.namespace lands in "default", as `kubectl apply` would put it.
-        item.items = load_bytes(data, item.label, "default", limits=limits)
+        items = load_bytes(data, item.label, "default", limits=limits)
+        _classify(item, items)
 
 
-def to_inventory(label: str, inputs: list[InputFile], problems: list[Problem]) -> Inventory:
-    inventory = Inventory(label=label, problems=list(problems))
+def _classify(item: InputFile, items: list[K8sObject | Problem]) -> None:
+    """Keep a plain file's objects; a file that is only other tools' YAML is left out, with why."""
+    if items and all(isinstance(i, Problem) and i.foreign for i in items):
+        item.left_out = FOREIGN
+        return
+    tools = [TOOL_CONFIG_GROUPS.get(_tool_group(i), "") if isinstance(i, K8sObject) else "" for i in items]
+    if items and all(tools):
+        item.left_out = tools[0]
+        return
+    origin = Origin("file", item.disk, item.label)
+    item.items = []
+    for obj, tool in zip(items, tools, strict=True):
+        if isinstance(obj, K8sObject):
+            if tool:
+                continue  # a tool's config document inside a manifest file: not a cluster object
+            obj.origin = origin
+        item.items.append(obj)
+
+
+def _tool_group(obj: K8sObject) -> str:
+    if obj.api_version == "v1" and obj.kind == "Config":
+        return "kubeconfig"
+    group = obj.group or obj.api_version
+    return group if group in TOOL_CONFIG_GROUPS else ""
+
+
+def to_inventory(
+    label: str, inputs: list[InputFile], problems: list[Problem], left_out: Iterable[tuple[str, str]] = ()
+) -> Inventory:
+    inventory = Inventory(label=label, problems=list(problems), left_out=list(left_out))
     for item in inputs:
+        if item.left_out is not None:
+            inventory.left_out.append((item.label, item.left_out))
         for obj in item.items:
             if isinstance(obj, K8sObject):
                 inventory.objects.append(obj)
@@ -119,17 +411,19 @@ def to_inventory(label: str, inputs: list[InputFile], problems: list[Problem]) -
 
 
 def build_inventory(
-    root: Path, profile: str, namespace: str = "default", limits: Limits = DEFAULT_LIMITS
+    root: Path,
+    profile: str,
+    namespace: str | None = "default",
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    exclude: Iterable[str] = (),
+    kube_version: str | None = None,
 ) -> Inventory:
     """Every object and problem of `root` rendered for `profile` (no schema step)."""
+    found = discover_inputs(root, exclude)
     with tempfile.TemporaryDirectory(prefix="conformance-render-") as tmp:
-        inputs, problems = prepare_inputs(root, profile, namespace, Path(tmp), limits)
-        load_inputs(inputs, namespace, limits)
-    return to_inventory(profile, inputs, problems)
-
-
-def _display(path: Path, base: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(base))
-    except ValueError:
-        return str(path)
+        shared, problems = shared_inputs(found, Path(tmp))
+        charts, chart_problems = chart_inputs(found, profile, namespace, Path(tmp), kube_version)
+        inputs = shared + charts
+        load_inputs(inputs, namespace, limits, base=found.base)
+    return to_inventory(profile, inputs, found.problems + problems + chart_problems, found.left_out)

@@ -7,6 +7,9 @@ encoding, duplicate keys, alias expansion (YAML bombs), nesting depth.
 
 from __future__ import annotations
 
+import math
+import re
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -38,12 +41,89 @@ class _DuplicateKey(yaml.YAMLError):
         self.key, self.line, self.path = key, line, path
 
 
+class _NotJson(yaml.YAMLError):
+    """A value kubectl cannot turn into JSON (NaN/Infinity, a null mapping key): it rejects the file."""
+
+    def __init__(self, what: str, mark: Any) -> None:
+        where = f"line {mark.line + 1} column {mark.column + 1}" if mark is not None else "somewhere"
+        super().__init__(f"{what} at {where} has no JSON form: kubectl rejects the document")
+        self.line = mark.line + 1 if mark is not None else None
+
+
+# Plain scalars are typed as kubectl types them (sigs.k8s.io/yaml, go-yaml v2 rules), so the
+# objects are the JSON the API server would receive, whatever YAML 1.1 spelling was used:
+# `=`, `1:20`, timestamps stay strings; `y`/`n` are booleans; `1e3` and `0o17` are numbers;
+# numbers out of 64-bit range follow Go (a float, or a string when no float holds them).
+_NUMBER_TAG = "tag:conformance.tartware.io,2026:number"
+_BOOLS = {
+    **dict.fromkeys(("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
+    **dict.fromkeys(("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False),
+}
+_SPECIAL_FLOATS = {
+    **dict.fromkeys((".nan", ".NaN", ".NAN"), math.nan),
+    **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), math.inf),
+    **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), -math.inf),
+}
+_GO_INT = re.compile(r"([+-]?)(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)\Z")
+_GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
+_DOT_FLOAT = re.compile(r"\.[0-9]+([eE][-+]?[0-9]+)?\Z")
+_INT64 = (-(2**63), 2**63 - 1)
+_UINT64_MAX = 2**64 - 1
+
+
+def go_scalar(text: str) -> Any:
+    """The value go-yaml v2 gives a plain scalar starting with a sign, a digit or a dot."""
+    if text in _SPECIAL_FLOATS:
+        return _SPECIAL_FLOATS[text]
+    if text.startswith("."):
+        return float(text) if _DOT_FLOAT.match(text) else text
+    plain = text.replace("_", "")
+    match = _GO_INT.match(plain) if len(plain) <= 70 else None
+    if match is not None:
+        sign, body = match.groups()
+        base = {"x": 16, "o": 8, "b": 2}.get(body[1:2].lower(), 8 if body.startswith("0") else 10)
+        digits = body[2:] if base != 10 and body[1:2].isalpha() else body
+        value = int(digits, base) * (-1 if sign == "-" else 1)
+        if _INT64[0] <= value <= _INT64[1] or (not sign and value <= _UINT64_MAX):
+            return value
+    if _GO_FLOAT.match(plain):
+        number = float(plain)
+        if not math.isinf(number):  # Go's ParseFloat refuses out-of-range: the scalar stays a string
+            return number
+    return text
+
+
+def _float32_text(value: float) -> str:
+    """Go's FormatFloat(v, 'g', -1, 32): how sigs.k8s.io/yaml spells a float mapping key."""
+    packed = struct.unpack("f", struct.pack("f", value))[0] if abs(value) < 3.4e38 else value
+    for digits in range(1, 10):
+        text = f"{value:.{digits}g}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == packed:
+            return text
+    return repr(value)
+
+
+def _json_key(key: Any, mark: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, int):
+        return str(key)
+    if isinstance(key, float) and math.isfinite(key):
+        return _float32_text(key)
+    raise _NotJson(f"mapping key {key!r}", mark)
+
+
 class StrictLoader(_Loader):  # type: ignore[valid-type,misc]
-    """Safe loader that rejects duplicate mapping keys (YAML 1.2 forbids them)."""
+    """Safe loader typing scalars as kubectl does; rejects duplicate keys (YAML 1.2 forbids them)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
+        seen: set[tuple[type, Any]] = set()  # typed: key 1 and key true are different keys in Go
+        plain = True
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` merges; own keys may override merged ones
             key = self.construct_object(key_node, deep=deep)
             try:
                 hash(key)
@@ -51,17 +131,84 @@ class StrictLoader(_Loader):  # type: ignore[valid-type,misc]
                 raise yaml.constructor.ConstructorError(
                     None, None, "found an unhashable mapping key", key_node.start_mark
                 ) from None
-            if key in seen and key != "<<":
+            if (type(key), key) in seen:
                 raise _DuplicateKey(str(key), key_node.start_mark.line + 1, "")
-            seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+            seen.add((type(key), key))
+            plain = plain and isinstance(key, str)
+        if plain:
+            return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+        # sigs.k8s.io/yaml writes 1, true and 1.5 keys as JSON strings; a null key it cannot write.
+        self.flatten_mapping(node)
+        return {
+            _json_key(self.construct_object(k, deep=deep), k.start_mark): self.construct_object(v, deep=deep)
+            for k, v in node.value
+        }
+
+    def construct_number(self, node: yaml.ScalarNode) -> Any:
+        value = go_scalar(str(node.value))
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _NotJson(f"{node.value} ({value})", node.start_mark)
+        return value
+
+    def construct_go_bool(self, node: yaml.ScalarNode) -> bool:
+        return _BOOLS[str(node.value)]
+
+    def construct_explicit_number(self, node: yaml.ScalarNode) -> Any:
+        """`!!int 0x1F`, `!!float 1.5`: parsed like a plain number; anything else is an error."""
+        value = self.construct_number(node)
+        if isinstance(value, str) or (node.tag.endswith(":int") and not isinstance(value, int)):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot decode {node.value!r} as {node.tag.rsplit(':', 1)[-1]}", node.start_mark
+            )
+        return value
+
+    def construct_text_binary(self, node: yaml.ScalarNode) -> str:
+        # go-yaml decodes !!binary into a string; JSON then replaces bytes that are not UTF-8.
+        return bytes(self.construct_yaml_binary(node)).decode("utf-8", "replace")
+
+    def construct_timestamp_text(self, node: yaml.ScalarNode) -> str:
+        return str(node.value)  # go-yaml keeps timestamps as strings when decoding into interface{}
+
+    def construct_set_mapping(self, node: yaml.MappingNode) -> Iterator[dict[Any, Any]]:
+        data: dict[Any, Any] = {}
+        yield data
+        data.update(self.construct_mapping(node))
+
+    def construct_pairs_list(self, node: yaml.SequenceNode) -> Iterator[list[Any]]:
+        items: list[Any] = []
+        yield items
+        items.extend(self.construct_object(child, deep=True) for child in node.value)
 
 
-# Timestamps stay strings (JSON-compatible objects, like the API server sees them).
-StrictLoader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for ch, resolvers in _Loader.yaml_implicit_resolvers.items()
-}
+def _implicit_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
+    """Keep null and merge; type booleans and numbers the go-yaml way; nothing else is implicit."""
+    out: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
+    keep = ("tag:yaml.org,2002:null", "tag:yaml.org,2002:merge")
+    for ch, resolvers in _Loader.yaml_implicit_resolvers.items():
+        kept = [(tag, rx) for tag, rx in resolvers if tag in keep]
+        if kept:
+            out[ch] = kept
+    bools = re.compile("(?:" + "|".join(re.escape(w) for w in _BOOLS) + r")\Z")
+    for word in _BOOLS:
+        out.setdefault(word[0], [])
+        if ("tag:yaml.org,2002:bool", bools) not in out[word[0]]:
+            out[word[0]].append(("tag:yaml.org,2002:bool", bools))
+    number = re.compile(r"[-+.0-9]")
+    for ch in "+-.0123456789":
+        out.setdefault(ch, []).append((_NUMBER_TAG, number))
+    return out
+
+
+StrictLoader.yaml_implicit_resolvers = _implicit_resolvers()
+StrictLoader.add_constructor(_NUMBER_TAG, StrictLoader.construct_number)
+StrictLoader.add_constructor("tag:yaml.org,2002:bool", StrictLoader.construct_go_bool)
+StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_explicit_number)
+StrictLoader.add_constructor("tag:yaml.org,2002:float", StrictLoader.construct_explicit_number)
+StrictLoader.add_constructor("tag:yaml.org,2002:binary", StrictLoader.construct_text_binary)
+StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", StrictLoader.construct_timestamp_text)
+StrictLoader.add_constructor("tag:yaml.org,2002:set", StrictLoader.construct_set_mapping)
+StrictLoader.add_constructor("tag:yaml.org,2002:omap", StrictLoader.construct_pairs_list)
+StrictLoader.add_constructor("tag:yaml.org,2002:pairs", StrictLoader.construct_pairs_list)
 
 
 class _RecursiveAlias(Exception):
@@ -189,35 +336,7 @@ def iter_documents(
             if node is None:
                 index += 1
                 continue
-            try:
-                value = loader.construct_document(node)
-            except _DuplicateKey as err:
-                yield (
-                    doc_source,
-                    Problem(doc_source, f"duplicate key {err.key!r} at line {err.line}", err.key),
-                )
-            except yaml.YAMLError as err:
-                yield doc_source, Problem(doc_source, f"invalid YAML: {_one_line(err)}")
-            else:
-                try:
-                    size, depth = _expanded_size(value, limits) if has_anchors else (0, 0)
-                except _RecursiveAlias:
-                    yield doc_source, Problem(doc_source, "recursive alias: a node contains itself")
-                    index += 1
-                    continue
-                if size > limits.max_expanded_nodes:
-                    yield (
-                        doc_source,
-                        Problem(
-                            doc_source,
-                            f"document expands to more than {limits.max_expanded_nodes:,} nodes "
-                            "(alias explosion / YAML bomb?)",
-                        ),
-                    )
-                elif depth > limits.max_depth:
-                    yield doc_source, Problem(doc_source, f"nesting deeper than {limits.max_depth} levels")
-                else:
-                    yield doc_source, value
+            yield doc_source, _construct(loader, node, doc_source, limits, has_anchors)
             index += 1
     except yaml.YAMLError as err:
         line = _mark_line(err)
@@ -233,6 +352,35 @@ def iter_documents(
         )
     finally:
         loader.dispose()
+
+
+def _construct(loader: StrictLoader, node: yaml.Node, where: Source, limits: Limits, anchors: bool) -> Any:
+    """One composed document as data, or the Problem that stops it (never raises on bad input)."""
+    try:
+        value = loader.construct_document(node)
+    except _DuplicateKey as err:
+        return Problem(where, f"duplicate key {err.key!r} at line {err.line}", err.key)
+    except _NotJson as err:
+        return Problem(where, str(err))
+    except yaml.YAMLError as err:
+        return Problem(where, f"invalid YAML: {_one_line(err)}")
+    except RecursionError:
+        raise
+    except Exception as err:  # a constructor's own limit (e.g. Python's int digits): still one problem
+        return Problem(where, f"value cannot be loaded: {_one_line(err)}")
+    try:
+        size, depth = _expanded_size(value, limits) if anchors else (0, 0)
+    except _RecursiveAlias:
+        return Problem(where, "recursive alias: a node contains itself")
+    if size > limits.max_expanded_nodes:
+        return Problem(
+            where,
+            f"document expands to more than {limits.max_expanded_nodes:,} nodes "
+            "(alias explosion / YAML bomb?)",
+        )
+    if depth > limits.max_depth:
+        return Problem(where, f"nesting deeper than {limits.max_depth} levels")
+    return value
 
 
 def _hint(err: BaseException, text: str) -> str:
@@ -257,12 +405,25 @@ def to_objects(
         elif value is None:
             continue  # an empty document (e.g. a template that rendered nothing)
         elif not isinstance(value, dict):
-            yield Problem(source, f"a manifest must be a mapping, got {_type_name(value)}")
+            yield Problem(
+                source, f"a manifest must be a mapping, got {_type_name(value)}", foreign=_foreign(value)
+            )
+        elif "apiVersion" not in value and "kind" not in value:
+            yield Problem(source, "not a Kubernetes object (no apiVersion, no kind)", foreign=True)
         elif value.get("kind") == "List" and isinstance(value.get("items"), list):
             for item_index, item in enumerate(value["items"]):
                 yield from _check_object(item, source, default_namespace, f"items[{item_index}]")
         else:
             yield from _check_object(value, source, default_namespace, "")
+
+
+def _foreign(value: Any) -> bool:
+    """A list of mappings none of which looks like a Kubernetes object (e.g. an Ansible playbook)."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(i, dict) and "apiVersion" not in i and "kind" not in i for i in value)
+    )
 
 
 def _check_object(

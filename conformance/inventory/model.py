@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 # Kinds that live outside namespaces (so no namespace is defaulted for them).
@@ -68,6 +69,9 @@ class Problem:
     message: str
     field: str | None = None
     object_ref: str | None = None
+    # The document is no Kubernetes object at all (no apiVersion, no kind): a file made only
+    # of such documents is another tool's YAML (values, CI config), left out, not an error.
+    foreign: bool = False
 
     def __str__(self) -> str:
         parts = [str(self.source)]
@@ -76,6 +80,22 @@ class Problem:
         if self.field:
             parts.append(f"field {self.field}")
         return ": ".join([", ".join(parts), self.message])
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an object's text lives on disk, to point findings at a file, line and column.
+
+    kind: "file" (a plain manifest: `disk` is parsed again, lazily, for the field's position),
+    "template" (a chart template: `disk` is the template file; the position is a best guess),
+    "kustomize" (a kustomize build: `disk` is the kustomization folder; `files` are its inputs).
+    """
+
+    kind: str
+    disk: Path
+    label: str  # `disk` as shown in findings
+    files: tuple[Path, ...] = ()
+    base: Path | None = None  # what labels are relative to (for files found later)
 
 
 @dataclass
@@ -88,6 +108,7 @@ class K8sObject:
     # Declared in policy.yaml `provided`: created at run time by an operator,
     # visible to cross-object lookups but not itself checked.
     provided: bool = False
+    origin: Origin | None = None
 
     @property
     def kind(self) -> str:
@@ -139,6 +160,7 @@ class Inventory:
     label: str
     objects: list[K8sObject] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    left_out: list[tuple[str, str]] = field(default_factory=list)  # (path, what it is): not manifests
 
     def of_kind(self, *kinds: str) -> Iterator[K8sObject]:
         return (o for o in self.objects if o.kind in kinds)

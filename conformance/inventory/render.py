@@ -1,18 +1,31 @@
-"""Render a Helm chart with the helm binary, and split its output into objects."""
+"""Render charts and kustomizations as their owners do, and split the output into objects.
+
+Helm: `helm template` with `--kube-version` (the target Kubernetes version, so charts
+with a `kubeVersion` constraint render), `--include-crds` (a chart's crds/ folder)
+and the chart's vendored charts/ dependencies. Missing dependencies are one clear
+problem naming the chart and the command that vendors them: nothing is downloaded.
+Kustomize: `kubectl kustomize` with the pinned kubectl; remote bases are refused
+up front (offline). Rendered objects keep where their text lives on disk (`Origin`).
+"""
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from .. import tools
 from ..errors import InfraError
 from .loader import DEFAULT_LIMITS, Limits, iter_documents, to_objects
-from .model import K8sObject, Problem, Source
+from .model import K8sObject, Origin, Problem, Source
 
 _SOURCE_COMMENT = re.compile(r"^# Source: (.+)$", re.MULTILINE)
 RENDER_TIMEOUT_S = 120
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+_REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|github\.com/|gitlab\.com/|bitbucket\.org/)", re.I)
 
 
 def values_files(chart: Path, profile: str) -> list[Path]:
@@ -21,19 +34,90 @@ def values_files(chart: Path, profile: str) -> list[Path]:
     return [overlay] if overlay.is_file() else []
 
 
-def helm_template(chart: Path, chart_label: str, profile: str, namespace: str) -> str | Problem:
+@functools.cache
+def chart_meta(chart: Path) -> dict[str, Any]:
+    """Chart.yaml as a mapping (empty if unreadable: helm itself then reports the problem)."""
+    try:
+        docs = list(iter_documents((chart / "Chart.yaml").read_bytes(), Source(str(chart), 0)))
+    except OSError:
+        return {}
+    data = docs[0][1] if docs else None
+    meta = data if isinstance(data, dict) else {}
+    if not isinstance(meta.get("dependencies"), list):
+        # apiVersion v1 charts list their dependencies in requirements.yaml.
+        try:
+            req = list(iter_documents((chart / "requirements.yaml").read_bytes(), Source(str(chart), 0)))
+        except OSError:
+            req = []
+        deps = req[0][1].get("dependencies") if req and isinstance(req[0][1], dict) else None
+        meta = {**meta, "dependencies": deps if isinstance(deps, list) else []}
+    return meta
+
+
+def _dependencies(chart: Path) -> list[dict[str, Any]]:
+    return [d for d in chart_meta(chart).get("dependencies", []) if isinstance(d, dict) and d.get("name")]
+
+
+def _vendored(chart: Path, name: str) -> Path | None:
+    """The folder or archive under charts/ holding dependency `name`, if vendored."""
+    folder = chart / "charts" / name
+    if (folder / "Chart.yaml").is_file():
+        return folder
+    charts = chart / "charts"
+    if not charts.is_dir():
+        return None
+    for entry in sorted(charts.iterdir()):
+        if entry.is_dir() and chart_meta(entry).get("name") == name:
+            return entry
+        if entry.name.endswith(".tgz") and re.fullmatch(re.escape(name) + r"-v?\d[^/]*\.tgz", entry.name):
+            return entry
+    return None
+
+
+def missing_dependencies(chart: Path, label: str, profile: str | None = None) -> Problem | None:
+    """One problem naming every dependency Chart.yaml lists that charts/ does not hold."""
+    missing = [d for d in _dependencies(chart) if _vendored(chart, str(d["name"])) is None]
+    if not missing:
+        return None
+    listed = ", ".join(
+        f"{d['name']} {d.get('version', '')}".strip()
+        + (f" (from {d['repository']})" if d.get("repository") else "")
+        for d in missing
+    )
+    return Problem(
+        Source(label, 0, None, label, profile),
+        f"chart dependencies are not vendored in {label}/charts/: {listed}. Vendor them once with "
+        f"`helm dependency build {label}` (or `helm dependency update {label}` without a Chart.lock) "
+        "and commit charts/ or run it before the suite: the suite renders offline and never downloads",
+    )
+
+
+def is_library_chart(chart: Path) -> bool:
+    return chart_meta(chart).get("type") == "library"
+
+
+def helm_template(
+    chart: Path, chart_label: str, profile: str, namespace: str | None, kube_version: str | None = None
+) -> str | Problem:
     """`helm template` output for a profile, or a Problem if the chart does not render.
 
     A chart that does not render (template error, values rejected by
-    values.schema.json) is a problem of the inputs; a missing or crashing
-    helm binary is an InfraError.
+    values.schema.json, dependencies not vendored) is a problem of the inputs;
+    a missing or crashing helm binary is an InfraError.
     """
+    missing = missing_dependencies(chart, chart_label, profile)
+    if missing is not None:
+        return missing
     helm = tools.find("helm")
-    cmd = [str(helm), "template", chart.name, str(chart), "--namespace", namespace]
+    cmd = [str(helm), "template", chart.name, str(chart), "--include-crds"]
+    # Without --namespace helm asks the kubeconfig; "default" is what it renders for a clean machine.
+    cmd += ["--namespace", namespace or "default"]
+    if kube_version:
+        cmd += ["--kube-version", kube_version]
     for values in values_files(chart, profile):
         cmd += ["--values", str(values)]
     try:
-        out = subprocess.run(cmd, capture_output=True, timeout=RENDER_TIMEOUT_S, check=False)
+        out = subprocess.run(cmd, capture_output=True, timeout=RENDER_TIMEOUT_S, check=False, env=_helm_env())
     except subprocess.TimeoutExpired:
         raise InfraError(f"helm template {chart_label} did not finish in {RENDER_TIMEOUT_S}s") from None
     except OSError as err:
@@ -46,12 +130,55 @@ def helm_template(chart: Path, chart_label: str, profile: str, namespace: str) -
     return out.stdout.decode(errors="replace")
 
 
+def _helm_env() -> dict[str, str]:
+    """The caller's environment without a kubeconfig context: renders do not depend on the machine."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELM_")}
+    env["KUBECONFIG"] = os.devnull
+    return env
+
+
+def template_path(chart: Path, source: str) -> Path:
+    """The file on disk behind helm's `# Source: <chart>/charts/<alias>/templates/x.yaml`.
+
+    helm names subcharts by alias (the platform's service-template renders as
+    api-gateway, guests, ...); each level's Chart.yaml maps alias -> dependency ->
+    the folder (or .tgz archive) under charts/.
+    """
+    parts = source.strip().split("/")[1:]  # the first part is the chart's name, not its folder
+    here = chart
+    while len(parts) >= 2 and parts[0] == "charts":
+        name = parts[1]
+        for dep in _dependencies(here):
+            if dep.get("alias") == name:
+                name = str(dep["name"])
+                break
+        vendored = _vendored(here, name)
+        if vendored is None:
+            break
+        if not vendored.is_dir():
+            return vendored  # inside an archive: the archive is the file on disk
+        here, parts = vendored, parts[2:]
+    return here.joinpath(*parts)
+
+
 def parse_rendered(
-    text: str, chart_label: str, profile: str, namespace: str, limits: Limits = DEFAULT_LIMITS
+    text: str,
+    chart_label: str,
+    profile: str,
+    namespace: str,
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    chart: Path | None = None,
+    base: Path | None = None,
 ) -> list[K8sObject | Problem]:
-    """Objects of a rendered chart; each keeps its template path and index within that template."""
+    """Objects of a rendered chart; each keeps its template path and index within that template.
+
+    With `chart` (its folder) and `base` (what labels are relative to), objects carry the
+    template file on disk as their Origin and their source names that file.
+    """
     results: list[K8sObject | Problem] = []
     chart_source = Source(chart_label, 0, None, chart_label, profile)
+    origins: dict[str, Origin] = {}
     # helm prefixes every document with "# Source: <chart>/templates/x.yaml".
     for chunk in re.split(r"^---\s*$", text, flags=re.MULTILINE):
         match = _SOURCE_COMMENT.search(chunk)
@@ -59,9 +186,21 @@ def parse_rendered(
             if chunk.strip():
                 results.append(Problem(chart_source, "rendered output without a `# Source:` line"))
             continue
-        template = str(Path(chart_label).parent / match.group(1))
+        origin = None
+        if chart is not None and base is not None:
+            key = match.group(1)
+            origin = origins.get(key)
+            if origin is None:
+                disk = template_path(chart, key)
+                origin = origins[key] = Origin("template", disk, display(disk, base))
+            template = origin.label
+        else:
+            template = str(Path(chart_label).parent / match.group(1))
         documents = iter_documents(chunk.encode(), Source(template, 0, None, chart_label, profile), limits)
-        results.extend(to_objects(documents, namespace))
+        for item in to_objects(documents, namespace):
+            if isinstance(item, K8sObject):
+                item.origin = origin
+            results.append(item)
     # "document N" = the Nth object that template produced (e.g. a range over services).
     counts: dict[str, int] = {}
     for i, item in enumerate(results):
@@ -74,3 +213,66 @@ def parse_rendered(
         else:
             results[i] = Problem(new, item.message, item.field, item.object_ref)
     return results
+
+
+def kustomization_file(folder: Path) -> Path | None:
+    return next((folder / n for n in KUSTOMIZATION_FILES if (folder / n).is_file()), None)
+
+
+def kustomize_references(folder: Path) -> tuple[list[Path], list[str]]:
+    """(local paths a kustomization reads: resources, bases, components; remote references)."""
+    path = kustomization_file(folder)
+    if path is None:
+        return [], []
+    try:
+        docs = list(iter_documents(path.read_bytes(), Source(str(path), 0)))
+    except OSError:
+        return [], []
+    data = docs[0][1] if docs and isinstance(docs[0][1], dict) else {}
+    local, remote = [], []
+    for key in ("resources", "bases", "components", "crds"):
+        entries = data.get(key)
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, str):
+                continue
+            if _REMOTE.match(entry) or "?ref=" in entry:
+                remote.append(entry)
+            else:
+                local.append((folder / entry).resolve())
+    return local, remote
+
+
+def kustomize_build(folder: Path, label: str) -> str | Problem:
+    """`kubectl kustomize <folder>` with the pinned kubectl, or a Problem naming the folder."""
+    _, remote = kustomize_references(folder)
+    if remote:
+        return Problem(
+            Source(label, 0),
+            f"kustomization references remote resources ({', '.join(remote)}): the suite renders "
+            "offline; vendor them into the repo and reference the local copy",
+        )
+    kubectl = tools.find("kubectl")
+    try:
+        out = subprocess.run(
+            [str(kubectl), "kustomize", str(folder)],
+            capture_output=True,
+            timeout=RENDER_TIMEOUT_S,
+            check=False,
+            env={**os.environ, "KUBECONFIG": os.devnull},
+        )
+    except subprocess.TimeoutExpired:
+        raise InfraError(f"kubectl kustomize {label} did not finish in {RENDER_TIMEOUT_S}s") from None
+    except OSError as err:
+        raise InfraError(f"cannot run {kubectl}: {err}") from None
+    if out.returncode != 0:
+        message = " ".join(out.stderr.decode(errors="replace").split())
+        return Problem(Source(label, 0), f"kustomization does not build: {message}")
+    return out.stdout.decode(errors="replace")
+
+
+def display(path: Path, base: Path) -> str:
+    """`path` relative to `base` (the folder above --manifests), as findings show it."""
+    try:
+        return str(path.resolve().relative_to(base))
+    except ValueError:
+        return str(path)

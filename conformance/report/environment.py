@@ -48,7 +48,7 @@ def settings_properties(settings: Settings) -> dict[str, str]:
         "profiles.static": ",".join(settings.profiles),
         "profile.run": settings.run_profile,
         "manifests": str(settings.manifests),
-        "policy": str(settings.policy),
+        "policy": settings.policy_label,
         "slo.target": settings.slo_target or STAND_IN,
     }
 

@@ -107,6 +107,7 @@ def _describe(policies: list[Any]) -> str:
 
 @object_rule(
     "hpa-behaviour",
+    requires=("scaling",),
     family="autoscaling",
     severity=Severity.CRITICAL,
     kinds=(HPA,),
@@ -278,6 +279,7 @@ def metric_names(hpa: K8sObject) -> list[str]:
 
 @object_rule(
     "hpa-metrics",
+    requires=("required_metrics",),
     family="autoscaling",
     severity=Severity.CRITICAL,
     kinds=(HPA,),

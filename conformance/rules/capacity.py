@@ -184,6 +184,7 @@ def _load_rate(ctx: Context) -> float | None:
 
 @inventory_rule(
     "capacity-meets-target",
+    requires=("services",),
     family="capacity",
     severity=Severity.CRITICAL,
     kinds=(HPA, *SCALABLE),
@@ -220,7 +221,7 @@ def capacity_meets_target(ctx: Context) -> Iterator[Violation]:
             )
     if scaled_gateway or gateway is None or rate is None:
         return
-    obj = ctx.inventory.get("Deployment", namespace, gateway.name)
+    obj = ctx.inventory.get("Deployment", namespace or "", gateway.name)
     obj = None if obj is None or obj.provided else obj
     served = replicas(obj) * gateway.rps_per_pod if obj is not None else 0.0
     if obj is not None and served < rate:
@@ -265,6 +266,12 @@ PLAN = (("cpu", "max_cpu_cores", 1.0), ("memory", "max_memory_gib", float(GIB)),
 
 @inventory_rule(
     "capacity-plan",
+    requires=("capacity",),
+    applies=lambda ctx: (
+        None
+        if ctx.profile == PLAN_PROFILE
+        else f"the capacity plan is judged at max scale, in the {PLAN_PROFILE} profile"
+    ),
     family="capacity",
     severity=Severity.CRITICAL,
     kinds=(HPA, *SCALABLE),

@@ -46,6 +46,7 @@ def _slo_key(rule: dict[str, Any]) -> Any:
 
 @object_rule(
     "slo-alert-thresholds",
+    requires=("slo",),
     family="observability",
     severity=Severity.CRITICAL,
     kinds=(PROMETHEUS_RULE,),
@@ -96,6 +97,7 @@ def slo_alert_thresholds(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 
 @inventory_rule(
     "slo-alerts-present",
+    requires=("slo",),
     family="observability",
     severity=Severity.CRITICAL,
     kinds=(PROMETHEUS_RULE, "Namespace", *WORKLOADS),
@@ -140,7 +142,7 @@ def slo_alerts_present(ctx: Context) -> Iterator[Violation]:
 
 
 def _fallback_target(ctx: Context) -> K8sObject | None:
-    namespace = ctx.inventory.get("Namespace", "", ctx.policy.namespace)
+    namespace = ctx.inventory.get("Namespace", "", ctx.policy.namespace or "")
     if namespace is not None and not namespace.provided:
         return namespace
     first = None

@@ -9,16 +9,27 @@ Object rules see one object of the listed kinds at a time; inventory rules see
 the whole inventory (cross-object checks). Both yield `Violation`s; the
 registry turns them into `Finding`s carrying the rule. The catalogue in docs/
 is generated from this registry (`python -m conformance catalogue`).
+
+Applicability (a check that does not apply is skipped with the reason, never passed):
+  requires=("slo",)          policy data the rule needs (Policy.provides); a tuple
+                             inside means any one of them, e.g. (("services", "x"),)
+  applies=lambda ctx: ...    a reason string when the rule does not apply to ctx
+                             (e.g. a profile it does not judge), else None
+and a rule whose kinds are absent from the input has nothing to check.
+The policy's `rules:` section switches rules off (not run at all) or sets severity.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterable
+import functools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from ..inventory.locate import Location, locate
 from ..inventory.model import Inventory, K8sObject
 from ..policy import Exemption, Policy
 from .k8s import of_kinds
@@ -62,6 +73,7 @@ InventoryCheck = Callable[[Context], Iterable[Violation]]
 # Why a rule cannot judge this context (e.g. "no flows file declares the intended traffic"),
 # or None when it applies. A rule that does not apply is skipped with the reason, never passed.
 Applies = Callable[[Context], str | None]
+Requirement = str | tuple[str, ...]  # a Policy datum, or any one of several
 
 
 def always(_ctx: Context) -> str | None:
@@ -79,12 +91,31 @@ class Rule:
     scope: str  # "object" or "inventory"
     check: Callable[..., Iterable[Violation]]
     applies: Applies = always
+    requires: tuple[Requirement, ...] = ()
+
+    def not_applicable(self, ctx: Context) -> str | None:
+        """Why this rule has nothing to judge in ctx (policy data missing, profile, no objects), or None."""
+        for need in self.requires:
+            options = (need,) if isinstance(need, str) else need
+            if not any(ctx.policy.provides(o) for o in options):
+                wanted = " or ".join(POLICY_DATA.get(o, o) for o in options)
+                return f"the policy ({ctx.policy.name}) provides no {wanted}"
+        reason = self.applies(ctx)
+        if reason:
+            return reason
+        if not any(not o.provided for o in self.subjects(ctx)):
+            return f"no {', '.join(self.kinds) or 'objects'} in the input"
+        return None
+
+    def subjects(self, ctx: Context) -> Iterator[K8sObject]:
+        """Objects of the rule's kinds (every object when it lists none)."""
+        return of_kinds(ctx.inventory, self.kinds) if self.kinds else iter(ctx.inventory.objects)
 
     def run(self, ctx: Context) -> list[Finding]:
         if self.scope == "inventory":
             # Stand-ins for operator-made objects are lookup targets, never subjects.
             return [Finding(self, v) for v in self.check(ctx) if not v.obj.provided]
-        subjects = (obj for obj in of_kinds(ctx.inventory, self.kinds) if not obj.provided)
+        subjects = (obj for obj in self.subjects(ctx) if not obj.provided)
         return [Finding(self, v) for obj in subjects for v in self.check(obj, ctx)]
 
 
@@ -97,6 +128,11 @@ class Finding:
     def obj(self) -> K8sObject:
         return self.violation.obj
 
+    @functools.cached_property
+    def location(self) -> Location:
+        """file:line:column of the offending field (computed on first use: only findings pay)."""
+        return locate(self.violation.obj, self.violation.field)
+
     @property
     def service(self) -> str:
         labels = self.obj.labels
@@ -108,6 +144,7 @@ class Finding:
         return "\n".join(
             [
                 f"[{self.rule.id}] {v.obj.ref} ({v.obj.api_version})",
+                f"  at:          {self.location}",
                 f"  source:      {v.obj.source}",
                 f"  field:       {v.field}",
                 f"  actual:      {_short(v.actual)}",
@@ -126,6 +163,21 @@ def _short(value: Any, limit: int = 200) -> str:
 REGISTRY: dict[str, Rule] = {}
 
 
+# Policy data -> where a policy file sets it (for "does not apply" reasons).
+POLICY_DATA = {
+    "slo": "slo section",
+    "capacity": "capacity plan (capacity)",
+    "namespace": "platform namespace (org.namespace)",
+    "required_labels": "required labels (org.required_labels)",
+    "critical_priority_class": "critical priority class (org.critical_priority_class)",
+    "scaling": "HPA scaling policy (org.hpa.scale_up and scale_down)",
+    "required_metrics": "required HPA metrics (org.hpa.required_metrics)",
+    "services": "per-service policy (org.services)",
+    "critical_services": "critical services (org.services.<name>.critical)",
+    "load": "load sizes (load)",
+}
+
+
 def _register(rule: Rule) -> None:
     if rule.id in REGISTRY:
         raise ValueError(f"rule id {rule.id!r} registered twice")
@@ -134,46 +186,57 @@ def _register(rule: Rule) -> None:
     REGISTRY[rule.id] = rule
 
 
-def object_rule(
-    rule_id: str,
-    *,
-    family: str,
-    severity: Severity,
-    kinds: Iterable[str],
-    description: str,
-    remediation: str,
-    applies: Applies = always,
-) -> Callable[[ObjectCheck], ObjectCheck]:
+def object_rule(rule_id: str, *, family: str, severity: Severity, kinds: Iterable[str], description: str,
+                remediation: str, applies: Applies = always,
+                requires: Iterable[Requirement] = ()) -> Callable[[ObjectCheck], ObjectCheck]:  # fmt: skip
     """Register a single-object rule over `kinds`."""
 
     def register(fn: ObjectCheck) -> ObjectCheck:
-        _register(
-            Rule(rule_id, family, severity, description, remediation, tuple(kinds), "object", fn, applies)
-        )
+        _register(Rule(rule_id, family, severity, description, remediation, tuple(kinds), "object", fn,
+                       applies, tuple(requires)))  # fmt: skip
         return fn
 
     return register
 
 
-def inventory_rule(
-    rule_id: str,
-    *,
-    family: str,
-    severity: Severity,
-    kinds: Iterable[str],
-    description: str,
-    remediation: str,
-    applies: Applies = always,
-) -> Callable[[InventoryCheck], InventoryCheck]:
+def inventory_rule(rule_id: str, *, family: str, severity: Severity, kinds: Iterable[str], description: str,
+                   remediation: str, applies: Applies = always,
+                   requires: Iterable[Requirement] = ()) -> Callable[[InventoryCheck], InventoryCheck]:  # fmt: skip
     """Register a cross-object rule that reads the whole inventory."""
 
     def register(fn: InventoryCheck) -> InventoryCheck:
-        _register(
-            Rule(rule_id, family, severity, description, remediation, tuple(kinds), "inventory", fn, applies)
-        )
+        _register(Rule(rule_id, family, severity, description, remediation, tuple(kinds), "inventory", fn,
+                       applies, tuple(requires)))  # fmt: skip
         return fn
 
     return register
+
+
+def configured(policy: Policy, rules: Iterable[Rule]) -> tuple[list[Rule], list[str]]:
+    """(enabled rules with the policy's severities applied, errors for unknown rule ids in `rules:`)."""
+    listed = list(rules)
+    known = {r.id for r in listed}
+    errors = [
+        f"{setting.source}: unknown rule id {rule_id!r} (see docs/rules.md)"
+        for rule_id, setting in policy.rules.items()
+        if rule_id not in known and rule_id not in REGISTRY
+    ]
+    out = []
+    for rule in listed:
+        setting = policy.rules.get(rule.id)
+        if setting is None:
+            out.append(rule)
+        elif setting.enabled is not False:
+            severity = Severity(setting.severity) if setting.severity else rule.severity
+            out.append(dataclasses.replace(rule, severity=severity))
+    return out, errors
+
+
+def disabled_rules(policy: Policy) -> list[tuple[str, str]]:
+    """(rule id, where the policy switched it off), for the summary."""
+    return sorted(
+        (rid, s.source) for rid, s in policy.rules.items() if s.enabled is False and rid in REGISTRY
+    )
 
 
 @dataclass(frozen=True)
@@ -185,17 +248,22 @@ class RuleOutcome:
     exempted: tuple[tuple[Finding, Exemption], ...]  # reported as skipped, with owner and reason
     expired: tuple[tuple[Finding, Exemption], ...]  # exemption past its date: these fail too
     error: str | None = None  # the rule itself crashed: reported as broken
-    not_applicable: str | None = None  # why the rule could not judge: reported as skipped
+    not_applicable: str | None = None  # why the rule did not run here (skipped with this reason)
 
 
 def evaluate(ctx: Context, rules: Iterable[Rule] | None = None) -> list[RuleOutcome]:
-    """Run every rule (or the given ones) against ctx.inventory."""
+    """Run every enabled rule (or the given ones) against ctx.inventory.
+
+    Rules the policy switches off are left out; rules with nothing to judge come back
+    with `not_applicable` set and no findings.
+    """
     from . import load_all
 
     load_all()
     outcomes = []
-    for rule in rules if rules is not None else REGISTRY.values():
-        reason = rule.applies(ctx)
+    enabled, _ = configured(ctx.policy, rules if rules is not None else REGISTRY.values())
+    for rule in enabled:
+        reason = rule.not_applicable(ctx)
         if reason is not None:
             outcomes.append(RuleOutcome(rule, (), (), (), not_applicable=reason))
             continue

@@ -84,6 +84,7 @@ def _near_priority_class(name: str, known: list[str]) -> str:
 
 @object_rule(
     "priority-class-critical",
+    requires=("critical_services", "critical_priority_class"),
     family="scheduling",
     severity=Severity.CRITICAL,
     kinds=LONG_RUNNING,
@@ -117,6 +118,7 @@ def _spreads_own_pods(term: Any, labels: dict[str, Any]) -> bool:
 
 @object_rule(
     "topology-spread-critical",
+    requires=(("critical_services", "critical_priority_class"),),
     family="scheduling",
     severity=Severity.CRITICAL,
     kinds=SCALABLE,
@@ -160,6 +162,7 @@ def _anti_affinity_terms(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 @object_rule(
     "anti-affinity-critical",
+    requires=(("critical_services", "critical_priority_class"),),
     family="scheduling",
     severity=Severity.CRITICAL,
     kinds=SCALABLE,

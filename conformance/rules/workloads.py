@@ -130,6 +130,7 @@ def _labels_violation(
 
 @object_rule(
     "required-labels",
+    requires=("required_labels",),
     family="workloads",
     severity=Severity.NORMAL,
     kinds=(*WORKLOADS, "Service"),

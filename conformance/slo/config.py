@@ -101,8 +101,8 @@ def _num(value: float) -> str:
 
 def slo_specs(policy: Policy) -> tuple[SloSpec, ...]:
     """The threshold-judged SLOs, bounds taken from the policy."""
-    s = policy.slo
-    checks = policy.slo.checks_pass_rate
+    s = policy.require_slo()
+    checks = policy.require_slo().checks_pass_rate
     return (
         SloSpec(
             "p95",

@@ -145,7 +145,7 @@ def _threshold_results(scenario: str, policy: Policy, summary: Summary) -> dict[
 
 def _achieved(scenario: str, policy: Policy, plan: ScenarioPlan, summary: Summary) -> SloResult:
     requested = plan.requested_rate or 0.0
-    ratio_min = policy.slo.min_achieved_ratio
+    ratio_min = policy.require_slo().min_achieved_ratio
     responded = (summary.value("http_reqs", "count") or 0) - (summary.value(TRANSPORT_ERRORS, "count") or 0)
     achieved = responded / plan.scheduled_s
     ratio = achieved / requested if requested else 0.0

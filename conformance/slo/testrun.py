@@ -240,9 +240,9 @@ def validate(
                 f"each runner carries {peak / parallelism:.0f} req/s and needs >= {need} CPU "
                 f"({RPS_PER_CORE} req/s per core), requests {cpu:g}"
             )
-    if scenario == "load" and peak < policy.slo.target_rps:
+    if scenario == "load" and peak < policy.require_slo().target_rps:
         problems.append(
-            f"load rate {peak:g} req/s is below the policy's target_rps {policy.slo.target_rps:g}"
+            f"load rate {peak:g} req/s is below the policy's target_rps {policy.require_slo().target_rps:g}"
         )
     if blob is not None:
         size = len(json.dumps(cm))

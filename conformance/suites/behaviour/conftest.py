@@ -38,6 +38,7 @@ from conformance.schema import SCHEMA_RULE
 from conformance.schema.crds import Catalogue
 from conformance.schema.lifecycle import LifecycleTable
 from conformance.settings import Settings
+from conformance.static import render_namespace
 
 from .exercise import HpaSubject, hpa_subjects, pdb_subjects
 from .platform import WORKLOAD_KINDS, NamespaceMap, PlatformState, apply_platform
@@ -143,7 +144,12 @@ def render(config: pytest.Config) -> Inventory:
             settings = settings_from_config(config)
             policy = load_policy_or_infra(settings)
             cached = build_inventory(
-                settings.manifests, settings.run_profile, policy.namespace, settings.limits
+                settings.manifests,
+                settings.run_profile,
+                render_namespace(settings, policy),
+                settings.limits,
+                exclude=settings.exclude,
+                kube_version=settings.k8s_version,
             )
         except InfraError as err:
             cached = err
@@ -162,7 +168,14 @@ def render_profile(config: pytest.Config, profile: str) -> Inventory:
         try:
             settings = settings_from_config(config)
             policy = load_policy_or_infra(settings)
-            renders[profile] = build_inventory(settings.manifests, profile, policy.namespace, settings.limits)
+            renders[profile] = build_inventory(
+                settings.manifests,
+                profile,
+                render_namespace(settings, policy),
+                settings.limits,
+                exclude=settings.exclude,
+                kube_version=settings.k8s_version,
+            )
         except InfraError as err:
             renders[profile] = err
     cached = renders[profile]

@@ -1,33 +1,45 @@
 """Static tier: inputs load, every object passes its schema, every rule holds.
 
-Items are generated from one cached static run per process:
-  test_inputs_load[<profile>]          every file/chart loads (problems name file, document, field)
-  test_schema[<profile>-<apiVersion Kind>]   kubeconform -strict per kind; an API removed in
-                                       --k8s-version or a kind without a schema fails (unless exempted
-                                       under rule `schema` in policy.yaml); a deprecated one warns
-  test_rule[<profile>-<rule id>]        one per rule; findings fail it
-  test_exemption[<profile>-<rule>-<object>]  skipped with owner and reason; expired: fails
+Items are generated from one cached static run per process; each check is one item
+over every profile, and a finding found in several profiles is reported once:
+  test_policy_source[policy]             the policy layers load (unknown keys fail with their path)
+  test_inputs_load[inputs]               every file/chart/kustomization loads; no objects at all fails
+  test_schema[<apiVersion Kind>]         kubeconform -strict per kind; an API removed in --k8s-version
+                                         or a kind without a schema fails (unless exempted under rule
+                                         `schema` in the policy); a deprecated one warns
+  test_rule[<rule id>]                   one per enabled rule; findings fail it; a rule with nothing
+                                         to judge (policy data missing, no such objects) is skipped
+  test_exemption[<rule>-<object>]        skipped with owner and reason; expired: fails
+  test_no_unused_exemptions[policy]      an exemption that matches nothing fails
+Items that do not apply are not collected (deselected): an input without objects gives one
+failure naming the path, not a page of checks on nothing.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import warnings
-from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from conformance.errors import InfraError
+from conformance.inventory.locate import locate
 from conformance.plugin import settings_from_config
-from conformance.policy import Exemption, Policy
 from conformance.report.allure_labels import attach_object, attach_text, label
 from conformance.report.redact import redact_text
-from conformance.rules import RuleOutcome
 from conformance.schema import SCHEMA_RULE
 from conformance.schema.kubeconform import SchemaResult, Status
-from conformance.static import StaticRun, StaticTarget, cached_run
+from conformance.static import (
+    Merged,
+    RuleVerdict,
+    StaticRun,
+    cached_run,
+    input_problems,
+    rule_verdicts,
+    schema_groups,
+)
+
+from .conftest import NOT_COLLECTED, STATIC_RUN
 
 TIER = "static"
 
@@ -36,56 +48,47 @@ class DeprecatedApiWarning(UserWarning):
     """An object uses an API the target Kubernetes version deprecates (reported, not failed)."""
 
 
-@dataclass(frozen=True)
-class SchemaGroup:
-    """The schema results of one apiVersion/kind, with what decides on missing schemas."""
-
-    results: list[SchemaResult]
-    policy: Policy | None
-    today: dt.date
-
-    def exemption(self, result: SchemaResult) -> Exemption | None:
-        return self.policy.exemption_for(SCHEMA_RULE, result.obj.ref) if self.policy else None
-
-
 def _run(config: pytest.Config) -> StaticRun | InfraError:
-    return cached_run(settings_from_config(config))
+    run = cached_run(settings_from_config(config))
+    if isinstance(run, StaticRun):
+        config.stash[STATIC_RUN] = run
+    return run
+
+
+def _not_collected() -> Any:
+    return pytest.param(None, id="none", marks=NOT_COLLECTED)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     run = _run(metafunc.config)
+    name = metafunc.function.__name__
     if isinstance(run, InfraError):
         # Collect one item per test that reports the fault as an error (broken).
         metafunc.parametrize("item", [pytest.param(run, id="infra-error")], indirect=True)
         return
     params: list[Any] = []
-    name = metafunc.function.__name__
-    for target in run.targets:
-        if name == "test_inputs_load":
-            params.append(pytest.param(target, id=target.profile))
-        elif name == "test_schema":
-            groups: dict[str, list[SchemaResult]] = defaultdict(list)
-            for result in target.schema:
-                groups[f"{result.obj.api_version} {result.obj.kind}"].append(result)
-            params += [
-                pytest.param(SchemaGroup(g, run.policy, run.settings.today), id=f"{target.profile}-{key}")
-                for key, g in sorted(groups.items())
-            ]
-        elif name == "test_rule":
-            params += [pytest.param(o, id=f"{target.profile}-{o.rule.id}") for o in target.outcomes]
-        elif name == "test_exemption":
-            for outcome in target.outcomes:
-                for finding, exemption in outcome.exempted + outcome.expired:
-                    params.append(
-                        pytest.param(
-                            (finding, exemption, outcome),
-                            id=f"{target.profile}-{outcome.rule.id}-{finding.obj.ref}",
-                        )
-                    )
-    if name in ("test_policy_source", "test_no_unused_exemptions"):
+    if name == "test_policy_source":
         params = [pytest.param(run, id="policy")]
-    if not params and name == "test_exemption":
-        params = [pytest.param(None, id="none", marks=pytest.mark.skip(reason="no exemptions apply"))]
+    elif name == "test_inputs_load":
+        params = [pytest.param(run, id="inputs")]
+    elif not run.has_objects:
+        params = [_not_collected()]  # test_inputs_load says it, once
+    elif name == "test_schema":
+        params = [pytest.param((run, key, group), id=key) for key, group in schema_groups(run).items()]
+    elif name == "test_rule":
+        params = [
+            pytest.param((run, v), id=v.rule.id) for v in sorted(rule_verdicts(run), key=lambda v: v.rule.id)
+        ]
+    elif name == "test_exemption":
+        for verdict in rule_verdicts(run):
+            for merged in verdict.exempted + verdict.expired:
+                finding, _ = merged.item
+                params.append(pytest.param((verdict, merged), id=f"{verdict.rule.id}-{finding.obj.ref}"))
+        params = params or [_not_collected()]
+    elif name == "test_no_unused_exemptions":
+        params = [
+            pytest.param(run, id="policy") if run.policy and run.policy.exemptions else _not_collected()
+        ]
     metafunc.parametrize("item", params, indirect=True)
 
 
@@ -97,8 +100,22 @@ def item(request: pytest.FixtureRequest) -> Any:
     return request.param
 
 
+def _capped(blocks: list[str], run: StaticRun, what: str) -> str:
+    cap = run.settings.max_findings_per_rule
+    if not cap or len(blocks) <= cap:
+        return "\n".join(blocks)
+    return "\n".join(blocks[:cap]) + (
+        f"\n... and {len(blocks) - cap} more {what} (--max-findings-per-rule {cap}; all are in the SARIF "
+        "output and the Allure attachment)"
+    )
+
+
+def _profiles(run: StaticRun) -> list[str]:
+    return [t.profile for t in run.targets]
+
+
 def test_policy_source(item: Any) -> None:
-    """policy.yaml (the SLO / org-policy source of truth) loads and names its problems."""
+    """The policy layers (built-in baseline + the policy file, if any) load and name their problems."""
     label(TIER, "policy source", severity="blocker")
     run: StaticRun = item
     if run.policy_error is not None:
@@ -106,61 +123,79 @@ def test_policy_source(item: Any) -> None:
 
 
 def test_inputs_load(item: Any) -> None:
-    """Every manifest file loads and every chart renders; an empty target fails."""
-    target: StaticTarget = item
+    """Every manifest file loads and every chart/kustomization renders; no objects at all fails."""
+    run: StaticRun = item
     label(TIER, "inputs", severity="blocker")
-    problems = target.inventory.problems
+    problems = input_problems(run)
+    every = _profiles(run)
     if problems:
-        listing = "\n".join(f"  - {p}" for p in problems)
-        pytest.fail(redact_text(f"{len(problems)} input problem(s):\n{listing}"), pytrace=False)
-    if not target.inventory.objects:
+        blocks = [f"  - {m.item}{m.where(every)}" for m in problems]
+        attach_text("input problems", "\n".join(blocks))
         pytest.fail(
-            f"no Kubernetes objects found for profile {target.profile}: nothing to check", pytrace=False
+            redact_text(f"{len(problems)} input problem(s):\n{_capped(blocks, run, 'problem(s)')}"),
+            pytrace=False,
+        )
+    if not run.has_objects:
+        left = run.left_out
+        also = f"; {len(left)} file(s) left out as not manifests" if left else ""
+        excluded = f"; {len(run.excluded)} path(s) excluded by --exclude" if run.excluded else ""
+        pytest.fail(
+            f"no Kubernetes objects found in {run.settings.manifests} (profiles {', '.join(every)}{also}"
+            f"{excluded}): nothing to check",
+            pytrace=False,
+        )
+    empty = [t.profile for t in run.targets if not any(not o.provided for o in t.inventory.objects)]
+    if empty:
+        pytest.fail(
+            f"no Kubernetes objects for profile(s) {', '.join(empty)}: nothing to check", pytrace=False
         )
 
 
 def test_schema(item: Any) -> None:
-    """kubeconform -strict against offline schemas, per kind; removed APIs and missing schemas fail."""
-    group: SchemaGroup = item
-    results = group.results
-    kind = results[0].obj.kind
-    bad = [r for r in results if r.status in (Status.INVALID, Status.ERROR, Status.REMOVED)]
-    unschemed = [r for r in results if r.status is Status.SKIPPED]
-    exempt = {id(r): group.exemption(r) for r in unschemed}
-    expired = [r for r in unschemed if (ex := exempt[id(r)]) is not None and ex.expires < group.today]
-    missing = [r for r in unschemed if exempt[id(r)] is None]
-    # Stories name the services at fault, so a passing test sits in one place in the tree.
+    """kubeconform -strict per kind; removed APIs and missing schemas fail; deprecated APIs warn.
+
+    A kind without a schema fails unless the policy exempts it under rule `schema`.
+    """
+    run, kind, results = item
+    merged: list[Merged[SchemaResult]] = results
+    policy, today = run.policy, run.settings.today
+    bad = [m for m in merged if m.item.status in (Status.INVALID, Status.ERROR, Status.REMOVED)]
+    unschemed = [m for m in merged if m.item.status is Status.SKIPPED]
+    exempt = {id(m): policy.exemption_for(SCHEMA_RULE, m.item.obj.ref) if policy else None for m in unschemed}
+    expired = [m for m in unschemed if (ex := exempt[id(m)]) is not None and ex.expires < today]
+    missing = [m for m in unschemed if exempt[id(m)] is None]
     at_fault = bad + missing + expired
-    label(
-        TIER, "schema", [r.obj.labels.get("app.kubernetes.io/name", r.obj.name) for r in at_fault], "critical"
-    )
-    deprecated = sorted({r.deprecation for r in results if r.deprecation})
-    for message in deprecated:
+    # Stories name the services at fault, so a passing test sits in one place in the tree.
+    services = [m.item.obj.labels.get("app.kubernetes.io/name", m.item.obj.name) for m in at_fault]
+    label(TIER, "schema", services, "critical")
+    for message in sorted({m.item.deprecation for m in merged if m.item.deprecation}):
         attach_text("deprecated API", message)
-        warnings.warn(DeprecatedApiWarning(f"{len(results)} {kind} object(s): {message}"), stacklevel=1)
+        warnings.warn(DeprecatedApiWarning(f"{len(merged)} {kind} object(s): {message}"), stacklevel=1)
     if at_fault:
-        for r in at_fault[:5]:
-            attach_object(r.obj.ref, r.obj.body)
-        lines = []
-        for r in at_fault:
-            ex = exempt.get(id(r))
+        for m in at_fault[:5]:
+            attach_object(m.item.obj.ref, m.item.obj.body)
+        blocks = []
+        for m in at_fault:
+            r = m.item
+            at = locate(r.obj, r.errors[0].path if r.errors else "apiVersion")
+            where = f"{r.obj.ref} at {at} ({r.obj.source}){m.where(_profiles(run))}"
+            ex = exempt.get(id(m))
             if ex is not None:
-                lines.append(
-                    f"{r.obj.ref} ({r.obj.source}): schema exemption expired on {ex.expires} "
-                    f"(owner {ex.owner}): renew it in policy.yaml or provide a schema"
+                blocks.append(
+                    f"{where}: schema exemption expired on {ex.expires} (owner {ex.owner}): "
+                    "renew it in the policy file or provide a schema"
                 )
                 continue
             status = "no schema" if r.status is Status.SKIPPED else r.status.value
-            lines.append(f"{r.obj.ref} ({r.obj.source}): {status}")
+            lines = [f"{where}: {status}"]
             lines += [f"  * {e.path}: {e.message}" for e in r.errors] or [f"  * {r.message}"]
+            blocks.append("\n".join(lines))
+        text = _capped(blocks, run, "object(s)")
         pytest.fail(
-            redact_text(
-                f"{len(at_fault)} of {len(results)} {kind} object(s) fail the schema check:\n"
-                + "\n".join(lines)
-            ),
+            redact_text(f"{len(at_fault)} of {len(merged)} {kind} object(s) fail the schema check:\n{text}"),
             pytrace=False,
         )
-    if unschemed and len(unschemed) == len(results):
+    if unschemed and len(unschemed) == len(merged):
         ex = exempt[id(unschemed[0])]
         assert ex is not None
         pytest.skip(
@@ -170,22 +205,30 @@ def test_schema(item: Any) -> None:
 
 
 def test_rule(item: Any) -> None:
-    """One policy rule over the whole target."""
-    outcome: RuleOutcome = item
-    rule = outcome.rule
-    label(TIER, rule.family, [f.service for f in outcome.findings], rule.severity.value)
-    if outcome.error is not None:
-        raise InfraError(f"rule {rule.id} crashed (a suite bug, not a verdict): {outcome.error}")
-    if outcome.not_applicable is not None:
-        pytest.skip(f"rule {rule.id} does not apply: {outcome.not_applicable}")
-    if outcome.findings:
-        for finding in outcome.findings[:5]:
-            attach_object(finding.obj.ref, finding.obj.body)
-        text = "\n".join(f.render() for f in outcome.findings)
-        attach_text("findings", text)
+    """One policy rule over every profile; a finding present in several profiles is listed once."""
+    run, verdict = item
+    v: RuleVerdict = verdict
+    rule = v.rule
+    label(TIER, rule.family, [m.item.service for m in v.findings], rule.severity.value)
+    if v.errors:
+        raise InfraError(f"rule {rule.id} crashed (a suite bug, not a verdict): {'; '.join(v.errors)}")
+    if not v.checked:
+        reasons = sorted(set(v.not_applicable.values()))
+        pytest.skip(f"{rule.id} does not apply: {'; '.join(reasons)}")
+    if v.findings:
+        every = _profiles(run)
+        for m in v.findings[:5]:
+            attach_object(m.item.obj.ref, m.item.obj.body)
+        blocks = [
+            m.item.render() + (f"\n  profiles:    {', '.join(m.profiles)}" if m.where(every) else "")
+            for m in v.findings
+        ]
+        attach_text("findings", "\n".join(blocks))
+        where = f" (checked in {', '.join(v.checked)})" if v.not_applicable else ""
         pytest.fail(
             redact_text(
-                f"{len(outcome.findings)} finding(s) of rule {rule.id} ({rule.description}):\n{text}"
+                f"{len(v.findings)} finding(s) of rule {rule.id}{where} ({rule.description}):\n"
+                + _capped(blocks, run, "finding(s)")
             ),
             pytrace=False,
         )
@@ -193,12 +236,13 @@ def test_rule(item: Any) -> None:
 
 def test_exemption(item: Any) -> None:
     """An exempted finding is skipped with owner and reason; an expired exemption fails."""
-    finding, exemption, outcome = item
-    label(TIER, outcome.rule.family, [finding.service], outcome.rule.severity.value)
-    if (finding, exemption) in outcome.expired:
+    verdict, merged = item
+    finding, exemption = merged.item
+    label(TIER, verdict.rule.family, [finding.service], verdict.rule.severity.value)
+    if any(m.item == merged.item for m in verdict.expired):
         pytest.fail(
-            f"exemption for {outcome.rule.id} on {finding.obj.ref} expired on {exemption.expires} "
-            f"(owner {exemption.owner}): renew it in policy.yaml or fix the finding:\n{finding.render()}",
+            f"exemption for {verdict.rule.id} on {finding.obj.ref} expired on {exemption.expires} "
+            f"(owner {exemption.owner}): renew it in the policy file or fix the finding:\n{finding.render()}",
             pytrace=False,
         )
     pytest.skip(f"exempted until {exemption.expires} by {exemption.owner}: {exemption.reason}")
@@ -208,8 +252,7 @@ def test_no_unused_exemptions(item: Any) -> None:
     """An exemption that matches no finding in any profile is stale: remove it."""
     run: StaticRun = item
     label(TIER, "policy source", severity="minor")
-    if run.policy is None:
-        pytest.skip("policy source did not load (see test_policy_source)")
+    assert run.policy is not None
     used = {
         (o.rule.id, ex.object) for t in run.targets for o in t.outcomes for _, ex in o.exempted + o.expired
     }

@@ -1,0 +1,205 @@
+"""Where a finding's field is on disk: file, line and column, computed lazily.
+
+Loading keeps only each document's first line (cheap); only when a finding is
+reported is its document composed again (one document, from that line) and the
+field path walked through the node tree:
+
+    locate(obj, "spec.template.spec.containers[0].image")
+    # -> Location("manifests/app.yaml", line=21, column=11)
+
+Chart objects point at their template file (through helm's `# Source:`), where
+templates are not YAML: the line is a best guess by searching the field's keys
+in order. Kustomize objects point at the file of the resource they were built
+from (found by kind and name among the files the kustomization reads).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .model import K8sObject
+from .render import display
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_INDEX = re.compile(r"\[(\d+|\*)\]")
+
+
+@dataclass(frozen=True)
+class Location:
+    path: str  # as shown (relative to the folder above --manifests)
+    line: int | None = None  # 1-based
+    column: int | None = None  # 1-based
+    disk: Path | None = None  # the file itself, when it exists on disk
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return self.path
+        return f"{self.path}:{self.line}" + (f":{self.column}" if self.column else "")
+
+
+def locate(obj: K8sObject, field: str | None = None) -> Location:
+    """The best position of `field` (a finding's dotted path) of `obj`; never raises."""
+    origin = obj.origin
+    fallback = Location(obj.source.path, obj.source.line)
+    if origin is None:
+        return fallback
+    try:
+        if origin.kind == "file":
+            found = _in_document(origin.disk, obj.source.line or 1, obj, field)
+            return Location(origin.label, *found, disk=origin.disk) if found else fallback
+        if origin.kind == "template":
+            if not origin.disk.is_file() or origin.disk.suffix == ".tgz":
+                return Location(origin.label, disk=origin.disk if origin.disk.exists() else None)
+            return Location(origin.label, *_in_template(origin.disk, obj, field), disk=origin.disk)
+        if origin.kind == "kustomize":
+            return _in_kustomization(origin.files, origin.label, origin.base, obj, field)
+    except (OSError, yaml.YAMLError, ValueError, RecursionError):
+        return fallback
+    return fallback
+
+
+@functools.lru_cache(maxsize=64)
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8-sig", errors="replace")
+
+
+@functools.lru_cache(maxsize=256)
+def _document(path: Path, line: int) -> yaml.Node | None:
+    """The node tree of the document whose root starts at `line` (1-based)."""
+    lines = _text(path).split("\n")
+    chunk = "\n" * (line - 1) + "\n".join(lines[line - 1 :])  # keep line numbers as in the file
+    loader = _Loader(chunk)
+    try:
+        node: yaml.Node | None = loader.get_node() if loader.check_node() else None
+        return node
+    finally:
+        loader.dispose()
+
+
+def _in_document(path: Path, line: int, obj: K8sObject, field: str | None) -> tuple[int, int] | None:
+    node = _document(path, line)
+    if node is None:
+        return None
+    node = _list_item(node, obj)
+    return _walk(node, field or "")
+
+
+def _list_item(node: yaml.Node, obj: K8sObject) -> yaml.Node:
+    """Inside a `kind: List`, the item that is `obj` (by kind and name)."""
+    if _scalar(_child(node, "kind")) != "List":
+        return node
+    items = _child(node, "items")
+    for item in items.value if isinstance(items, yaml.SequenceNode) else []:
+        meta = _child(item, "metadata")
+        if _scalar(_child(item, "kind")) == obj.kind and _scalar(_child(meta, "name")) == obj.name:
+            found: yaml.Node = item
+            return found
+    return node
+
+
+def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key:
+                value: yaml.Node = v
+                return value
+    return None
+
+
+def _scalar(node: yaml.Node | None) -> str | None:
+    return str(node.value) if isinstance(node, yaml.ScalarNode) else None
+
+
+def _walk(node: yaml.Node, field: str) -> tuple[int, int]:
+    """Follow `field` as far as the document has it; the position of the deepest part found.
+
+    Keys may contain dots (label keys such as app.kubernetes.io/name): at each mapping the
+    longest key that the rest of the path starts with wins.
+    """
+    best = (node.start_mark.line + 1, node.start_mark.column + 1)
+    rest = field
+    while rest:
+        rest = rest.lstrip(".")
+        if isinstance(node, yaml.SequenceNode):
+            match = _INDEX.match(rest)
+            if match is None or match.group(1) == "*" or int(match.group(1)) >= len(node.value):
+                return best
+            node = node.value[int(match.group(1))]
+            best = (node.start_mark.line + 1, node.start_mark.column + 1)
+            rest = rest[match.end() :]
+            continue
+        if not isinstance(node, yaml.MappingNode):
+            return best
+        chosen = None
+        for key, value in node.value:
+            name = str(key.value) if isinstance(key, yaml.ScalarNode) else None
+            matches = bool(name) and (rest == name or rest.startswith((f"{name}.", f"{name}[")))
+            if matches and (chosen is None or len(str(name)) > len(str(chosen[0].value))):
+                chosen = (key, value)
+        if chosen is None:
+            return best
+        key, node = chosen
+        best = (key.start_mark.line + 1, key.start_mark.column + 1)
+        rest = rest[len(str(key.value)) :]
+    return best
+
+
+def _keys(field: str | None) -> list[str]:
+    return [k for k in _INDEX.sub(".", field or "").split(".") if k and k != "*"]
+
+
+def _in_template(path: Path, obj: K8sObject, field: str | None) -> tuple[int, int]:
+    """Best guess in a template (not YAML): the field's keys searched in order from the object's kind."""
+    lines = _text(path).split("\n")
+    start = next(
+        (i for i, text in enumerate(lines) if re.match(rf"\s*kind:\s*['\"]?{re.escape(obj.kind)}\b", text)), 0
+    )
+    best = (start + 1, 1)
+    at = start
+    for key in _keys(field):
+        pattern = re.compile(rf"^(\s*(?:-\s+)?){re.escape(key)}\s*:")
+        hit = next((i for i in range(at, len(lines)) if pattern.match(lines[i])), None)
+        if hit is None:
+            continue
+        match = pattern.match(lines[hit])
+        best = (hit + 1, (len(match.group(1)) if match else 0) + 1)
+        at = hit
+    return best
+
+
+def _in_kustomization(
+    files: tuple[Path, ...], label: str, base: Path | None, obj: K8sObject, field: str | None
+) -> Location:
+    """The resource file a kustomize build took `obj` from: same kind, name equal or prefixed/suffixed."""
+    candidates = []
+    for path in files:
+        for line, kind, name in _identities(path):
+            if kind == obj.kind and name and name in obj.name:
+                candidates.append((name != obj.name, -len(name), path, line))
+    if not candidates:
+        return Location(label)
+    _, _, path, line = min(candidates)
+    found = _in_document(path, line, obj, field)
+    shown = display(path, base) if base is not None else str(path)
+    at_line, column = found or (line, None)
+    return Location(shown, at_line, column, disk=path)
+
+
+@functools.lru_cache(maxsize=256)
+def _identities(path: Path) -> tuple[tuple[int, str, str], ...]:
+    """(first line, kind, metadata.name) of each document of a YAML file."""
+    out = []
+    try:
+        for node in yaml.compose_all(_text(path), Loader=_Loader):
+            if isinstance(node, yaml.MappingNode):
+                kind = _scalar(_child(node, "kind")) or ""
+                name = _scalar(_child(_child(node, "metadata"), "name")) or ""
+                out.append((node.start_mark.line + 1, kind, name))
+    except yaml.YAMLError:
+        pass
+    return tuple(out)
