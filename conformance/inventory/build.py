@@ -77,26 +77,7 @@ NOT_MANIFESTS: dict[str, str] = {
     "tilt_config.json": "Tilt config",
     "goreleaser.yaml": "GoReleaser config",
 }
-# apiVersion groups of tools' own config files (they carry apiVersion and kind, but no
-# cluster ever receives them).
-TOOL_CONFIG_GROUPS: dict[str, str] = {
-    "kind.x-k8s.io": "kind cluster config",
-    "kustomize.config.k8s.io": "kustomize file",
-    "skaffold": "skaffold config",
-    "config.kwok.x-k8s.io": "kwok config",
-    "kubeadm.k8s.io": "kubeadm config",
-    "k3d.io": "k3d config",
-    "ctlptl.dev": "ctlptl config",
-    "kubelet.config.k8s.io": "kubelet config",
-    "kubescheduler.config.k8s.io": "scheduler config",
-    "kubeproxy.config.k8s.io": "kube-proxy config",
-    "apiserver.config.k8s.io": "API server config",
-    "audit.k8s.io": "audit policy",
-    "kpt.dev": "kpt package file",
-    "clusterctl.cluster.x-k8s.io": "clusterctl config",
-    "kubeconfig": "kubeconfig",  # apiVersion v1, kind Config
-}
-FOREIGN = "not a Kubernetes manifest (no apiVersion, no kind)"
+FOREIGN = "not a Kubernetes manifest"
 
 
 @dataclass
@@ -372,27 +353,14 @@ def load_inputs(
 def _classify(item: InputFile, items: list[K8sObject | Problem]) -> None:
     """Keep a plain file's objects; a file that is only other tools' YAML is left out, with why."""
     if items and all(isinstance(i, Problem) and i.foreign for i in items):
-        item.left_out = FOREIGN
-        return
-    tools = [TOOL_CONFIG_GROUPS.get(_tool_group(i), "") if isinstance(i, K8sObject) else "" for i in items]
-    if items and all(tools):
-        item.left_out = tools[0]
+        reasons = {i.message for i in items if isinstance(i, Problem)}
+        item.left_out = reasons.pop() if len(reasons) == 1 else FOREIGN
         return
     origin = Origin("file", item.disk, item.label)
-    item.items = []
-    for obj, tool in zip(items, tools, strict=True):
+    for obj in items:
         if isinstance(obj, K8sObject):
-            if tool:
-                continue  # a tool's config document inside a manifest file: not a cluster object
             obj.origin = origin
-        item.items.append(obj)
-
-
-def _tool_group(obj: K8sObject) -> str:
-    if obj.api_version == "v1" and obj.kind == "Config":
-        return "kubeconfig"
-    group = obj.group or obj.api_version
-    return group if group in TOOL_CONFIG_GROUPS else ""
+    item.items = items
 
 
 def to_inventory(

@@ -405,16 +405,49 @@ def to_objects(
         elif value is None:
             continue  # an empty document (e.g. a template that rendered nothing)
         elif not isinstance(value, dict):
-            yield Problem(
-                source, f"a manifest must be a mapping, got {_type_name(value)}", foreign=_foreign(value)
-            )
+            if _foreign(value):
+                yield Problem(source, "not a Kubernetes manifest (a list, no apiVersion/kind)", foreign=True)
+            else:
+                yield Problem(source, f"a manifest must be a mapping, got {_type_name(value)}")
         elif "apiVersion" not in value and "kind" not in value:
-            yield Problem(source, "not a Kubernetes object (no apiVersion, no kind)", foreign=True)
+            yield Problem(source, "not a Kubernetes manifest (no apiVersion, no kind)", foreign=True)
+        elif (tool := tool_config(value)) is not None:
+            yield Problem(source, f"{tool} ({value.get('apiVersion')} {value.get('kind')})", foreign=True)
         elif value.get("kind") == "List" and isinstance(value.get("items"), list):
             for item_index, item in enumerate(value["items"]):
                 yield from _check_object(item, source, default_namespace, f"items[{item_index}]")
         else:
             yield from _check_object(value, source, default_namespace, "")
+
+
+# apiVersion groups of tools' own config files: they carry apiVersion and kind, but no
+# cluster ever receives them.
+TOOL_CONFIG_GROUPS: dict[str, str] = {
+    "kind.x-k8s.io": "kind cluster config",
+    "kustomize.config.k8s.io": "kustomize file",
+    "skaffold": "skaffold config",
+    "config.kwok.x-k8s.io": "kwok config",
+    "kubeadm.k8s.io": "kubeadm config",
+    "k3d.io": "k3d config",
+    "ctlptl.dev": "ctlptl config",
+    "kubelet.config.k8s.io": "kubelet config",
+    "kubescheduler.config.k8s.io": "scheduler config",
+    "kubeproxy.config.k8s.io": "kube-proxy config",
+    "apiserver.config.k8s.io": "API server config",
+    "audit.k8s.io": "audit policy",
+    "kpt.dev": "kpt package file",
+    "clusterctl.cluster.x-k8s.io": "clusterctl config",
+}
+
+
+def tool_config(value: dict[str, Any]) -> str | None:
+    """What tool a document configures, when it is a tool's config and not a cluster object."""
+    api_version = value.get("apiVersion")
+    if not isinstance(api_version, str):
+        return None
+    if api_version == "v1" and value.get("kind") == "Config":
+        return "kubeconfig"
+    return TOOL_CONFIG_GROUPS.get(api_version.rpartition("/")[0] or api_version)
 
 
 def _foreign(value: Any) -> bool:

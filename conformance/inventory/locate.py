@@ -26,7 +26,7 @@ from .model import K8sObject
 from .render import display
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_INDEX = re.compile(r"\[(\d+|\*)\]")
+_INDEX = re.compile(r"\[([^\]]*)\]")  # [0], [*] or [name] (rules name list items by their name)
 
 
 @dataclass(frozen=True)
@@ -127,9 +127,10 @@ def _walk(node: yaml.Node, field: str) -> tuple[int, int]:
         rest = rest.lstrip(".")
         if isinstance(node, yaml.SequenceNode):
             match = _INDEX.match(rest)
-            if match is None or match.group(1) == "*" or int(match.group(1)) >= len(node.value):
+            item = _item(node, match.group(1)) if match else None
+            if match is None or item is None:
                 return best
-            node = node.value[int(match.group(1))]
+            node = item
             best = (node.start_mark.line + 1, node.start_mark.column + 1)
             rest = rest[match.end() :]
             continue
@@ -147,6 +148,17 @@ def _walk(node: yaml.Node, field: str) -> tuple[int, int]:
         best = (key.start_mark.line + 1, key.start_mark.column + 1)
         rest = rest[len(str(key.value)) :]
     return best
+
+
+def _item(node: yaml.SequenceNode, index: str) -> yaml.Node | None:
+    """The list item `index` names: a position, or the item whose `name` is index."""
+    if index.isdigit():
+        return node.value[int(index)] if int(index) < len(node.value) else None
+    for item in node.value:
+        if _scalar(_child(item, "name")) == index:
+            found: yaml.Node = item
+            return found
+    return None
 
 
 def _keys(field: str | None) -> list[str]:

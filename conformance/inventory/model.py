@@ -57,7 +57,7 @@ class Source:
         if self.line is not None:
             where += f" (line {self.line})"
         if self.chart is not None:
-            where += f" [chart {self.chart}, profile {self.profile or 'default'}]"
+            where += f" [chart {self.chart}" + (f", profile {self.profile}]" if self.profile else "]")
         return where
 
 

@@ -105,7 +105,7 @@ def helm_template(
     values.schema.json, dependencies not vendored) is a problem of the inputs;
     a missing or crashing helm binary is an InfraError.
     """
-    missing = missing_dependencies(chart, chart_label, profile)
+    missing = missing_dependencies(chart, chart_label)  # the same in every profile: reported once
     if missing is not None:
         return missing
     helm = tools.find("helm")

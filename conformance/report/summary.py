@@ -26,14 +26,18 @@ def summary_lines(run: StaticRun) -> list[str]:
         f"inputs: {run.settings.manifests} (profiles {profiles}; {objects} objects in {first}; "
         f"policy {run.settings.policy_label}; charts in namespace {run.namespace or 'default'})"
     ]
+    if not run.has_objects:
+        lines.append(f"no Kubernetes objects: nothing was checked ({len(problems)} input problem(s))")
+        verdicts = []
     width = max([len(v.rule.id) for v in verdicts] + [24])
     lines.append(f"{'check':<{width}}  {'severity':<8}  {'findings':>8}  {'exempted':>8}")
     lines.append(f"{'inputs (load/render)':<{width}}  {'blocker':<8}  {len(problems):>8}  {'':>8}")
     lines.append(f"{'schema (kubeconform)':<{width}}  {'critical':<8}  {sum(schema.values()):>8}  {'':>8}")
-    skipped, passed = [], []
+    skipped: dict[str, list[str]] = {}
+    passed = []
     for v in verdicts:
         if not v.checked:
-            skipped.append(f"{v.rule.id} ({next(iter(v.not_applicable.values()))})")
+            skipped.setdefault(next(iter(v.not_applicable.values())), []).append(v.rule.id)
             continue
         count = len(v.findings) + len(v.expired)
         if count or v.exempted:
@@ -45,8 +49,10 @@ def summary_lines(run: StaticRun) -> list[str]:
     if passed:
         lines.append(f"rules without findings ({len(passed)}): " + ", ".join(passed))
     if skipped:
-        lines.append(f"did not apply ({len(skipped)}): " + "; ".join(skipped))
-    if run.disabled:
+        count = sum(len(ids) for ids in skipped.values())
+        lines.append(f"did not apply ({count}):")
+        lines += [f"  {', '.join(sorted(ids))}: {reason}" for reason, ids in sorted(skipped.items())]
+    if run.disabled and run.has_objects:
         lines.append(
             f"switched off by the policy ({len(run.disabled)}): " + ", ".join(r for r, _ in run.disabled)
         )
