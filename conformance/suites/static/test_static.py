@@ -131,7 +131,11 @@ def test_inputs_load(item: Any) -> None:
     if problems:
         blocks = [f"  - {m.item}{m.where(every)}" for m in problems]
         attach_text("input problems", "\n".join(blocks))
-        nothing = "" if run.has_objects else f"\nno Kubernetes objects in {run.settings.manifests}: nothing else was checked"
+        nothing = (
+            ""
+            if run.has_objects
+            else f"\nno Kubernetes objects in {run.settings.manifests}: nothing else was checked"
+        )
         pytest.fail(
             redact_text(f"{len(problems)} input problem(s):\n{_capped(blocks, run, 'problem(s)')}{nothing}"),
             pytrace=False,
