@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the pinned Allure report CLI (npm `allure`, Allure 3, exact version and
 # integrity hashes in package.json / package-lock.json) and links it into
-# .tools/bin/allure. Called by `make report` (and `make test`, whose self-test
+# .tools/bin/allure; links the SARIF 2.1.0 schema of the same install into
+# .tools/sarif-schema-2.1.0.json. Called by `make report` (and `make test`, whose self-test
 # renders a report); not by `make tools`, so the main path stays lean.
 #
 # The install lives in a cache outside the repo keyed by version and lock hash
@@ -44,6 +45,10 @@ if [ ! -x "$dir/node_modules/.bin/allure" ]; then
   say "installed allure $version in $(( $(date +%s) - start ))s"
 fi
 ln -sfn "$dir/node_modules/.bin/allure" "$bin/allure"
+# The SARIF 2.1.0 JSON schema (as the pinned @microsoft/jest-sarif ships it) for the SARIF self-test.
+schema="$dir/node_modules/@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json"
+[ -f "$schema" ] || die "$schema missing: remove $dir and rerun"
+ln -sfn "$schema" "$repo/.tools/sarif-schema-2.1.0.json"
 
 have=$("$bin/allure" --version 2>/dev/null | tr -d '[:space:]')
 [ "$have" = "$version" ] || die "$bin/allure reports '${have:-nothing}', expected $version: remove $dir and rerun"

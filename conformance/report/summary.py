@@ -65,3 +65,13 @@ def summary_lines(run: StaticRun) -> list[str]:
     if excluded:
         lines.append(f"excluded by --exclude ({len(excluded)}): " + ", ".join(excluded[:MAX_LISTED]))
     return lines
+
+
+def capped(blocks: list[str], limit: int, what: str) -> str:
+    """The first `limit` blocks (0: all), then how many more there are and where they are."""
+    if not limit or len(blocks) <= limit:
+        return "\n".join(blocks)
+    return "\n".join(blocks[:limit]) + (
+        f"\n... and {len(blocks) - limit} more {what} (--max-findings-per-rule {limit}; all are in the "
+        "SARIF output and the Allure attachment)"
+    )

@@ -22,8 +22,9 @@ NOT_COLLECTED = pytest.mark.conformance_not_collected
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Also in pyproject.toml; registered here for runs with another rootdir.
     config.addinivalue_line(
-        "markers", "conformance_not_collected: a check that does not apply to this input (deselected)"
+        "markers", "conformance_not_collected: a static check that does not apply to this input (deselected)"
     )
 
 

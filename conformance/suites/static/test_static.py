@@ -27,6 +27,7 @@ from conformance.inventory.locate import locate
 from conformance.plugin import settings_from_config
 from conformance.report.allure_labels import attach_object, attach_text, label
 from conformance.report.redact import redact_text
+from conformance.report.summary import capped
 from conformance.schema import SCHEMA_RULE
 from conformance.schema.kubeconform import SchemaResult, Status
 from conformance.static import (
@@ -101,13 +102,7 @@ def item(request: pytest.FixtureRequest) -> Any:
 
 
 def _capped(blocks: list[str], run: StaticRun, what: str) -> str:
-    cap = run.settings.max_findings_per_rule
-    if not cap or len(blocks) <= cap:
-        return "\n".join(blocks)
-    return "\n".join(blocks[:cap]) + (
-        f"\n... and {len(blocks) - cap} more {what} (--max-findings-per-rule {cap}; all are in the SARIF "
-        "output and the Allure attachment)"
-    )
+    return capped(blocks, run.settings.max_findings_per_rule, what)
 
 
 def _profiles(run: StaticRun) -> list[str]:
