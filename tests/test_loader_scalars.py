@@ -50,7 +50,9 @@ GO_YAML: dict[str, Any] = {
 }
 
 
-@pytest.mark.parametrize(("text", "value"), sorted(GO_YAML.items(), key=lambda kv: str(kv[0])[:20]))
+@pytest.mark.parametrize(
+    ("text", "value"), [(t, GO_YAML[t]) for t in sorted(GO_YAML)], ids=lambda v: str(v)[:20]
+)
 def test_plain_scalars_are_typed_as_kubectl_types_them(text: str, value: Any) -> None:
     assert go_scalar(text) == value and type(go_scalar(text)) is type(value)
 
