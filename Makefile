@@ -51,7 +51,7 @@ vulncheck: tools
 	tools/vulncheck.sh
 
 static: tools
-	$(TIER_PYTEST) conformance/suites/static --junitxml=$(BUILD)/junit/static.xml --alluredir=$(RESULTS) $(ARGS)
+	$(TIER_PYTEST) conformance/suites/static --junitxml=$(BUILD)/junit/static.xml --alluredir=$(RESULTS) --sarif=$(BUILD)/static.sarif $(ARGS)
 
 # The static tier once per target Kubernetes version (removed APIs fail, deprecated ones warn).
 K8S_VERSIONS ?= 1.35 1.36 1.37

@@ -151,3 +151,11 @@ def test_report_job_merges_every_tier_and_uploads_one_report(workflow: dict[Any,
 def test_every_job_has_a_timeout(workflow: dict[Any, Any]) -> None:
     for name, job in workflow["jobs"].items():
         assert int(job.get("timeout-minutes", 0)) > 0, f"job {name} has no timeout-minutes"
+
+
+def test_the_static_job_uploads_its_sarif_for_code_scanning(workflow: dict[Any, Any]) -> None:
+    job = workflow["jobs"]["static"]
+    [upload] = uses(job, "github/codeql-action/upload-sarif")
+    assert upload["with"]["sarif_file"] == "build/static.sarif"
+    assert "!cancelled()" in str(upload.get("if", ""))
+    assert job["permissions"]["security-events"] == "write"
