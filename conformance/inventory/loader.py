@@ -451,11 +451,10 @@ def tool_config(value: dict[str, Any]) -> str | None:
 
 
 def _foreign(value: Any) -> bool:
-    """A list of mappings none of which looks like a Kubernetes object (e.g. an Ansible playbook)."""
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(isinstance(i, dict) and "apiVersion" not in i and "kind" not in i for i in value)
+    """A list (maybe empty) of mappings none of which looks like a Kubernetes object (an Ansible
+    playbook, a JSON patch)."""
+    return isinstance(value, list) and all(
+        isinstance(i, dict) and "apiVersion" not in i and "kind" not in i for i in value
     )
 
 
