@@ -188,8 +188,9 @@ class _Reader:
                 raise self.fail(where, f"key {key!r} must be a string")
             if known is not None and key not in known:
                 raise self.fail(
-                    _join(where, key),
-                    f"unknown key (known under {where or 'the top level'}: {', '.join(known)})",
+                    "",
+                    f"unknown key {_join(where, key)} "
+                    f"(known under {where or 'the top level'}: {', '.join(known)})",
                 )
         return value
 
@@ -308,7 +309,7 @@ def _windows(r: _Reader, hpa: dict[str, Any], where: str) -> dict[str, int]:
             key = f"{where}.{direction}.stabilization_window_seconds"
             value = int(r.number(node["stabilization_window_seconds"], key, integer=True))
             if value < 0:
-                raise r.fail(key, "must be >= 0")
+                raise r.fail("", f"{key} must be >= 0")
             out[direction] = value
     return out
 
@@ -327,8 +328,9 @@ def _services(r: _Reader, raw: Any) -> dict[str, ServicePolicy]:
                 continue
             if not isinstance(value, dict):
                 raise r.fail(
-                    _join(prefix, key),
-                    f"unknown key (a service has {', '.join(_SERVICE_KEYS)} and <profile>: {{min, max}})",
+                    "",
+                    f"unknown key {_join(prefix, key)} "
+                    f"(a service has {', '.join(_SERVICE_KEYS)} and <profile>: {{min, max}})",
                 )
             bounds[key] = _bounds(r, value, _join(prefix, key))
         for key in ("critical", "rps_per_pod"):

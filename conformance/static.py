@@ -125,9 +125,9 @@ def check_targets(
         targets = []
         for profile, charts, problems in per_profile:
             inputs = shared + charts
-            problems += [flows_problem] if flows_problem is not None else []
+            flows_problems = [flows_problem] if flows_problem is not None else []
             inventory = to_inventory(
-                profile, inputs, found.problems + shared_problems + problems, found.left_out
+                profile, inputs, found.problems + shared_problems + problems + flows_problems, found.left_out
             )
             target = StaticTarget(profile, inventory)
             if policy is not None:

@@ -83,14 +83,14 @@ def _write_policy(tmp_path: Path, mutate: str, replacement: str) -> Path:
             "  latency_p95_ms: fast",
             r"slo.latency_p95_ms: must be a number, got a string",
         ),
-        ("  error_rate: 0.05 ", "  rate_of_errors: 0.05 ", r"slo.rate_of_errors: unknown key"),
-        ("  max_cpu_cores: 600", "  max_cpu_corez: 600", r"capacity.max_cpu_corez: unknown key"),
+        ("  error_rate: 0.05 ", "  rate_of_errors: 0.05 ", r"unknown key slo.rate_of_errors"),
+        ("  max_cpu_cores: 600", "  max_cpu_corez: 600", r"unknown key capacity.max_cpu_corez"),
         (
             "  critical_priority_class:",
             "  critical_priority_klass:",
-            r"org.critical_priority_klass: unknown key",
+            r"unknown key org.critical_priority_klass",
         ),
-        ("    scale_up: {percent: 100,", "    scale_up: {pct: 100,", r"org.hpa.scale_up.pct: unknown key"),
+        ("    scale_up: {percent: 100,", "    scale_up: {pct: 100,", r"unknown key org.hpa.scale_up.pct"),
         (
             "{critical: false, rps_per_pod: 200, prod",
             "{critical: nope, rps_per_pod: 200, prod",
@@ -107,7 +107,7 @@ def _write_policy(tmp_path: Path, mutate: str, replacement: str) -> Path:
             r"rules.ingress-tls.severity: 'urgent'",
         ),
         ("  namespace: tartware\n", "", r"org.services needs org.namespace"),
-        ("\nload:\n", "\nlaod:\n", r"laod: unknown key \(known under the top level"),
+        ("\nload:\n", "\nlaod:\n", r"unknown key laod \(known under the top level"),
         (
             "prod: {min: 10, max: 100}",
             "prod: {min: 100, max: 10}",

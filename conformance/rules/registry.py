@@ -186,27 +186,45 @@ def _register(rule: Rule) -> None:
     REGISTRY[rule.id] = rule
 
 
-def object_rule(rule_id: str, *, family: str, severity: Severity, kinds: Iterable[str], description: str,
-                remediation: str, applies: Applies = always,
-                requires: Iterable[Requirement] = ()) -> Callable[[ObjectCheck], ObjectCheck]:  # fmt: skip
+def object_rule(
+    rule_id: str,
+    *,
+    family: str,
+    severity: Severity,
+    kinds: Iterable[str],
+    description: str,
+    remediation: str,
+    applies: Applies = always,
+    requires: Iterable[Requirement] = (),
+) -> Callable[[ObjectCheck], ObjectCheck]:
     """Register a single-object rule over `kinds`."""
 
     def register(fn: ObjectCheck) -> ObjectCheck:
-        _register(Rule(rule_id, family, severity, description, remediation, tuple(kinds), "object", fn,
-                       applies, tuple(requires)))  # fmt: skip
+        kinds_ = tuple(kinds)
+        _register(Rule(rule_id, family, severity, description, remediation, kinds_, "object", fn, applies,
+                       tuple(requires)))  # fmt: skip
         return fn
 
     return register
 
 
-def inventory_rule(rule_id: str, *, family: str, severity: Severity, kinds: Iterable[str], description: str,
-                   remediation: str, applies: Applies = always,
-                   requires: Iterable[Requirement] = ()) -> Callable[[InventoryCheck], InventoryCheck]:  # fmt: skip
+def inventory_rule(
+    rule_id: str,
+    *,
+    family: str,
+    severity: Severity,
+    kinds: Iterable[str],
+    description: str,
+    remediation: str,
+    applies: Applies = always,
+    requires: Iterable[Requirement] = (),
+) -> Callable[[InventoryCheck], InventoryCheck]:
     """Register a cross-object rule that reads the whole inventory."""
 
     def register(fn: InventoryCheck) -> InventoryCheck:
-        _register(Rule(rule_id, family, severity, description, remediation, tuple(kinds), "inventory", fn,
-                       applies, tuple(requires)))  # fmt: skip
+        kinds_ = tuple(kinds)
+        _register(Rule(rule_id, family, severity, description, remediation, kinds_, "inventory", fn, applies,
+                       tuple(requires)))  # fmt: skip
         return fn
 
     return register
