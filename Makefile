@@ -15,7 +15,10 @@ BUILD := build
 RESULTS := $(BUILD)/allure-results
 PYTEST := $(PY) -m pytest
 # The tiers do not use hypothesis; its plugin alone costs ~0.6 s of start-up.
-TIER_PYTEST := $(PYTEST) -p no:hypothesispytest
+# -p conformance.plugin: the suite's options are known before pytest looks for conftest.py
+# files, so `--manifests ../their-repo` is never taken for a test path (their conftest.py
+# would be imported). Running a tier without make: use --manifests=PATH or the env var.
+TIER_PYTEST := $(PYTEST) -p no:hypothesispytest -p conformance.plugin
 # Extra pytest arguments, e.g. make static ARGS="--manifests ../my-repo -n 2"
 ARGS ?=
 

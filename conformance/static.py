@@ -250,7 +250,15 @@ def schema_groups(run: StaticRun) -> dict[str, list[Merged[SchemaResult]]]:
 
     def key(r: SchemaResult) -> Hashable:
         errors = tuple((e.path, e.message) for e in r.errors)
-        return (r.obj.source.path, r.obj.source.document, r.obj.ref, r.status, errors, r.message)
+        # With field errors, the message adds only kubeconform's schema path (a temp folder per profile).
+        return (
+            r.obj.source.path,
+            r.obj.source.document,
+            r.obj.ref,
+            r.status,
+            errors,
+            "" if errors else r.message,
+        )
 
     return {name: merge(pairs, key) for name, pairs in sorted(groups.items())}
 

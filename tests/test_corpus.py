@@ -22,7 +22,14 @@ from pathlib import Path
 import pytest
 
 from conformance.settings import Settings
-from conformance.static import StaticRun, input_problems, rule_verdicts, run_static, schema_groups
+from conformance.static import (
+    StaticRun,
+    failing_schema,
+    input_problems,
+    rule_verdicts,
+    run_static,
+    schema_groups,
+)
 from conformance.tools import REPO
 
 CORPUS = REPO / "fixtures" / "corpus"
@@ -36,6 +43,7 @@ class Expected:
     problems: tuple[str, ...] = ()  # regexes, one per problem
     left_out: frozenset[str] = frozenset()
     unchecked_kinds: frozenset[str] = frozenset()  # no schema: skipped
+    schema_failures: dict[str, str] = field(default_factory=dict)  # apiVersion Kind -> message regex
     at: dict[str, str] = field(default_factory=dict)  # rule -> file:line:col of its first finding
 
 
@@ -60,6 +68,7 @@ EXPECTED: dict[str, Expected] = {
             "duplicate-objects": {"Service/shop/web"},
             "service-selector-matches": {"Service/shop/web"},
             "image-pinned": {"Deployment/shop/web"},
+            "probes-distinct": {"Deployment/shop/web"},
             **{
                 rule: {"Deployment/shop/worker"}
                 for rule in (
@@ -90,22 +99,20 @@ EXPECTED: dict[str, Expected] = {
             r"\(from oci://.*\), common 2\.x\.x .*`helm dependency build chart-missing-dep/blog`",
         ),
     ),
-    # LEAD: once CRDs in the input become schemas (issue 10 item 3), the Widget is schema-checked.
-    "chart-crds": Expected(exit=0, objects=3, unchecked_kinds=frozenset({"example.com/v1 Widget"})),
+    # The Widget is checked against the CRD in the chart's own crds/ folder.
+    "chart-crds": Expected(exit=0, objects=3),
     "kustomize-overlay": Expected(exit=0, objects=7),
-    # LEAD: as above, the Backup custom resource is then checked against the CRD beside it.
-    "install-crd-cr": Expected(
-        exit=0, objects=7, unchecked_kinds=frozenset({"stash.example.io/v1alpha1 Backup"})
-    ),
-    # LEAD: with the removed/deprecated API table (issue 8 item 2) these three fail the schema stage
-    # ("removed in 1.22/1.25, use ... instead") instead of being skipped; tighten unchecked_kinds then.
+    # The Backup custom resource is checked against the CRD beside it in install.yaml.
+    "install-crd-cr": Expected(exit=0, objects=7),
     "removed-api": Expected(
         exit=1,
         objects=3,
         findings={"ingress-backend-exists": {"Ingress/legacy/legacy"}},
-        unchecked_kinds=frozenset(
-            {"batch/v1beta1 CronJob", "extensions/v1beta1 Ingress", "policy/v1beta1 PodSecurityPolicy"}
-        ),
+        schema_failures={
+            "batch/v1beta1 CronJob": r"removed in Kubernetes 1\.25 \(target 1\.36\): use batch/v1 CronJob",
+            "extensions/v1beta1 Ingress": r"removed in Kubernetes 1\.22 .*use networking\.k8s\.io/v1 Ingress",
+            "policy/v1beta1 PodSecurityPolicy": r"removed in Kubernetes 1\.25 .*no replacement API",
+        },
         at={"ingress-backend-exists": "removed-api/legacy.yaml:13:23"},
     ),
     "non-manifest-only": Expected(
@@ -156,6 +163,10 @@ def test_corpus_case_verdict(case: str, runs: dict[str, StaticRun]) -> None:
         if all(m.item.status.value == "skipped" for m in group)
     }
     assert unchecked == want.unchecked_kinds
+    failing = {kind: group for kind, group in schema_groups(run).items() if failing_schema(run, group)}
+    assert set(failing) == set(want.schema_failures)
+    for kind, pattern in want.schema_failures.items():
+        assert all(re.search(pattern, m.item.message) for m in failing[kind]), kind
     for rule, where in want.at.items():
         verdict = next(v for v in rule_verdicts(run) if v.rule.id == rule)
         assert str(verdict.findings[0].item.location) == where, rule
@@ -175,6 +186,8 @@ def test_corpus_case_exit_status(case: str, tmp_path: Path) -> None:
             "no:hypothesispytest",
             "-p",
             "no:cacheprovider",
+            "-p",
+            "conformance.plugin",  # as `make static` runs it
             str(REPO / "conformance" / "suites" / "static"),
             "--manifests",
             str(CORPUS / case),
@@ -263,3 +276,33 @@ def test_chart_crds_are_rendered(runs: dict[str, StaticRun]) -> None:
     objects = runs["chart-crds"].targets[0].inventory.objects
     (crd,) = [o for o in objects if o.kind == "CustomResourceDefinition"]
     assert crd.source.path == "chart-crds/widgets-operator/crds/widgets.yaml"
+
+
+def test_a_custom_resource_is_judged_by_the_crd_beside_it(tmp_path: Path) -> None:
+    root = _copy("install-crd-cr", tmp_path)
+    install = root / "install.yaml"
+    install.write_text(install.read_text().replace("  keep: 7\n", "  keep: 0\n"))
+    run = _run(root)
+    group = schema_groups(run)["stash.example.io/v1alpha1 Backup"]
+    (bad,) = failing_schema(run, group)
+    assert bad.profiles == ["prod", "ci"], "reported once"
+    assert bad.item.errors and bad.item.errors[0].path == "spec.keep"
+
+
+@pytest.mark.slow
+def test_a_repo_with_its_own_conftest_is_not_imported(tmp_path: Path) -> None:
+    """`make static ARGS="--manifests ../their-repo"`: their conftest.py is never imported."""
+    repo = tmp_path / "their-repo"
+    repo.mkdir()
+    (repo / "conftest.py").write_text("raise ImportError('their test dependencies are not installed here')\n")
+    (repo / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: x}\n")
+
+    def run(*early: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "pytest", "-p", "no:hypothesispytest", *early]
+        cmd += [str(REPO / "conformance" / "suites" / "static"), "--manifests", str(repo), "-q"]
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
+
+    assert run("-p", "conformance.plugin").returncode == 0
+    # Without the early plugin (as `make static` loads it) pytest takes the path for a test path.
+    plain = run()
+    assert "their test dependencies" in plain.stdout + plain.stderr
