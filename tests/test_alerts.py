@@ -227,7 +227,7 @@ def test_generated_figures_come_from_the_policy(tmp_path: Path) -> None:
     )
 
     def slower(ms: float) -> Policy:
-        return dataclasses.replace(policy, slo=dataclasses.replace(policy.slo, latency_p95_ms=ms))
+        return dataclasses.replace(policy, slo=dataclasses.replace(policy.require_slo(), latency_p95_ms=ms))
 
     p95 = [c for c in Generator(slower(800), files).cases() if c.alert.name == "TartwareHighLatencyP95"]
     assert "latency_p95_ms 0.816 s (> 0.8 s)" in p95[0].proves

@@ -150,7 +150,7 @@ class Generator:
 
     def labels(self, service: str) -> dict[str, str]:
         # What Prometheus adds from a ServiceMonitor target: namespace, service, pod.
-        return {"namespace": self.policy.namespace, "service": service, "pod": f"{service}-0"}
+        return {"namespace": self.policy.namespace or "default", "service": service, "pod": f"{service}-0"}
 
     def series(self, traffic: Iterable[Traffic], steps: int) -> list[dict[str, str]]:
         assert self.obs is not None

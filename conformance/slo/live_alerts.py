@@ -46,7 +46,7 @@ class Fault:
 
 def faults(policy: Policy) -> list[Fault]:
     """Breaches sized from policy.yaml (never from the rules): each breaks one SLO and no other."""
-    slo = policy.slo
+    slo = policy.require_slo()
     return [
         # Between the two latency bounds: p95 breached, p99 kept (every request takes this long).
         Fault("latency", "latency_p95_ms", {"latency_ms": (slo.latency_p95_ms + slo.latency_p99_ms) / 2}),
@@ -88,7 +88,7 @@ class LiveAlerts:
         service = policy.entry_service.name if policy.entry_service else "reference-target"
         # The labels a ServiceMonitor gives the entry service's pods (the target models the gateway).
         labels = {
-            "namespace": policy.namespace,
+            "namespace": policy.namespace or "default",
             "service": service,
             "pod": f"{service}-0",
             "endpoint": "metrics",
