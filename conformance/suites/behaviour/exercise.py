@@ -213,6 +213,8 @@ def scaling_intent(
     """
     if policy is None:
         return ScalingIntent(None, None, None, "the HPA's own spec (no policy file)")
+    if not policy.provides("scaling"):
+        return ScalingIntent(None, None, None, f"the HPA's own spec ({policy.name} sets no org.hpa scaling)")
     up = Rate(*policy.scaling(profile, "scale_up"), policy.window(profile, "scale_up"))
     down = Rate(*policy.scaling(profile, "scale_down"), policy.window(profile, "scale_down"))
     service = service_policy(hpa, policy)

@@ -137,6 +137,7 @@ class Background:
     scenario: Scenario
     spaces: TestNamespaces
     job: InBackground | None = None
+    not_applicable: str = ""  # why there is no policy to exercise (skipped with this reason)
 
 
 def _run_policy_down(env: Env, spaces: TestNamespaces, subject: HpaSubject, *, body: dict[str, Any],
@@ -174,9 +175,17 @@ def _start_policy_downs(env: Env, *, long: bool) -> dict[str, Background]:
         if other is None:
             background.scenario.fault = f"the {profile} render has no HorizontalPodAutoscaler/{subject.name}"
             continue
+        base = scaling_intent(env.policy, profile, other, with_bounds=False)
+        declared = ((other.body.get("spec") or {}).get("behavior") or {}).get("scaleDown") or {}
+        if not declared.get("policies") and base.down is None:
+            background.not_applicable = (
+                f"the {profile} HorizontalPodAutoscaler/{subject.name} declares no scaleDown policies and no "
+                f"policy sets a scale-down rate (judged against {base.source}): Kubernetes' default "
+                "(100 % per 15 s) applies, no policy to exercise"
+            )
+            continue
         window = None if long else SHORT_WINDOW_S
         body = scale_down_variant(subject.hpa.body, other.body, replicas=VARIANT_REPLICAS, window_s=window)
-        base = scaling_intent(env.policy, profile, other, with_bounds=False)
         down = base.down
         if down is not None and window is not None:
             down = Rate(down.percent, down.period_s, window)  # the variant's window, on purpose
@@ -348,6 +357,8 @@ def _judge_policy_down(
         pytest.skip("HPA behaviour needs CPU usage the suite can set and metrics")
     scenario = background.scenario
     label(TIER, "autoscaling", [scenario.subject.name], "critical")
+    if background.not_applicable:
+        pytest.skip(background.not_applicable)
     run = None
     if background.job is not None:
         try:

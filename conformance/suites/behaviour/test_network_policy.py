@@ -155,10 +155,19 @@ def test_data_plane_probe(
     reason = cluster.capabilities.lacks(data_plane=True)
     if reason:
         pytest.skip(f"no connections to probe: {reason}")
+    path = flows_path(settings)
+    if not path.is_file():
+        pytest.skip(
+            f"no {path.name} beside the manifests declares the intended traffic: nothing to probe against"
+        )
     began = time.monotonic()
     try:
-        matrix = build_matrix(inventory, load_flows(flows_path(settings)))
+        flows = load_flows(path)
     except (OSError, ValueError) as err:
+        pytest.fail(f"the declared flows do not load, so the probes cannot be judged: {err}", pytrace=False)
+    try:
+        matrix = build_matrix(inventory, flows)
+    except ValueError as err:
         raise InfraError(f"cannot build the probe matrix: {err}") from None
     run = functools.partial(
         probe_exec,

@@ -34,6 +34,16 @@ def _declared(inventory: Inventory, name: str) -> K8sObject:
     return ns
 
 
+def _require_pod_security_labels(inventory: Inventory) -> None:
+    """Skip, with the reason, for an input that labels none of its namespaces for Pod Security: the
+    cluster's own default applies there, and there is no declared level to hold it to."""
+    if not any(k.startswith(PSA_PREFIX) for ns in inventory.of_kind("Namespace") for k in ns.labels):
+        pytest.skip(
+            "no namespace of the input sets pod-security.kubernetes.io/* labels: the cluster's default "
+            "admission level applies, so there is no declared level to check"
+        )
+
+
 def _workloads_in(inventory: Inventory, namespace: str) -> list[K8sObject]:
     return [o for o in of_kinds(inventory, WORKLOAD_KINDS) if o.namespace == namespace]
 
@@ -59,6 +69,7 @@ def test_labels_as_applied(
     platform_namespace: str, platform: PlatformState, inventory: Inventory, kube: Kube, nsmap: NamespaceMap
 ) -> None:
     label(TIER, "pod security", [platform_namespace], "critical")
+    _require_pod_security_labels(inventory)
     declared = {
         k: v for k, v in _declared(inventory, platform_namespace).labels.items() if k.startswith(PSA_PREFIX)
     }
@@ -131,6 +142,7 @@ def test_enforce_is_strictest(
 ) -> None:
     """`restricted` wherever the workloads comply; otherwise the strictest level they pass."""
     label(TIER, "pod security", [platform_namespace], "critical")
+    _require_pod_security_labels(inventory)
     labels = _declared(inventory, platform_namespace).labels
     enforce = labels.get(ENFORCE, "privileged")
     if enforce == "restricted":
@@ -157,10 +169,17 @@ def test_privileged_pod_rejected(
     platform_namespace: str, platform: PlatformState, inventory: Inventory, kube: Kube, nsmap: NamespaceMap
 ) -> None:
     label(TIER, "pod security", [platform_namespace], "critical")
-    enforce = _declared(inventory, platform_namespace).labels.get(ENFORCE, "privileged")
+    labels = _declared(inventory, platform_namespace).labels
+    if ENFORCE not in labels:
+        pytest.skip(
+            f"Namespace/{platform_namespace} sets no {ENFORCE} label: the cluster's default level "
+            "(privileged) admits a privileged pod, there is no declared level to check"
+        )
+    enforce = labels[ENFORCE]
     if enforce == "privileged":
         pytest.skip(
-            "enforces privileged (by design, see namespaces.yaml): a privileged pod is admitted there"
+            f"Namespace/{platform_namespace} declares {ENFORCE}=privileged: a privileged pod is admitted "
+            "there by its own declaration"
         )
     try:
         kube.create(_privileged_pod(nsmap.to_cluster(platform_namespace)), dry_run=True)

@@ -108,6 +108,27 @@ def slo_timing(pytestconfig: pytest.Config) -> SloTiming:
     return timing
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A policy without an `slo` section (the baseline, a foreign repo's own) has no SLO to measure:
+    every test of this tier is skipped with that reason, never run against made-up thresholds."""
+    here = Path(__file__).parent
+    ours = [i for i in items if here in i.path.parents]
+    if not ours:
+        return
+    settings = settings_from_config(config)
+    try:
+        policy = load_policy(settings.policy)
+    except PolicyError:
+        return  # the slo_policy fixture reports it, as broken
+    if policy.slo is None:
+        reason = (
+            f"{policy.name} has no slo section: no SLO to measure (declare slo: with target_rps, "
+            "latency_p95_ms, ... to run this tier)"
+        )
+        for item in ours:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
 @pytest.fixture(scope="session")
 def slo_policy(settings: Settings) -> Policy:
     """The policy the thresholds come from; unreadable = the tier cannot judge (InfraError)."""
