@@ -37,10 +37,13 @@ export CGO_ENABLED=0
 
 command -v go >/dev/null || { echo "error: go not found in PATH" >&2; exit 1; }
 
+# shellcheck source=progress.sh
+source "$TOOLS_DIR/progress.sh"
 TMP_FILES=()
 BUILD_PID=
 cleanup() {
   local f
+  heartbeat_stop
   if [[ -n "$BUILD_PID" ]]; then
     kill "$BUILD_PID" 2>/dev/null || true
     wait "$BUILD_PID" 2>/dev/null || true
@@ -103,7 +106,9 @@ build() {
   # In the background + wait, so that a signal to this script stops the build at once.
   (cd "$moddir" && exec go build -mod=readonly -trimpath -ldflags "-s -w $ldflags" -o "$tmp" "$pkg") &
   BUILD_PID=$!
+  heartbeat_start "$binary $version"
   wait "$BUILD_PID"
+  heartbeat_stop
   BUILD_PID=
   # Sanity check before publishing: the binary runs and reports its version.
   local reported

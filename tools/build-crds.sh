@@ -39,6 +39,8 @@ trap 'exit 130' INT TERM
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 say() { printf 'tools: %s\n' "$*"; }
+# shellcheck source=progress.sh
+. "$REPO/tools/progress.sh"
 stamp_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 fresh() { [[ "$FORCE_REBUILD" != 1 && -f "$1" && "$(cat "$1")" == "$2" ]]; }
 # new_work <parent>: a fresh build folder in $work (removed on exit unless moved into place).
@@ -57,7 +59,8 @@ if ! fresh "$cg.stamp" "$cg_stamp" || [[ ! -x "$cg" ]]; then
   start=$(now)
   say "building controller-gen $cg_version ..."
   mkdir -p "$(dirname "$cg")"
-  (cd "$cg_dir" && go build -trimpath -ldflags "-s -w" -o "$cg.tmp.$$" sigs.k8s.io/controller-tools/cmd/controller-gen)
+  with_heartbeat "controller-gen $cg_version" env -C "$cg_dir" go build -trimpath -ldflags "-s -w" \
+    -o "$cg.tmp.$$" sigs.k8s.io/controller-tools/cmd/controller-gen
   mv -f "$cg.tmp.$$" "$cg" && echo "$cg_stamp" >"$cg.stamp"
   say "built controller-gen in $(elapsed "$start")s"
 fi
@@ -135,7 +138,8 @@ for modfile in "$lc_dir"/go.mod "$lc_dir"/go.k8s-*.mod; do
     start=$(now)
     say "building the API lifecycle table from k8s.io/api $api_version ..."
     new_work "$CACHE/api-lifecycle"
-    (cd "$lc_dir" && go build -modfile="$modfile" -trimpath -o "$work/api-lifecycle" .)
+    with_heartbeat "the API lifecycle table (k8s.io/api $api_version)" \
+      env -C "$lc_dir" go build -modfile="$modfile" -trimpath -o "$work/api-lifecycle" .
     "$work/api-lifecycle" >"$work/table.json"
     mv -f "$work/table.json" "$table" && echo "$stamp" >"$table.stamp"
     say "API lifecycle k8s.io/api $api_version built in $(elapsed "$start")s"

