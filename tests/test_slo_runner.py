@@ -177,3 +177,21 @@ def test_log_digest_counts_exceptions_errors_and_warnings(tmp_path: Path) -> Non
     assert d.first_script_error.startswith("TypeError: x is undefined")
     assert d.errors == ("handleSummary() failed",)  # the threshold verdict is not an error
     assert d.warnings == {"Request Failed": 2} and d.unparsed == 1
+
+
+def test_on_tick_reports_while_k6_runs_and_not_after(tmp_path: Path) -> None:
+    k6 = fake_k6(tmp_path, "sleep 1.2")
+    ticks: list[float] = []
+    proc = run_k6(
+        tmp_path / "s.js", tmp_path / "w", {}, timeout_s=30, k6=k6, on_tick=ticks.append, tick_s=0.3
+    )
+    assert proc.exit_code == 0
+    assert 2 <= len(ticks) <= 5, ticks
+    assert ticks == sorted(ticks)
+    assert all(t < proc.wall_s for t in ticks)
+
+
+def test_the_deadline_holds_with_ticks(tmp_path: Path) -> None:
+    k6 = fake_k6(tmp_path, "sleep 30")
+    with pytest.raises(InfraError, match="did not finish within 1s"):
+        run_k6(tmp_path / "s.js", tmp_path / "w", {}, timeout_s=1, k6=k6, on_tick=lambda _t: None, tick_s=0.4)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import http.client
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from .config import (
     slo_specs,
     write_config,
 )
+from .live import CsvTail
 from .plot import render_svg
 from .runner import EXIT_OK, EXIT_THRESHOLDS_CROSSED, K6Process, LogDigest, digest_log, run_k6
 from .summary import Summary, SummaryError, parse_summary
@@ -80,6 +82,7 @@ class RunOptions:
     script: Path | None = None  # default: k6/<scenario>.js
     timeout_s: float | None = None  # default: scheduled time + margins
     k6: Path | None = None
+    live: Callable[[str], None] | None = None  # gets a line of live figures every few seconds
 
 
 @dataclass
@@ -211,6 +214,21 @@ def _requested_curve(plan: ScenarioPlan) -> list[tuple[float, float]]:
     return []
 
 
+def _live_figures(
+    live: Callable[[str], None] | None, scenario: str, scheduled_s: float, csv_path: Path
+) -> Callable[[float], None] | None:
+    """A tick callback posting k6's figures of the last interval, or None without a listener."""
+    if live is None:
+        return None
+    tail = CsvTail(csv_path)
+    post = live
+
+    def tick(elapsed_s: float) -> None:
+        post(f"slo: {scenario}: k6 {elapsed_s:.0f}/{scheduled_s:.0f} s: {tail.window().describe()}")
+
+    return tick
+
+
 def run_scenario(
     policy: Policy,
     profile: str,
@@ -229,6 +247,7 @@ def run_scenario(
     summary_path = (workdir / "summary.json").resolve()
     csv_path = (workdir / "timeseries.csv").resolve()
     summary_path.unlink(missing_ok=True)
+    csv_path.unlink(missing_ok=True)  # the live tail must read this run's series, not the last one
     if options.preflight:
         preflight(base_url)
     timeout = options.timeout_s or plan.scheduled_s + GRACEFUL_STOP_S + REQUEST_TIMEOUT_S + 30
@@ -240,6 +259,7 @@ def run_scenario(
         timeout,
         out_csv=csv_path,
         k6=options.k6,
+        on_tick=_live_figures(options.live, scenario, plan.scheduled_s, csv_path),
     )
     parse_began = time.monotonic()
     if proc.exit_code not in (EXIT_OK, EXIT_THRESHOLDS_CROSSED):

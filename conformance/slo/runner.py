@@ -117,8 +117,13 @@ def run_k6(
     *,
     out_csv: Path | None = None,
     k6: Path | None = None,
+    on_tick: Callable[[float], None] | None = None,
+    tick_s: float = 5.0,
 ) -> K6Process:
-    """Run `k6 run script` in `workdir`. Raises InfraError on timeout or if k6 cannot start."""
+    """Run `k6 run script` in `workdir`. Raises InfraError on timeout or if k6 cannot start.
+
+    `on_tick(elapsed_s)` is called every `tick_s` while k6 runs (live progress).
+    """
     binary = k6 or k6_binary()
     argv = [
         str(binary),
@@ -154,7 +159,7 @@ def run_k6(
         except OSError as error:
             raise InfraError(f"cannot start k6 ({binary}): {error.strerror}") from None
         try:
-            code = proc.wait(timeout_s)
+            code = _wait(proc, start + timeout_s, on_tick, tick_s)
         except subprocess.TimeoutExpired:
             stop_group(proc)
             raise InfraError(
@@ -164,6 +169,23 @@ def run_k6(
             stop_group(proc)
             raise
     return K6Process(tuple(argv), code, time.monotonic() - start, stdout, stderr)
+
+
+def _wait(
+    proc: subprocess.Popen[bytes], deadline: float, on_tick: Callable[[float], None] | None, tick_s: float
+) -> int:
+    """proc's exit code; TimeoutExpired past `deadline` (monotonic); on_tick between slices."""
+    began = time.monotonic()
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise subprocess.TimeoutExpired(proc.args, 0)
+        try:
+            return proc.wait(min(left, tick_s) if on_tick is not None else left)
+        except subprocess.TimeoutExpired:
+            if on_tick is None or time.monotonic() >= deadline:
+                raise
+            on_tick(time.monotonic() - began)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ the Allure report. The terminal summary prints the measured times.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from conformance.netpol import default_flows_path
 from conformance.plugin import settings_from_config
 from conformance.policy import Policy, PolicyError, load_policy
 from conformance.report.allure_labels import attach_text
+from conformance.report.live import Progress, say
 from conformance.rules.k8s import of_kinds
 from conformance.schema import SCHEMA_RULE
 from conformance.schema.crds import Catalogue
@@ -79,50 +79,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if long:
         config.hook.pytest_deselected(items=long)
         items[:] = [i for i in items if i.get_closest_marker("long") is None]
-
-
-class Progress:
-    """Live lines for long waits (HPA replicas, background scenarios), quiet under -q.
-
-    Any thread may post; only the main thread prints (pytest's capture is not thread-safe), at
-    its next post or flush: the HPA loops flush every tick.
-    """
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.quiet = config.option.verbose < 0
-        self._lock = threading.Lock()
-        self._pending: list[str] = []
-
-    def post(self, line: str) -> None:
-        if self.quiet:
-            return
-        with self._lock:
-            self._pending.append(line)
-        self.flush()
-
-    def flush(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        with self._lock:
-            lines, self._pending = self._pending, []
-        for line in lines:
-            _say(self.config, line)
-
-
-def _say(config: pytest.Config, line: str) -> None:
-    """Print now, past output capture (a cluster start is worth seeing live)."""
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    capture = config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None:
-        return
-    if capture is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(line)
-            reporter.flush()  # a pipe is block-buffered: whoever watches must see it now
-    else:
-        reporter.write_line(line)
-        reporter.flush()
 
 
 # -- the render (collection time) ------------------------------------------------------------
@@ -309,7 +265,7 @@ def cluster(
     install_signal_handlers()
     stop = guarded(f"{provider.name} cluster", provider.stop)
     if pytestconfig.option.verbose >= 0:
-        _say(pytestconfig, f"\nbehaviour: starting the {provider.name} cluster ...")
+        say(pytestconfig, f"\nbehaviour: starting the {provider.name} cluster ...")
     try:
         started = provider.start()
     except BaseException:
@@ -317,7 +273,7 @@ def cluster(
         raise
     behaviour_timing.cluster = started.describe()
     if pytestconfig.option.verbose >= 0:
-        _say(pytestconfig, f"behaviour: {started.describe()}")
+        say(pytestconfig, f"behaviour: {started.describe()}")
     try:
         yield started
     finally:

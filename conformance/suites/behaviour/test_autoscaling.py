@@ -38,10 +38,11 @@ from conformance.cluster.wait import WaitTimeout
 from conformance.inventory import Inventory
 from conformance.policy import Policy
 from conformance.report.allure_labels import attach_text, label
+from conformance.report.live import Progress
 from conformance.settings import Settings
 
 from .blame import platform_fault
-from .conftest import TIER, BehaviourTiming, Progress, render_profile, scale_down_cases
+from .conftest import TIER, BehaviourTiming, render_profile, scale_down_cases
 from .exercise import HpaSubject, ScalingIntent, scaling_intent
 from .hpa import HpaRun, InBackground, scale_down_variant
 from .platform import PlatformState

@@ -20,8 +20,9 @@ from conformance.plugin import settings_from_config
 from conformance.policy import Policy, PolicyError, load_policy
 from conformance.report.allure_labels import label
 from conformance.report.environment import STAND_IN
+from conformance.report.live import Progress
 from conformance.settings import Settings
-from conformance.slo.evaluate import ScenarioRun, run_scenario
+from conformance.slo.evaluate import RunOptions, ScenarioRun, run_scenario
 from conformance.slo.launcher import ReferenceTarget
 from conformance.slo.live_alerts import LiveAlerts
 
@@ -76,6 +77,7 @@ class SloSession:
     def __init__(self, policy: Policy, profile: str, base_url: str, workdir: Path, timing: SloTiming) -> None:
         self.policy, self.profile, self.base_url = policy, profile, base_url
         self.workdir, self.timing = workdir, timing
+        self.progress = Progress(timing.config)  # k6's live figures while a scenario runs
         self._runs: dict[str, ScenarioRun | InfraError] = {}
         self.windows: dict[str, tuple[float, float]] = {}  # scenario -> wall-clock (start, end)
 
@@ -84,7 +86,12 @@ class SloSession:
             began = time.time()
             try:
                 run = run_scenario(
-                    self.policy, self.profile, scenario, self.base_url, self.workdir / scenario
+                    self.policy,
+                    self.profile,
+                    scenario,
+                    self.base_url,
+                    self.workdir / scenario,
+                    options=RunOptions(live=self.progress.post),
                 )
                 self.timing.k6_s[scenario] = run.timings["k6"]
                 self.timing.harness_s[scenario] = run.timings["harness"]
@@ -217,7 +224,11 @@ def slo_session(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> SloSession:
     return SloSession(
-        slo_policy, settings.run_profile, slo_target, tmp_path_factory.mktemp("slo"), slo_timing
+        slo_policy,
+        settings.run_profile,
+        slo_target,
+        tmp_path_factory.mktemp("slo"),
+        slo_timing,
     )
 
 
