@@ -44,7 +44,9 @@ class Progress:
 
 
 def say(config: pytest.Config, line: str) -> None:
-    """Print now, past output capture (a cluster start is worth seeing live)."""
+    """Print now, past output capture (a cluster start is worth seeing live); nothing under -q."""
+    if config.option.verbose < 0:
+        return
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
     if reporter is None:
