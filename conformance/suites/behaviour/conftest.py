@@ -195,24 +195,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "policy_case" in wanted:
         cases = [f"{p}-{s.id}" for p, s in scale_down_cases(metafunc.config)]
         settings = settings_from_config(metafunc.config)
-        metafunc.parametrize(
-            "policy_case",
-            cases
-            or [
-                _unavailable(
-                    "none",
-                    f"no profile besides the run profile {settings.run_profile} in --profile "
-                    f"{','.join(settings.profiles)}, or no HPA to exercise",
-                )
-            ],
-            ids=cases or None,
+        others = [p for p in settings.profiles if p != settings.run_profile]
+        why = (
+            f"no profile besides the run profile {settings.run_profile} in --profile "
+            f"{','.join(settings.profiles)}: no other profile's scale-down policy to exercise"
+            if not others
+            else "the render has no HorizontalPodAutoscaler scaling a Deployment"
         )
+        metafunc.parametrize("policy_case", cases or [_unavailable("none", why)], ids=cases or None)
     if "platform_ref" in wanted:
         refs = sorted({o.ref for o in inventory.objects})
         metafunc.parametrize("platform_ref", refs, ids=refs)
     if "platform_namespace" in wanted:
         names = sorted(o.name for o in inventory.of_kind("Namespace"))
-        metafunc.parametrize("platform_namespace", names, ids=names)
+        metafunc.parametrize(
+            "platform_namespace",
+            names or [_unavailable("none", "the input declares no Namespace: no namespace labels to check")],
+            ids=names or None,
+        )
     if "workload_ref" in wanted:
         refs = sorted(o.ref for o in of_kinds(inventory, WORKLOAD_KINDS))
         metafunc.parametrize("workload_ref", refs, ids=refs)
