@@ -10,7 +10,7 @@ import pytest
 
 from conformance.report.categories import classify
 from conformance.report.environment import read_properties
-from conformance.report.gate import Tally, skip_reason
+from conformance.report.gate import Tally, not_applicable, skip_reason
 from conformance.tools import REPO
 
 pytest_plugins = ["pytester"]
@@ -23,6 +23,14 @@ import pytest
 @pytest.mark.parametrize("scenario", ["smoke", "load"])
 def test_slo(scenario):
     pytest.skip("k6 not found: run `make tools`")
+"""
+NOT_APPLICABLE = """
+import pytest
+from conformance.report.gate import not_applicable
+
+@pytest.mark.parametrize("scenario", ["smoke", "load"])
+def test_slo(scenario):
+    pytest.skip(not_applicable("the policy has no slo section"))
 """
 ONE_RUNS = """
 import pytest
@@ -165,3 +173,23 @@ def test_tally_names_the_most_common_reasons_first() -> None:
 def test_skip_reason_reads_pytest_longrepr() -> None:
     assert skip_reason(("f.py", 3, "Skipped: k6 not found")) == "k6 not found"
     assert skip_reason(Path("x")) == "x"
+
+
+def test_a_tier_that_does_not_apply_is_neither_failed_nor_passed(suite: pytest.Pytester) -> None:
+    tier_file(suite, "slo", NOT_APPLICABLE)
+    result = suite.runpytest(*PLUGINS, "suites/slo")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        ["conformance gate: the slo tier does not apply to this input (not passed*): the policy has no*"]
+    )
+    result.stdout.no_fnmatch_line("*gate FAILED*")
+    result.assert_outcomes(skipped=2)
+
+
+def test_one_missing_tool_among_inapplicable_skips_still_fails() -> None:
+    tally = Tally.for_args(["conformance/suites/slo"])
+    tally.skipped("conformance/suites/slo/test_slo.py::test_a", not_applicable("no slo section"))
+    tally.skipped("conformance/suites/slo/test_slo.py::test_b", "k6 not found")
+    [problem] = tally.problems(collected=2)
+    assert "k6 not found (1)" in str(problem)
+    assert tally.not_applicable() == {}

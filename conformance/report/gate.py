@@ -8,6 +8,11 @@ reasons); `Tally.problems` turns that into the failures to report:
   * every test of a tier was skipped (a tool or cluster missing): the message
     lists the skip reasons, most frequent first, so it names what is missing.
 
+A tier whose every skip says the input does not declare what the tier checks
+(`not_applicable(...)`: e.g. a repo whose policy has no `slo` section) is no
+problem: it is reported as "does not apply to this input" — neither passed nor
+a failure of a repo that never claimed an SLO.
+
 The pytest hooks live in conformance.report.plugin; this module is plain logic.
 A test's tier is the `suites/<tier>/` folder its node id lives in.
 
@@ -26,6 +31,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .categories import TIERS
+
+NOT_APPLICABLE = "does not apply to this input: "
+
+
+def not_applicable(reason: str) -> str:
+    """A skip reason saying the input declares nothing this check could judge."""
+    return NOT_APPLICABLE + reason
+
 
 _TIER_PATH = re.compile(r"(?:^|[/\\])suites[/\\](" + "|".join(TIERS) + r")(?:[/\\]|$|::)")
 MAX_REASONS = 5
@@ -75,6 +88,19 @@ class Tally:
         seen = set(self.expected) | set(self.ran) | set(self.skips)
         return [t for t in TIERS if t in seen]
 
+    def _skipped_only(self, tier: str) -> dict[str, str]:
+        ran = self.ran.get(tier, set())
+        return {} if ran else {n: r for n, r in self.skips.get(tier, {}).items() if n not in ran}
+
+    def not_applicable(self) -> dict[str, list[str]]:
+        """Tiers that ran nothing because nothing of theirs applies: tier -> the distinct reasons."""
+        out = {}
+        for tier in self.tiers():
+            skipped = self._skipped_only(tier)
+            if skipped and all(r.startswith(NOT_APPLICABLE) for r in skipped.values()):
+                out[tier] = sorted({r.removeprefix(NOT_APPLICABLE) for r in skipped.values()})
+        return out
+
     def problems(self, collected: int) -> list[Problem]:
         """Why this session must not pass (empty when it checked something in every tier)."""
         if collected == 0:
@@ -82,11 +108,11 @@ class Tally:
             tier = self.expected[0] if len(self.expected) == 1 else None
             return [Problem(tier, f"collected no tests from {where}: nothing was checked")]
         out = []
+        inapplicable = self.not_applicable()
         for tier in self.tiers():
-            ran = self.ran.get(tier, set())
-            skipped = {n: r for n, r in self.skips.get(tier, {}).items() if n not in ran}
-            if ran:
+            if self.ran.get(tier) or tier in inapplicable:
                 continue
+            skipped = self._skipped_only(tier)
             if not skipped:
                 out.append(Problem(tier, f"the {tier} tier ran no test (all deselected or none collected)"))
                 continue

@@ -74,6 +74,12 @@ class ReportGate:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        for tier, reasons in self.tally.not_applicable().items():
+            terminalreporter.write_line(
+                f"conformance gate: the {tier} tier does not apply to this input (not passed, nothing "
+                f"to judge): {'; '.join(reasons)}",
+                yellow=True,
+            )
         if not self.problems:
             return
         terminalreporter.write_sep(

@@ -20,6 +20,7 @@ from conformance.plugin import settings_from_config
 from conformance.policy import Policy, PolicyError, load_policy
 from conformance.report.allure_labels import label
 from conformance.report.environment import STAND_IN
+from conformance.report.gate import not_applicable
 from conformance.report.live import Progress
 from conformance.settings import Settings
 from conformance.slo.evaluate import RunOptions, ScenarioRun, run_scenario
@@ -128,7 +129,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     except PolicyError:
         return  # the slo_policy fixture reports it, as broken
     if policy.slo is None:
-        reason = (
+        reason = not_applicable(
             f"{policy.name} has no slo section: no SLO to measure (declare slo: with target_rps, "
             "latency_p95_ms, ... to run this tier)"
         )
