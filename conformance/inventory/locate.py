@@ -70,13 +70,45 @@ def _text(path: Path) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _document(path: Path, line: int) -> yaml.Node | None:
-    """The node tree of the document whose root starts at `line` (1-based)."""
-    lines = _text(path).split("\n")
-    chunk = "\n" * (line - 1) + "\n".join(lines[line - 1 :])  # keep line numbers as in the file
+    """The node tree of the document whose root starts at `line` (1-based).
+
+    Only that document's text is composed: from its line to the next document marker (a
+    marker at column 0 always ends a document), so locating every object of a file costs
+    one pass over it, not one pass per object. If the cut text does not compose, the rest
+    of the file is tried, as before.
+    """
+    text, starts = _lines(path)
+    if line > len(starts):
+        return None
+    begin = starts[line - 1]
+    nxt = _MARKER.search(text, starts[line] if line < len(starts) else len(text))
+    pad = "\n" * (line - 1)  # keep line numbers as in the file
+    if nxt is not None:
+        node = _first_node(pad + text[begin : nxt.start()])
+        if node is not None:
+            return node
+    return _first_node(pad + text[begin:])
+
+
+_MARKER = re.compile(r"^(?:---|\.\.\.)(?:[ \t\r]|$)", re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=64)
+def _lines(path: Path) -> tuple[str, list[int]]:
+    """A file's text and the offset where each of its lines starts."""
+    text = _text(path)
+    starts = [0]
+    starts += [m.end() for m in re.finditer("\n", text)]
+    return text, starts
+
+
+def _first_node(chunk: str) -> yaml.Node | None:
     loader = _Loader(chunk)
     try:
         node: yaml.Node | None = loader.get_node() if loader.check_node() else None
         return node
+    except yaml.YAMLError:
+        return None
     finally:
         loader.dispose()
 

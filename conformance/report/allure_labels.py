@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -57,6 +58,58 @@ def identify_case(case_id: str, params: dict[str, Any]) -> None:
     """
     allure.dynamic.parameter("case", case_id)
     for name, value in params.items():
-        text = repr(value)
-        if len(text) > LONG_PARAMETER:
-            allure.dynamic.parameter(name, f"{type(value).__name__} ({len(text)} chars)", excluded=True)
+        if short_repr(value, LONG_PARAMETER) is None:
+            allure.dynamic.parameter(
+                name, f"{type(value).__name__} (over {LONG_PARAMETER} chars)", excluded=True
+            )
+
+
+class _TooLong(Exception):
+    pass
+
+
+def short_repr(value: Any, limit: int) -> str | None:
+    """repr(value) when it is at most `limit` characters, else None, without building the
+    whole text: a static-tier parameter holds every object of the input (a full repr of it
+    cost minutes per run at 10,000 objects). Containers and generated dataclass reprs are
+    walked with a budget; other objects are asked for their repr."""
+    budget = [limit]
+
+    def take(text: str) -> str:
+        budget[0] -= len(text)
+        if budget[0] < 0:
+            raise _TooLong
+        return text
+
+    def walk(v: Any) -> str:
+        if isinstance(v, list | tuple | set | frozenset | dict) and len(v) > limit:
+            raise _TooLong
+        if type(v) in (list, tuple):
+            take("[]" if type(v) is list else "()")
+            inner = [walk(x) for x in v]
+            take(", " * max(0, len(inner) - 1) + ("," if type(v) is tuple and len(inner) == 1 else ""))
+            body = ", ".join(inner) + ("," if type(v) is tuple and len(inner) == 1 else "")
+            return f"[{body}]" if type(v) is list else f"({body})"
+        if type(v) is dict:
+            take("{}")
+            parts = []
+            for k, x in v.items():
+                parts.append(f"{walk(k)}{take(': ')}{walk(x)}")
+            take(", " * max(0, len(parts) - 1))
+            return "{" + ", ".join(parts) + "}"
+        if dataclasses.is_dataclass(v) and not isinstance(v, type) and _generated_repr(v):
+            fields = [f for f in dataclasses.fields(v) if f.repr]
+            take(f"{type(v).__qualname__}()" + ", " * max(0, len(fields) - 1))
+            text = ", ".join(f"{take(f.name + '=')}{walk(getattr(v, f.name))}" for f in fields)
+            return f"{type(v).__qualname__}({text})"
+        return take(repr(v))
+
+    try:
+        return walk(value)
+    except _TooLong:
+        return None
+
+
+def _generated_repr(value: Any) -> bool:
+    """The dataclass's own generated __repr__ (not one the class wrote)."""
+    return "__create_fn__" in getattr(type(value).__repr__, "__qualname__", "")
