@@ -39,3 +39,4 @@ def test_long_container_is_not_walked() -> None:
             raise AssertionError("repr of an item past the budget")
 
     assert short_repr(["z" * 200, Boom()], 120) is None
+    assert short_repr(Pair(1, ("z" * 200, Boom())), 120) is None

@@ -112,4 +112,6 @@ def short_repr(value: Any, limit: int) -> str | None:
 
 def _generated_repr(value: Any) -> bool:
     """The dataclass's own generated __repr__ (not one the class wrote)."""
-    return "__create_fn__" in getattr(type(value).__repr__, "__qualname__", "")
+    method = type(value).__repr__
+    method = getattr(method, "__wrapped__", method)  # under dataclasses' recursion guard
+    return "__create_fn__" in getattr(method, "__qualname__", "")
