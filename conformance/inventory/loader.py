@@ -115,8 +115,25 @@ def _json_key(key: Any, mark: Any) -> str:
     raise _NotJson(f"mapping key {key!r}", mark)
 
 
+# Tag resolution of short plain scalars, shared by every StrictLoader: the same few thousand
+# values (names, ports, `true`) recur in every manifest, and resolving is a regex walk in Python.
+_RESOLVED: dict[tuple[str, tuple[bool, bool]], str] = {}
+_RESOLVED_MAX, _RESOLVED_VALUE_MAX = 50_000, 64
+
+
 class StrictLoader(_Loader):  # type: ignore[valid-type,misc]
     """Safe loader typing scalars as kubectl does; rejects duplicate keys (YAML 1.2 forbids them)."""
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+        if kind is not yaml.ScalarNode or len(value) > _RESOLVED_VALUE_MAX:
+            return str(super().resolve(kind, value, implicit))
+        key = (value, implicit)
+        tag = _RESOLVED.get(key)
+        if tag is None:
+            tag = str(super().resolve(kind, value, implicit))
+            if len(_RESOLVED) < _RESOLVED_MAX:
+                _RESOLVED[key] = tag
+        return tag
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[tuple[type, Any]] = set()  # typed: key 1 and key true are different keys in Go
@@ -354,10 +371,74 @@ def iter_documents(
         loader.dispose()
 
 
+class _Fallback(Exception):
+    """The document needs the full constructor (merge keys, explicit tags, non-string keys,
+    a duplicate key to report, a recursive alias, deep nesting)."""
+
+
+_STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+_NULL, _BOOL = "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool"
+_FAST_DEPTH = 100  # deeper documents take the full constructor (it reports nesting problems)
+
+
+def _fast_document(node: yaml.Node) -> Any:
+    """The same data StrictLoader constructs, for the common shape of a manifest: string keys,
+    no merge keys, strings, nulls, booleans and numbers. A plain walk over the composed nodes
+    (the generic constructor's per-node bookkeeping was most of the load time). Anything
+    else raises _Fallback, so the full constructor decides it and words its problems.
+    Aliases give the same object, as in the full constructor."""
+    memo: dict[int, Any] = {}
+    active: set[int] = set()
+
+    def build(n: yaml.Node, depth: int) -> Any:
+        if isinstance(n, yaml.ScalarNode):
+            tag = n.tag
+            if tag == _STR:
+                return n.value
+            if tag == _NUMBER_TAG:
+                value = go_scalar(str(n.value))
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise _Fallback
+                return value
+            if tag == _NULL:
+                return None
+            if tag == _BOOL and str(n.value) in _BOOLS:
+                return _BOOLS[str(n.value)]
+            raise _Fallback
+        done = memo.get(id(n), memo)
+        if done is not memo:
+            return done
+        if id(n) in active or depth > _FAST_DEPTH:
+            raise _Fallback
+        active.add(id(n))
+        out: Any
+        if isinstance(n, yaml.MappingNode) and n.tag == _MAP:
+            out = {}
+            for key_node, value_node in n.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR:
+                    raise _Fallback
+                key = key_node.value
+                if key in out:
+                    raise _Fallback
+                out[key] = build(value_node, depth + 1)
+        elif isinstance(n, yaml.SequenceNode) and n.tag == _SEQ:
+            out = [build(child, depth + 1) for child in n.value]
+        else:
+            raise _Fallback
+        active.discard(id(n))
+        memo[id(n)] = out
+        return out
+
+    return build(node, 0)
+
+
 def _construct(loader: StrictLoader, node: yaml.Node, where: Source, limits: Limits, anchors: bool) -> Any:
     """One composed document as data, or the Problem that stops it (never raises on bad input)."""
     try:
-        value = loader.construct_document(node)
+        try:
+            value = _fast_document(node)
+        except _Fallback:
+            value = loader.construct_document(node)
     except _DuplicateKey as err:
         return Problem(where, f"duplicate key {err.key!r} at line {err.line}", err.key)
     except _NotJson as err:

@@ -102,8 +102,15 @@ def _lines(path: Path) -> tuple[str, list[int]]:
     return text, starts
 
 
+class _PositionLoader(_Loader):  # type: ignore[valid-type,misc]
+    """Composes nodes for their positions and keys only: no tag resolution (most of the cost)."""
+
+    def resolve(self, kind: type, value: object, implicit: object) -> str:
+        return ""
+
+
 def _first_node(chunk: str) -> yaml.Node | None:
-    loader = _Loader(chunk)
+    loader = _PositionLoader(chunk)
     try:
         node: yaml.Node | None = loader.get_node() if loader.check_node() else None
         return node
