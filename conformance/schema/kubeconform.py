@@ -24,6 +24,7 @@ from ..errors import InfraError
 from ..inventory.build import InputFile
 from ..inventory.model import K8sObject
 from ..settings import Settings
+from .cache import ResultCache
 from .crds import Catalogue, identity, is_crd, write_schemas
 from .lifecycle import LifecycleTable
 
@@ -152,7 +153,7 @@ def _command(locations: SchemaLocations, paths: Sequence[Path]) -> list[str]:
     ]
 
 
-def _finish(proc: subprocess.Popen[str], what: str) -> list[dict[str, object]]:
+def _finish(proc: subprocess.Popen[str], what: str) -> list[dict[str, Any]]:
     try:
         stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -252,21 +253,51 @@ class SchemaCheck:
     validated again from memory, so every object gets exactly one result.
     """
 
-    def __init__(self, proc: subprocess.Popen[str] | None, locations: SchemaLocations, count: int) -> None:
-        self._proc, self._locations, self._count = proc, locations, count
-        self._entries: list[dict[str, object]] | None = None
+    def __init__(
+        self,
+        proc: subprocess.Popen[str] | None,
+        locations: SchemaLocations,
+        todo: Sequence[Path],
+        cached: list[dict[str, Any]] | None = None,
+        store: ResultCache | None = None,
+    ) -> None:
+        self._proc, self._locations, self._todo = proc, locations, list(todo)
+        self._cached, self._store = cached or [], store
+        self._entries: list[dict[str, Any]] | None = None
 
     @classmethod
     def start(cls, inputs: Sequence[InputFile], locations: SchemaLocations) -> SchemaCheck:
-        paths = [i.disk for i in inputs]
-        proc = _start(_command(locations, paths)) if paths else None
-        return cls(proc, locations, len(paths))
+        """kubeconform on the files the result cache (schema/cache.py) has no entries for."""
+        store = ResultCache.open(locations)
+        todo, cached = [], []
+        for item in inputs:
+            entries = store.get(item.disk) if store is not None else None
+            if entries is None:
+                todo.append(item.disk)
+            else:
+                cached += entries
+        proc = _start(_command(locations, todo)) if todo else None
+        return cls(proc, locations, todo, cached, store)
+
+    @property
+    def cache_hits(self) -> int:
+        return self._store.hits if self._store is not None else 0
+
+    def _all_entries(self) -> list[dict[str, Any]]:
+        if self._entries is None:
+            fresh = _finish(self._proc, f"{len(self._todo)} files") if self._proc is not None else []
+            if self._store is not None:
+                per_file: dict[str, list[dict[str, Any]]] = {str(p): [] for p in self._todo}
+                for entry in fresh:
+                    per_file.setdefault(str(entry.get("filename")), []).append(entry)
+                for path in self._todo:
+                    self._store.put(path, per_file[str(path)])
+            self._entries = self._cached + fresh
+        return self._entries
 
     def finish(self, inputs: Sequence[InputFile]) -> list[SchemaResult]:
         """Results for the objects of `inputs` (any subset of the started files; callable repeatedly)."""
-        if self._entries is None:
-            self._entries = _finish(self._proc, f"{self._count} files") if self._proc is not None else []
-        entries = self._entries
+        entries = self._all_entries()
         by_key: dict[tuple[str, str, str, str], list[dict[str, object]]] = {}
         for entry in entries:
             key = (

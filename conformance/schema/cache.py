@@ -1,0 +1,108 @@
+"""Content-hash cache of kubeconform's per-file results, so a re-run re-checks only changed files.
+
+    store = ResultCache.open(locations)        # None when switched off
+    entries = store.get(path)                  # kubeconform's JSON entries for the file, or None
+    store.put(path, entries)
+
+The key of a file is a hash of its bytes, the kubeconform binary (resolved path, size,
+mtime: the install links a version-keyed build) and the schema locations (resolved
+folders and their mtimes). kubeconform judges each file on its own, so a file's entries
+depend on nothing else; chart renders are keyed by their rendered bytes. Only this stage
+is cached: rules always run on the whole inventory (cross-object rules need it).
+
+Where: $CONFORMANCE_STATIC_CACHE, else ~/.cache/tartware-conformance/static-cache;
+CONFORMANCE_STATIC_CACHE=off switches it off. The cache is never required: an unreadable
+or corrupt entry is a miss, a failed write is ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import tools
+
+if TYPE_CHECKING:
+    from .kubeconform import SchemaLocations
+
+CACHE_ENV = "CONFORMANCE_STATIC_CACHE"
+FORMAT = "1"  # bump when the stored entries change shape
+
+
+def cache_root() -> Path | None:
+    raw = os.environ.get(CACHE_ENV)
+    if raw is not None and raw.strip().lower() in ("", "0", "off", "no", "false"):
+        return None
+    return Path(raw) if raw else Path.home() / ".cache" / "tartware-conformance" / "static-cache"
+
+
+def _stamp(path: Path) -> str:
+    real = path.resolve()
+    try:
+        st = real.stat()
+    except OSError:
+        return f"{real}:missing"
+    return f"{real}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def tool_identity() -> str:
+    """What identifies the kubeconform build in use (a new version is a new build, a new key)."""
+    return _stamp(tools.find("kubeconform"))
+
+
+def locations_identity(locations: SchemaLocations) -> str:
+    folders: Sequence[Path] = (locations.core, *locations.crds)
+    return "|".join([*locations.args(), *(_stamp(f) for f in folders)])
+
+
+class ResultCache:
+    def __init__(self, root: Path, context: str) -> None:
+        self.root, self._context = root, context
+        self.hits = self.misses = 0
+
+    @classmethod
+    def open(cls, locations: SchemaLocations) -> ResultCache | None:
+        root = cache_root()
+        if root is None:
+            return None
+        return cls(root, "\n".join([FORMAT, tool_identity(), locations_identity(locations)]))
+
+    def _file(self, path: Path) -> Path | None:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        digest = hashlib.sha256(self._context.encode() + b"\0" + data).hexdigest()
+        return self.root / digest[:2] / f"{digest}.json"
+
+    def get(self, path: Path) -> list[dict[str, Any]] | None:
+        """kubeconform's entries for `path` (filename set to it), or None on a miss."""
+        where = self._file(path)
+        try:
+            stored = json.loads(where.read_text()) if where is not None else None
+        except (OSError, ValueError):
+            stored = None
+        if not isinstance(stored, list) or not all(isinstance(e, dict) for e in stored):
+            self.misses += 1
+            return None
+        self.hits += 1
+        return [{**e, "filename": str(path)} for e in stored]
+
+    def put(self, path: Path, entries: Sequence[dict[str, Any]]) -> None:
+        where = self._file(path)
+        if where is None:
+            return
+        stored = [{k: v for k, v in e.items() if k != "filename"} for e in entries]
+        try:
+            where.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=where.parent, suffix=".tmp")
+            with os.fdopen(fd, "w") as out:
+                json.dump(stored, out)
+            Path(tmp).replace(where)  # readers never see half an entry
+        except OSError:
+            pass  # never required: the next run checks the file again

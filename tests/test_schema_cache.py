@@ -1,0 +1,130 @@
+"""The schema-stage result cache: a warm re-run after a one-file change gives the verdicts of a
+cold run, the cache is really read, and a new kubeconform build or other schemas invalidate it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.schema import cache
+from conformance.settings import Settings
+from conformance.static import StaticRun, finding_key, run_static
+
+APP = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: app-{i}, namespace: team-{ns}, labels: {{app.kubernetes.io/name: app-{i}}}}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app.kubernetes.io/name: app-{i}}}}}
+  template:
+    metadata: {{labels: {{app.kubernetes.io/name: app-{i}}}}}
+    spec:
+      containers: [{{name: app, image: "registry.example/app-{i}:1.0.0", ports: [{{containerPort: 8080}}]}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: app-{i}, namespace: team-{ns}}}
+spec: {{selector: {{app.kubernetes.io/name: app-{i}}}, ports: [{{port: 80, targetPort: 8080}}]}}
+"""
+
+
+def _corpus(folder: Path, files: int = 4) -> list[Path]:
+    paths = []
+    for f in range(files):
+        path = folder / f"apps-{f}.yaml"
+        path.write_text("---\n".join(APP.format(i=f * 3 + j, ns=j) for j in range(3)))
+        paths.append(path)
+    return paths
+
+
+def _verdicts(run: StaticRun) -> list[Any]:
+    schema = [
+        (t.profile, r.obj.source.path, r.obj.source.document, r.obj.ref, r.status, r.errors, r.message)
+        for t in run.targets
+        for r in t.schema
+    ]
+    rules = sorted(
+        (t.profile, o.rule.id, o.not_applicable or "", tuple(sorted(map(str, map(finding_key, o.findings)))))
+        for t in run.targets
+        for o in t.outcomes
+    )
+    return [schema, rules]
+
+
+def _run(manifests: Path) -> StaticRun:
+    return run_static(dataclasses.replace(Settings.from_env(), manifests=manifests))
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "cache"
+    monkeypatch.setenv(cache.CACHE_ENV, str(root))
+    return root
+
+
+def _entries(root: Path) -> list[Path]:
+    return sorted(root.rglob("*.json"))
+
+
+def test_one_file_change_gives_the_cold_verdicts(
+    tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifests = tmp_path / "in"
+    manifests.mkdir()
+    paths = _corpus(manifests)
+    _run(manifests)  # fills the cache
+    assert len(_entries(store)) == len(paths)
+    # One file changes, and its change fails the schema: the warm run must see it.
+    paths[1].write_text(paths[1].read_text().replace("replicas: 2", "replicas: two", 1))
+    warm = _run(manifests)
+    assert len(_entries(store)) == len(paths) + 1  # only the changed file was checked again
+    monkeypatch.setenv(cache.CACHE_ENV, "off")
+    cold = _run(manifests)
+    assert _verdicts(warm) == _verdicts(cold)
+    assert any(r.status.value == "invalid" for t in warm.targets for r in t.schema)
+
+
+def _poison(root: Path) -> None:
+    """Every cached entry says its objects are invalid: a run that reads the cache says so too."""
+    for entry in _entries(root):
+        stored = json.loads(entry.read_text())
+        entry.write_text(
+            json.dumps([{**e, "status": "statusInvalid", "msg": "from the cache"} for e in stored])
+        )
+
+
+def _statuses(run: StaticRun) -> set[str]:
+    return {r.status.value for t in run.targets for r in t.schema}
+
+
+@pytest.mark.parametrize("change", ["none", "tool", "schemas"])
+def test_cache_is_read_and_invalidated(
+    change: str, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifests = tmp_path / "in"
+    manifests.mkdir()
+    _corpus(manifests, files=2)
+    assert _statuses(_run(manifests)) == {"valid"}
+    _poison(store)
+    if change == "tool":
+        monkeypatch.setattr(cache, "tool_identity", lambda: "kubeconform of another version")
+    elif change == "schemas":
+        real = cache.locations_identity
+        monkeypatch.setattr(cache, "locations_identity", lambda locations: real(locations) + "|other schemas")
+    statuses = _statuses(_run(manifests))
+    assert statuses == ({"invalid"} if change == "none" else {"valid"})
+
+
+def test_switched_off_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(cache.CACHE_ENV, "off")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    manifests = tmp_path / "in"
+    manifests.mkdir()
+    _corpus(manifests, files=1)
+    assert _statuses(_run(manifests)) == {"valid"}
+    assert not (tmp_path / "home").exists()
