@@ -128,3 +128,15 @@ def test_switched_off_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
     _corpus(manifests, files=1)
     assert _statuses(_run(manifests)) == {"valid"}
     assert not (tmp_path / "home").exists()
+
+
+def test_a_schema_rewritten_in_place_is_a_new_key(tmp_path: Path) -> None:
+    folder = tmp_path / "crds" / "example.com"
+    folder.mkdir(parents=True)
+    schema = folder / "widget_v1.json"
+    schema.write_text('{"type": "object"}')
+    before = cache._tree_stamp(tmp_path / "crds")
+    parent_mtime = folder.stat().st_mtime_ns
+    schema.write_text('{"type": "object", "required": ["spec"]}')  # the folder's own mtime stays
+    assert folder.stat().st_mtime_ns == parent_mtime
+    assert cache._tree_stamp(tmp_path / "crds") != before
