@@ -16,10 +16,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .timeseries import percentile
+from .timeseries import DURATION_LINE, FAILED_LINE, percentile
 
-_DURATION = b"http_req_duration,"
-_FAILED = b"http_req_failed,"
+_DURATION, _FAILED = DURATION_LINE.encode(), FAILED_LINE.encode()
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from ..errors import InfraError
 
-_DURATION = "http_req_duration,"
-_FAILED = "http_req_failed,"
+DURATION_LINE = "http_req_duration,"  # how the lines this module (and live.py) reads begin
+FAILED_LINE = "http_req_failed,"
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,8 @@ def parse_csv(path: Path, bucket_s: float = 1.0) -> Series:
         last: int | None = None
         origin = 0
         for line in handle:
-            is_duration = line.startswith(_DURATION)
-            if not is_duration and not line.startswith(_FAILED):
+            is_duration = line.startswith(DURATION_LINE)
+            if not is_duration and not line.startswith(FAILED_LINE):
                 continue
             parts = line.rstrip("\r\n").split(",")
             if len(parts) != ncols:  # a quoted field with a comma: let csv do it

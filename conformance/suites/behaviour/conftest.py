@@ -264,16 +264,14 @@ def cluster(
     """
     install_signal_handlers()
     stop = guarded(f"{provider.name} cluster", provider.stop)
-    if pytestconfig.option.verbose >= 0:
-        say(pytestconfig, f"\nbehaviour: starting the {provider.name} cluster ...")
+    say(pytestconfig, f"\nbehaviour: starting the {provider.name} cluster ...")
     try:
         started = provider.start()
     except BaseException:
         stop()
         raise
     behaviour_timing.cluster = started.describe()
-    if pytestconfig.option.verbose >= 0:
-        say(pytestconfig, f"behaviour: {started.describe()}")
+    say(pytestconfig, f"behaviour: {started.describe()}")
     try:
         yield started
     finally:
