@@ -171,3 +171,20 @@ def test_suite_reports_a_down_target_as_errors(pytester: pytest.Pytester, tmp_pa
     result = run_suite(pytester, tiny_policy(tmp_path), f"http://127.0.0.1:{closed_port()}")
     result.assert_outcomes(errors=11, skipped=6)
     result.stdout.fnmatch_lines(["*is unreachable*nothing to measure*"])
+
+
+def test_suite_measures_once_more_when_the_generator_could_not_keep_up(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """Two VUs cannot hold 20 arrivals/s against 300 ms answers: the tier measures again, once, and
+    says so; the generator still cannot keep up, so achieved rate and integrity fail."""
+    policy = tiny_policy(tmp_path)
+    data = yaml.safe_load(policy.read_text())
+    data["load"]["ci"]["load"] = {"rate": 20, "duration_s": 3, "pre_allocated_vus": 2, "max_vus": 2}
+    policy.write_text(yaml.safe_dump(data))
+    with ReferenceTarget(latency_ms=300).start(tmp_path) as target:
+        result = run_suite(pytester, policy, target.url)
+    result.assert_outcomes(passed=9, failed=2, skipped=6)
+    out = result.stdout.str()
+    assert out.count("measured twice: the first run was not trustworthy (k6 dropped") >= 1, out[-3000:]
+    assert "-load-integrity]" in out and "-load-achieved_rate]" in out

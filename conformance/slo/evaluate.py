@@ -97,6 +97,9 @@ class ScenarioRun:
     series: Series
     log: LogDigest
     results: dict[str, SloResult] = field(default_factory=dict)
+    # What the load generator could not do (dropped iterations, too few VUs): the run measured
+    # k6's limits, not the target's, so a caller may measure once more (see `generator_faults`).
+    generator_faults: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds: k6, harness
 
     @property
@@ -164,7 +167,32 @@ def _achieved(scenario: str, policy: Policy, plan: ScenarioPlan, summary: Summar
     )
 
 
-def _integrity(scenario: str, plan: ScenarioPlan, summary: Summary, log: LogDigest) -> SloResult:
+def _generator_faults(plan: ScenarioPlan, summary: Summary, log: LogDigest) -> list[str]:
+    """Problems of the load generator itself (it could not hold the schedule), not of the target."""
+    faults = []
+    expected = plan.expected_iterations
+    if expected:
+        dropped = summary.value("dropped_iterations", "count") or 0
+        ran = summary.value("iterations", "count") or 0
+        if dropped > expected * DROPPED_TOLERANCE:
+            faults.append(
+                f"k6 dropped {dropped:.0f} of {expected:.0f} scheduled iterations "
+                f"({dropped / expected * 100:.1f} %): the load generator could not hold the rate"
+            )
+        if ran + dropped < expected * (1 - DROPPED_TOLERANCE):
+            faults.append(
+                f"only {ran + dropped:.0f} of {expected:.0f} scheduled iterations started or "
+                f"were dropped: the run ended early"
+            )
+    slow_vus = sum(n for msg, n in log.warnings.items() if "Insufficient VUs" in msg)
+    if slow_vus:
+        faults.append(f"k6 ran out of VUs {slow_vus} time(s) (max_vus too low for the target's latency)")
+    return faults
+
+
+def _integrity(
+    scenario: str, plan: ScenarioPlan, summary: Summary, log: LogDigest, faults: list[str]
+) -> SloResult:
     problems = []
     if log.script_errors:
         problems.append(
@@ -172,28 +200,12 @@ def _integrity(scenario: str, plan: ScenarioPlan, summary: Summary, log: LogDige
             f"(first: {(log.first_script_error or '?').splitlines()[0][:160]})"
         )
     problems += [f"k6 logged an error: {msg[:160]}" for msg in log.errors]
-    expected = plan.expected_iterations
-    if expected:
-        dropped = summary.value("dropped_iterations", "count") or 0
-        ran = summary.value("iterations", "count") or 0
-        if dropped > expected * DROPPED_TOLERANCE:
-            problems.append(
-                f"k6 dropped {dropped:.0f} of {expected:.0f} scheduled iterations "
-                f"({dropped / expected * 100:.1f} %): the load generator could not hold the rate"
-            )
-        if ran + dropped < expected * (1 - DROPPED_TOLERANCE):
-            problems.append(
-                f"only {ran + dropped:.0f} of {expected:.0f} scheduled iterations started or "
-                f"were dropped: the run ended early"
-            )
-    slow_vus = sum(n for msg, n in log.warnings.items() if "Insufficient VUs" in msg)
-    if slow_vus:
-        problems.append(f"k6 ran out of VUs {slow_vus} time(s) (max_vus too low for the target's latency)")
+    problems += faults
     all_passed = not summary.failed
     if problems and all_passed:
         problems.insert(0, "thresholds passed, but the run is not trustworthy")
     required = "no script exceptions or k6 errors"
-    if expected:
+    if plan.expected_iterations:
         required += f", dropped iterations <= {DROPPED_TOLERANCE * 100:g} % of scheduled"
     measured = "clean" if not problems else f"{len(problems) - (1 if all_passed else 0)} problem(s)"
     return SloResult(
@@ -296,7 +308,8 @@ def run_scenario(
     run.results = _threshold_results(scenario, policy, summary)
     if plan.requested_rate is not None:
         run.results["achieved_rate"] = _achieved(scenario, policy, plan, summary)
-    run.results["integrity"] = _integrity(scenario, plan, summary, log)
+    run.generator_faults = _generator_faults(plan, summary, log)
+    run.results["integrity"] = _integrity(scenario, plan, summary, log, run.generator_faults)
     slo_lines = {f"{s.id} SLO": s.bound for s in slo_specs(policy) if s.unit == "ms"}
     title = f"{scenario} ({profile}) against {base_url}: {series.requests} requests"
     run.plot_path.write_text(render_svg(series, title, _requested_curve(plan), slo_lines))
