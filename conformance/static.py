@@ -34,7 +34,7 @@ from .inventory import (
 from .netpol import DeclaredFlow, default_flows_path, load_flows
 from .policy import BASELINE, Exemption, Policy, PolicyError, load_policy
 from .rules import Context, Finding, Rule, RuleOutcome, evaluate, load_all
-from .rules.registry import configured, disabled_rules
+from .rules.registry import configured, disabled_rules, locate_findings
 from .schema import SCHEMA_RULE
 from .schema.kubeconform import SchemaCheck, SchemaLocations, SchemaResult, Status
 from .settings import Settings
@@ -135,6 +135,7 @@ def check_targets(
                 target.outcomes = evaluate(Context(target.inventory, policy, profile, settings.today, flows))
             target.schema = check.finish(inputs)
             targets.append(target)
+    locate_findings(f for t in targets for o in t.outcomes for f in o.located())
     return targets, found
 
 

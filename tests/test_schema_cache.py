@@ -1,5 +1,6 @@
-"""The schema-stage result cache: a warm re-run after a one-file change gives the verdicts of a
-cold run, the cache is really read, and a new kubeconform build or other schemas invalidate it."""
+"""The static tier's caches: a warm re-run after a one-file change gives the verdicts of a cold
+run, each cache is really read, and a new kubeconform build, other schemas or another loader
+invalidate it (schema-stage results, then the parsed objects of each plain file)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from conformance.inventory import load_bytes, parsed
 from conformance.schema import cache
 from conformance.settings import Settings
 from conformance.static import StaticRun, finding_key, run_static
@@ -140,3 +142,54 @@ def test_a_schema_rewritten_in_place_is_a_new_key(tmp_path: Path) -> None:
     schema.write_text('{"type": "object", "required": ["spec"]}')  # the folder's own mtime stays
     assert folder.stat().st_mtime_ns == parent_mtime
     assert cache._tree_stamp(tmp_path / "crds") != before
+
+
+# --- the parsed-objects cache (inventory/parsed.py) ------------------------------------------
+
+
+def _parsed(root: Path) -> list[Path]:
+    return sorted(root.rglob(f"*{parsed.SUFFIX}"))
+
+
+def test_parsed_cache_gives_what_parsing_gives(tmp_path: Path, store: Path) -> None:
+    """Objects, problems, sources and bodies from the cache equal a fresh parse, for every kind of
+    input the loader words a problem for (broken YAML, duplicate keys, no objects, numbers)."""
+    files = {
+        "ok.yaml": "---\n".join(APP.format(i=i, ns=i) for i in range(2)),
+        "broken.yaml": "kind: ConfigMap\napiVersion: v1\nmetadata: {name: x\n",
+        "dup.yaml": "kind: ConfigMap\napiVersion: v1\nmetadata: {name: a}\nmetadata: {name: b}\n",
+        "empty.yaml": "# nothing here\n",
+        "scalars.yaml": "kind: ConfigMap\napiVersion: v1\nmetadata: {name: n}\ndata: {a: =, b: 1e3, c: 0x1F}\n",
+        "values.yaml": "replicaCount: 2\nimage: {tag: x}\n",
+    }
+    store_ = parsed.ParsedCache.open()
+    assert store_ is not None
+    for name, text in files.items():
+        data = text.encode()
+        fresh = load_bytes(data, name)
+        assert store_.load(data, name) == fresh  # a miss: parsed, then written
+        assert store_.load(data, name) == fresh  # a hit: read back
+    assert store_.hits == store_.misses == len(files)
+    assert len(_parsed(store)) == len(files)
+
+
+def test_parsed_cache_is_read_and_invalidated(
+    tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifests = tmp_path / "in"
+    manifests.mkdir()
+    paths = _corpus(manifests, files=2)
+    cold = _run(manifests)
+    # Every entry now says its objects are in another namespace: a run reading the cache says so.
+    for entry in _parsed(store):
+        entry.write_text(entry.read_text().replace('"namespace": "team-', '"namespace": "cached-'))
+    objects = _run(manifests).targets[0].inventory.objects
+    assert {o.namespace for o in objects if not o.provided} == {"cached-0", "cached-1", "cached-2"}
+    # A changed file, a new loader or other limits are parsed again: the cold verdicts.
+    paths[0].write_text(paths[0].read_text() + "\n")
+    monkeypatch.setattr(parsed, "loader_identity", lambda: "another loader")
+    assert _verdicts(_run(manifests)) == _verdicts(cold)
+    for entry in _parsed(store):
+        entry.write_text("{not json")
+    monkeypatch.setattr(parsed, "loader_identity", lambda: "a corrupt cache")
+    assert _verdicts(_run(manifests)) == _verdicts(cold)

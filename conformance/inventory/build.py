@@ -28,6 +28,7 @@ from pathlib import Path
 
 from .loader import DEFAULT_LIMITS, Limits, load_bytes
 from .model import Inventory, K8sObject, Origin, Problem, Source
+from .parsed import ParsedCache
 from .render import (
     KUSTOMIZATION_FILES,
     display,
@@ -307,7 +308,9 @@ def load_inputs(
     """Parse every input into its `items` (objects and problems), never raising on bad input.
 
     `base` (the folder labels are relative to) lets chart objects point at their template file.
+    Plain files come from the parsed-objects cache when their bytes were parsed before.
     """
+    store = ParsedCache.open(limits)
     for item in inputs:
         if item.kind == "chart":
             item.items = list(
@@ -346,7 +349,7 @@ def load_inputs(
             continue
         # Plain files get no namespace from the profile: an object without
         # metadata.namespace lands in "default", as `kubectl apply` would put it.
-        items = load_bytes(data, item.label, "default", limits=limits)
+        items = store.load(data, item.label) if store else load_bytes(data, item.label, limits=limits)
         _classify(item, items)
 
 

@@ -43,7 +43,19 @@ class Location:
 
 
 def locate(obj: K8sObject, field: str | None = None) -> Location:
-    """The best position of `field` (a finding's dotted path) of `obj`; never raises."""
+    """The best position of `field` (a finding's dotted path) of `obj`; never raises.
+
+    Remembered per object and field: profiles sharing a plain file share its objects.
+    """
+    key = f"location:{field}"
+    found = obj.memo.get(key)
+    if found is None:
+        found = obj.memo[key] = _locate(obj, field)
+    located: Location = found
+    return located
+
+
+def _locate(obj: K8sObject, field: str | None) -> Location:
     origin = obj.origin
     fallback = Location(obj.source.path, obj.source.line)
     if origin is None:

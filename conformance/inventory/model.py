@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,11 @@ class Origin:
 
 @dataclass
 class K8sObject:
-    """One Kubernetes object as written, with its source."""
+    """One Kubernetes object as written, with its source.
+
+    Objects are never changed after loading, so what is derived from the body (kind, names,
+    the pod template) is computed once: every rule reads it, for every object.
+    """
 
     body: dict[str, Any]
     source: Source
@@ -109,45 +114,47 @@ class K8sObject:
     # visible to cross-object lookups but not itself checked.
     provided: bool = False
     origin: Origin | None = None
+    # Facts rules derive from the body, by their module (e.g. the pod template): computed once.
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    @property
+    @cached_property
     def kind(self) -> str:
         return str(self.body.get("kind", ""))
 
-    @property
+    @cached_property
     def api_version(self) -> str:
         return str(self.body.get("apiVersion", ""))
 
-    @property
+    @cached_property
     def group(self) -> str:
         return self.api_version.rpartition("/")[0]
 
-    @property
+    @cached_property
     def metadata(self) -> dict[str, Any]:
         meta = self.body.get("metadata")
         return meta if isinstance(meta, dict) else {}
 
-    @property
+    @cached_property
     def name(self) -> str:
         return str(self.metadata.get("name") or self.metadata.get("generateName") or "")
 
-    @property
+    @cached_property
     def namespace(self) -> str:
         if self.kind in CLUSTER_SCOPED:
             return ""
         return str(self.metadata.get("namespace") or self.default_namespace)
 
-    @property
+    @cached_property
     def labels(self) -> dict[str, str]:
         labels = self.metadata.get("labels")
         return labels if isinstance(labels, dict) else {}
 
-    @property
+    @cached_property
     def ref(self) -> str:
         """`Kind/namespace/name` (or `Kind/name` when cluster-scoped)."""
         return "/".join(p for p in (self.kind, self.namespace, self.name) if p)
 
-    @property
+    @cached_property
     def spec(self) -> dict[str, Any]:
         spec = self.body.get("spec")
         return spec if isinstance(spec, dict) else {}

@@ -101,7 +101,15 @@ def pod_template_of(obj: K8sObject) -> PodTemplate | None:
 
     The one place that knows where kinds keep their pods: a Pod is its own template, a CronJob
     nests it in its job template, every other workload (built-in or custom) has spec.template.
+    Computed once per object (most rules ask for it).
     """
+    if "pod_template" not in obj.memo:
+        obj.memo["pod_template"] = _find_pod_template(obj)
+    found: PodTemplate | None = obj.memo["pod_template"]
+    return found
+
+
+def _find_pod_template(obj: K8sObject) -> PodTemplate | None:
     kind = obj.kind
     if _builtin_workload(obj, kind):
         if kind == "Pod":

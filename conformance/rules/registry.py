@@ -155,6 +155,21 @@ class Finding:
         )
 
 
+def locate_findings(findings: Iterable[Finding]) -> None:
+    """Locate findings file by file, document by document: each document is composed once.
+
+    Rules report in their own order, so locating rule by rule would compose every document
+    once per rule with a finding there (the document cache cannot hold a large input).
+    """
+
+    def order(f: Finding) -> tuple[str, str, int]:
+        obj = f.violation.obj
+        return (str(obj.origin.disk) if obj.origin else "", obj.source.path, obj.source.line or 0)
+
+    for finding in sorted(findings, key=order):
+        _ = finding.location
+
+
 def _short(value: Any, limit: int = 200) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -267,6 +282,11 @@ class RuleOutcome:
     expired: tuple[tuple[Finding, Exemption], ...]  # exemption past its date: these fail too
     error: str | None = None  # the rule itself crashed: reported as broken
     not_applicable: str | None = None  # why the rule did not run here (skipped with this reason)
+
+    def located(self) -> Iterator[Finding]:
+        """Every finding the report shows with its position: failing, expired and exempted."""
+        yield from self.findings
+        yield from (f for f, _ in self.expired + self.exempted)
 
 
 def evaluate(ctx: Context, rules: Iterable[Rule] | None = None) -> list[RuleOutcome]:

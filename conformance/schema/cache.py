@@ -8,12 +8,10 @@ The key of a file is a hash of its bytes, the kubeconform binary (resolved path,
 mtime: the install links a version-keyed build) and the schema locations (resolved
 folders and every file in them: name, size, mtime). kubeconform judges each file on its
 own, so a file's entries depend on nothing else; chart renders are keyed by their rendered
-bytes. Only this stage is cached: rules always run on the whole inventory (cross-object
-rules need it).
+bytes. Parsing is cached per file too (inventory/parsed.py); rules always run on the whole
+inventory (cross-object rules need it).
 
-Where: $CONFORMANCE_STATIC_CACHE, else ~/.cache/tartware-conformance/static-cache;
-CONFORMANCE_STATIC_CACHE=off switches it off. The cache is never required: an unreadable
-or corrupt entry is a miss, a failed write is ignored.
+Where: conformance/cache.py (shared with the parsed-objects cache); never required.
 """
 
 from __future__ import annotations
@@ -21,25 +19,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import tools
+from ..cache import CACHE_ENV, cache_root, write_entry
 
 if TYPE_CHECKING:
     from .kubeconform import SchemaLocations
 
-CACHE_ENV = "CONFORMANCE_STATIC_CACHE"
 FORMAT = "1"  # bump when the stored entries change shape
-
-
-def cache_root() -> Path | None:
-    raw = os.environ.get(CACHE_ENV)
-    if raw is not None and raw.strip().lower() in ("", "0", "off", "no", "false"):
-        return None
-    return Path(raw) if raw else Path.home() / ".cache" / "tartware-conformance" / "static-cache"
 
 
 def _stamp(path: Path) -> str:
@@ -117,11 +107,7 @@ class ResultCache:
         if where is None:
             return
         stored = [{k: v for k, v in e.items() if k != "filename"} for e in entries]
-        try:
-            where.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=where.parent, suffix=".tmp")
-            with os.fdopen(fd, "w") as out:
-                json.dump(stored, out)
-            Path(tmp).replace(where)  # readers never see half an entry
-        except OSError:
-            pass  # never required: the next run checks the file again
+        write_entry(where, json.dumps(stored))
+
+
+__all__ = ["CACHE_ENV", "ResultCache", "cache_root"]

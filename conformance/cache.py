@@ -1,0 +1,37 @@
+"""Where the static tier's content-hash caches live, and how an entry is written.
+
+Two caches share the root: kubeconform's per-file results (schema/cache.py) and the
+parsed objects of each plain file (inventory/parsed.py). Both are keyed by a hash of the
+file's bytes and of everything that judges or parses it, and neither is ever required:
+an unreadable or corrupt entry is a miss, a failed write is ignored.
+
+Root: $CONFORMANCE_STATIC_CACHE, else ~/.cache/tartware-conformance/static-cache;
+CONFORMANCE_STATIC_CACHE=off switches both off.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+CACHE_ENV = "CONFORMANCE_STATIC_CACHE"
+
+
+def cache_root() -> Path | None:
+    raw = os.environ.get(CACHE_ENV)
+    if raw is not None and raw.strip().lower() in ("", "0", "off", "no", "false"):
+        return None
+    return Path(raw) if raw else Path.home() / ".cache" / "tartware-conformance" / "static-cache"
+
+
+def write_entry(where: Path, text: str) -> None:
+    """Write atomically (readers never see half an entry); a failure only costs a miss later."""
+    try:
+        where.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=where.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        Path(tmp).replace(where)
+    except OSError:
+        pass
