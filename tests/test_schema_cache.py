@@ -159,7 +159,8 @@ def test_parsed_cache_gives_what_parsing_gives(tmp_path: Path, store: Path) -> N
         "broken.yaml": "kind: ConfigMap\napiVersion: v1\nmetadata: {name: x\n",
         "dup.yaml": "kind: ConfigMap\napiVersion: v1\nmetadata: {name: a}\nmetadata: {name: b}\n",
         "empty.yaml": "# nothing here\n",
-        "scalars.yaml": "kind: ConfigMap\napiVersion: v1\nmetadata: {name: n}\ndata: {a: =, b: 1e3, c: 0x1F}\n",
+        "scalars.yaml": "kind: ConfigMap\napiVersion: v1\nmetadata: {name: n}\n"
+        "data: {a: =, b: 1e3, c: 0x1F}\n",
         "values.yaml": "replicaCount: 2\nimage: {tag: x}\n",
     }
     store_ = parsed.ParsedCache.open()

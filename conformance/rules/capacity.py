@@ -148,6 +148,9 @@ QUOTA_KEYS = {
     "requests for the rest (quota scopes on PriorityClass honoured).",
     remediation="Raise the ResourceQuota's spec.hard to at least the sum shown, or lower maxReplicas or "
     "requests; otherwise the HPA scales up into quota errors.",
+    applies=lambda ctx: (
+        None if any(subjects(ctx.inventory, "ResourceQuota")) else "no ResourceQuota in the input"
+    ),
 )
 def quota_covers_max_replicas(ctx: Context) -> Iterator[Violation]:
     by_namespace: dict[str, list[Demand]] = defaultdict(list)
