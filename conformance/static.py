@@ -34,7 +34,7 @@ from .inventory import (
 from .netpol import DeclaredFlow, default_flows_path, load_flows
 from .policy import BASELINE, Exemption, Policy, PolicyError, load_policy
 from .rules import Context, Finding, Rule, RuleOutcome, evaluate, load_all
-from .rules.registry import configured, disabled_rules, locate_findings
+from .rules.registry import configured, disabled_rules, evaluate_profiles, locate_findings
 from .schema import SCHEMA_RULE
 from .schema.kubeconform import SchemaCheck, SchemaLocations, SchemaResult, Status
 from .settings import Settings
@@ -123,18 +123,25 @@ def check_targets(
         check = SchemaCheck.start(unique, locations)
         load_inputs(unique, namespace, settings.limits, base=found.base)
         targets = []
+        provided = provided_objects(policy) if policy is not None else []
         for profile, charts, problems in per_profile:
             inputs = shared + charts
             flows_problems = [flows_problem] if flows_problem is not None else []
             inventory = to_inventory(
                 profile, inputs, found.problems + shared_problems + problems + flows_problems, found.left_out
             )
-            target = StaticTarget(profile, inventory)
-            if policy is not None:
-                target.inventory.objects += provided_objects(policy)
-                target.outcomes = evaluate(Context(target.inventory, policy, profile, settings.today, flows))
-            target.schema = check.finish(inputs)
-            targets.append(target)
+            inventory.objects += provided
+            targets.append(StaticTarget(profile, inventory))
+        if policy is not None:  # while kubeconform still runs
+            contexts = [Context(t.inventory, policy, t.profile, settings.today, flows) for t in targets]
+            if any(charts for _, charts, _ in per_profile):
+                outcomes = [evaluate(ctx) for ctx in contexts]
+            else:  # every profile has the same objects: rules that ignore the profile run once
+                outcomes = evaluate_profiles(contexts)
+            for target, found_outcomes in zip(targets, outcomes, strict=True):
+                target.outcomes = found_outcomes
+        for target, (_, charts, _) in zip(targets, per_profile, strict=True):
+            target.schema = check.finish(shared + charts)
     locate_findings(f for t in targets for o in t.outcomes for f in o.located())
     return targets, found
 

@@ -194,3 +194,39 @@ def test_parsed_cache_is_read_and_invalidated(
         entry.write_text("{not json")
     monkeypatch.setattr(parsed, "loader_identity", lambda: "a corrupt cache")
     assert _verdicts(_run(manifests)) == _verdicts(cold)
+
+
+# --- rules that ignore the profile run once when every profile has the same objects ----------
+
+
+def test_profile_free_rules_run_once_with_the_verdicts_of_running_each_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plain files under the platform's policy: prod and ci have the same objects, and some rules
+    read the profile (HPA bounds per profile). Sharing gives exactly the per-profile verdicts."""
+    import conformance.static as static_module
+    from conformance.rules import evaluate
+    from conformance.tools import REPO
+
+    manifests = tmp_path / "in"
+    manifests.mkdir()
+    (manifests / "slice.yaml").write_bytes((REPO / "fixtures" / "rules" / "platform-slice.yaml").read_bytes())
+    settings = dataclasses.replace(
+        Settings.from_env(),
+        manifests=manifests,
+        policy=REPO / "manifests" / "policy.yaml",
+        profiles=("prod", "ci"),
+    )
+    shared = run_static(settings)
+    monkeypatch.setattr(static_module, "evaluate_profiles", lambda contexts: [evaluate(c) for c in contexts])
+    each = run_static(settings)
+    assert _verdicts(shared) == _verdicts(each)
+    prod, ci = shared.targets
+    same = [a.rule.id for a, b in zip(prod.outcomes, ci.outcomes, strict=True) if a is b]
+    rerun = [a for a, b in zip(prod.outcomes, ci.outcomes, strict=True) if a is not b]
+    assert same, "no rule was shared"
+    assert any(
+        set(map(finding_key, a.findings)) != set(map(finding_key, b.findings))
+        for a, b in zip(prod.outcomes, ci.outcomes, strict=True)
+        if a is not b
+    ), f"no re-run rule judged the profiles differently ({[o.rule.id for o in rerun]})"

@@ -68,6 +68,16 @@ class Context:
     flows: tuple[DeclaredFlow, ...] | None = None
 
 
+class ProfileTracing(Context):
+    """A Context that notes each read of `profile`: a rule that never reads it judges any other
+    profile with the same objects alike, so its outcome can be shared (see `evaluate_profiles`)."""
+
+    def __getattribute__(self, name: str) -> Any:
+        if name == "profile":
+            object.__getattribute__(self, "__dict__")["profile_read"] = True
+        return object.__getattribute__(self, name)
+
+
 ObjectCheck = Callable[[K8sObject, Context], Iterable[Violation]]
 InventoryCheck = Callable[[Context], Iterable[Violation]]
 # Why a rule cannot judge this context (e.g. "no flows file declares the intended traffic"),
@@ -298,26 +308,50 @@ def evaluate(ctx: Context, rules: Iterable[Rule] | None = None) -> list[RuleOutc
     from . import load_all
 
     load_all()
-    outcomes = []
     enabled, _ = configured(ctx.policy, rules if rules is not None else REGISTRY.values())
+    return [_outcome(rule, ctx) for rule in enabled]
+
+
+def evaluate_profiles(contexts: list[Context]) -> list[list[RuleOutcome]]:
+    """`evaluate` for contexts that differ only in their profile (the same objects, policy, date
+    and flows: an input without charts). Each rule runs in the first; a rule that never read the
+    profile there has the same outcome in the others (same data, same path), so it runs once."""
+    from . import load_all
+
+    load_all()
+    if not contexts:
+        return []
+    first = contexts[0]
+    tracing = ProfileTracing(first.inventory, first.policy, first.profile, first.today, first.flows)
+    enabled, _ = configured(first.policy, REGISTRY.values())
+    shared: dict[str, RuleOutcome] = {}
+    out: list[list[RuleOutcome]] = [[] for _ in contexts]
     for rule in enabled:
-        reason = rule.not_applicable(ctx)
-        if reason is not None:
-            outcomes.append(RuleOutcome(rule, (), (), (), not_applicable=reason))
-            continue
-        try:
-            findings = rule.run(ctx)
-        except Exception as err:  # a bug in a rule must not pass silently
-            outcomes.append(RuleOutcome(rule, (), (), (), f"{type(err).__name__}: {err}"))
-            continue
-        failing, exempted, expired = [], [], []
-        for finding in findings:
-            exemption = ctx.policy.exemption_for(rule.id, finding.obj.ref)
-            if exemption is None:
-                failing.append(finding)
-            elif exemption.expires < ctx.today:
-                expired.append((finding, exemption))
-            else:
-                exempted.append((finding, exemption))
-        outcomes.append(RuleOutcome(rule, tuple(failing), tuple(exempted), tuple(expired)))
-    return outcomes
+        tracing.__dict__["profile_read"] = False
+        outcome = _outcome(rule, tracing)
+        out[0].append(outcome)
+        if not tracing.__dict__["profile_read"]:
+            shared[rule.id] = outcome
+    for i, ctx in enumerate(contexts[1:], start=1):
+        out[i] = [shared.get(rule.id) or _outcome(rule, ctx) for rule in enabled]
+    return out
+
+
+def _outcome(rule: Rule, ctx: Context) -> RuleOutcome:
+    reason = rule.not_applicable(ctx)
+    if reason is not None:
+        return RuleOutcome(rule, (), (), (), not_applicable=reason)
+    try:
+        findings = rule.run(ctx)
+    except Exception as err:  # a bug in a rule must not pass silently
+        return RuleOutcome(rule, (), (), (), f"{type(err).__name__}: {err}")
+    failing, exempted, expired = [], [], []
+    for finding in findings:
+        exemption = ctx.policy.exemption_for(rule.id, finding.obj.ref)
+        if exemption is None:
+            failing.append(finding)
+        elif exemption.expires < ctx.today:
+            expired.append((finding, exemption))
+        else:
+            exempted.append((finding, exemption))
+    return RuleOutcome(rule, tuple(failing), tuple(exempted), tuple(expired))
