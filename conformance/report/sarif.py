@@ -9,6 +9,7 @@ The self-test validates the output against the SARIF 2.1.0 JSON schema.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -56,10 +57,15 @@ def _descriptors() -> list[dict[str, Any]]:
     return rules
 
 
+@functools.lru_cache(maxsize=4096)
+def _resolved(path: Path) -> Path:
+    return path.resolve()  # once per file, not once per finding
+
+
 def _location(entry: Entry, root: Path) -> dict[str, Any]:
     loc = entry.location
     artifact: dict[str, Any]
-    disk = loc.disk.resolve() if loc.disk is not None else None
+    disk = _resolved(loc.disk) if loc.disk is not None else None
     if disk is not None and disk.is_relative_to(root):
         artifact = {"uri": disk.relative_to(root).as_posix(), "uriBaseId": "%SRCROOT%"}
     elif disk is not None:
