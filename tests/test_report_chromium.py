@@ -62,12 +62,23 @@ def report(sample: Sample, allure: Path, tmp_path_factory: pytest.TempPathFactor
     return generate(paths, allure)
 
 
-def chromium_dom(url: str, profile: Path) -> str:
-    """The DOM after load (scripts removed: the single file inlines its data, names included)."""
+def chromium_dom(url: str, profile: Path, attempts: int = 3) -> str:
+    """The DOM after load (scripts removed: the single file inlines its data, names included).
+
+    On a loaded machine the report may not have rendered when chromium dumps the DOM (seen once
+    in CI: an empty title): dumped again, a bounded number of times, with twice the budget."""
+    for attempt in range(attempts):
+        dom = _dump_dom(url, profile, VIRTUAL_TIME_MS * 2**attempt)
+        if texts(dom, "report-title"):
+            break
+    return dom
+
+
+def _dump_dom(url: str, profile: Path, budget_ms: int) -> str:
     browser = shutil.which("chromium")
     if browser is None:
         pytest.skip("chromium is not installed: apt-get install -y chromium (CI: tools/install-report.sh)")
-    budget = f"--virtual-time-budget={VIRTUAL_TIME_MS}"
+    budget = f"--virtual-time-budget={budget_ms}"
     run = subprocess.run(
         [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", budget, "--dump-dom", url],
         capture_output=True,
