@@ -122,10 +122,11 @@ def check_targets(
         unique = shared + [i for _, charts, _ in per_profile for i in charts]
         check = SchemaCheck.start(unique, locations)
         load_inputs(unique, namespace, settings.limits, base=found.base)
-        targets = []
+        targets, inputs_of = [], []
         provided = provided_objects(policy) if policy is not None else []
         for profile, charts, problems in per_profile:
             inputs = shared + charts
+            inputs_of.append(inputs)
             flows_problems = [flows_problem] if flows_problem is not None else []
             inventory = to_inventory(
                 profile, inputs, found.problems + shared_problems + problems + flows_problems, found.left_out
@@ -140,8 +141,8 @@ def check_targets(
                 outcomes = evaluate_profiles(contexts)
             for target, found_outcomes in zip(targets, outcomes, strict=True):
                 target.outcomes = found_outcomes
-        for target, (_, charts, _) in zip(targets, per_profile, strict=True):
-            target.schema = check.finish(shared + charts)
+        for target, inputs in zip(targets, inputs_of, strict=True):
+            target.schema = check.finish(inputs)
     locate_findings(f for t in targets for o in t.outcomes for f in o.located())
     return targets, found
 

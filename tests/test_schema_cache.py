@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from conformance import cache
 from conformance.inventory import load_bytes, parsed
-from conformance.schema import cache
+from conformance.schema import cache as schema_cache
 from conformance.settings import Settings
 from conformance.static import StaticRun, finding_key, run_static
 
@@ -114,10 +115,12 @@ def test_cache_is_read_and_invalidated(
     assert _statuses(_run(manifests)) == {"valid"}
     _poison(store)
     if change == "tool":
-        monkeypatch.setattr(cache, "tool_identity", lambda: "kubeconform of another version")
+        monkeypatch.setattr(schema_cache, "tool_identity", lambda: "kubeconform of another version")
     elif change == "schemas":
-        real = cache.locations_identity
-        monkeypatch.setattr(cache, "locations_identity", lambda locations: real(locations) + "|other schemas")
+        real = schema_cache.locations_identity
+        monkeypatch.setattr(
+            schema_cache, "locations_identity", lambda locations: real(locations) + "|other schemas"
+        )
     statuses = _statuses(_run(manifests))
     assert statuses == ({"invalid"} if change == "none" else {"valid"})
 
@@ -137,11 +140,11 @@ def test_a_schema_rewritten_in_place_is_a_new_key(tmp_path: Path) -> None:
     folder.mkdir(parents=True)
     schema = folder / "widget_v1.json"
     schema.write_text('{"type": "object"}')
-    before = cache._tree_stamp(tmp_path / "crds")
+    before = schema_cache._tree_stamp(tmp_path / "crds")
     parent_mtime = folder.stat().st_mtime_ns
     schema.write_text('{"type": "object", "required": ["spec"]}')  # the folder's own mtime stays
     assert folder.stat().st_mtime_ns == parent_mtime
-    assert cache._tree_stamp(tmp_path / "crds") != before
+    assert schema_cache._tree_stamp(tmp_path / "crds") != before
 
 
 # --- the parsed-objects cache (inventory/parsed.py) ------------------------------------------

@@ -50,9 +50,14 @@ def _encode(items: list[K8sObject | Problem]) -> str:
         if isinstance(item, K8sObject):
             out.append({"o": item.body, "s": _source(item.source), "ns": item.default_namespace})
         else:
-            p = item
             out.append(
-                {"p": p.message, "s": _source(p.source), "f": p.field, "r": p.object_ref, "x": p.foreign}
+                {
+                    "p": item.message,
+                    "s": _source(item.source),
+                    "f": item.field,
+                    "r": item.object_ref,
+                    "x": item.foreign,
+                }
             )
     return json.dumps(out, allow_nan=False)
 

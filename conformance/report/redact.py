@@ -36,13 +36,14 @@ _FLAG = re.compile(r"^(yes|no|y|n|true|false|on|off|enabled?|disabled?|none|null
 # Filled in at run time, so no secret is written down: ${DB_PASSWORD}, {{ .Values.x }}, and the
 # kubelet's $(DB_PASSWORD) reference to another env var.
 PLACEHOLDER = re.compile(r"\$\{[^}]*\}|\{\{[^}]*\}\}|\$\([A-Za-z_][A-Za-z0-9_]*\)")
+_CREDENTIAL_WORDS = r"password|passwd|secret|token|api[_-]?key|private[_-]?key|credential"
 _TEXT_PAIR = re.compile(
-    r"(?i)\b([\w.-]*(?:password|passwd|secret|token|api[_-]?key|private[_-]?key|credential)[\w.-]*)"
+    rf"(?i)\b([\w.-]*(?:{_CREDENTIAL_WORDS})[\w.-]*)"
     r"(\s*[:=]\s*|'?\s*:\s*'?|\"?\s*:\s*\"?)([^\s,'\"}]+)"
 )
 # Any credential word at all: most report texts have none, and the pair pattern above backtracks
 # at every word of a long text (a 10k-finding attachment took a second).
-_ANY_KEYWORD = re.compile(r"(?i)password|passwd|secret|token|api[_-]?key|private[_-]?key|credential")
+_ANY_KEYWORD = re.compile(rf"(?i){_CREDENTIAL_WORDS}")
 _URL_CREDS = re.compile(r"(\w+://[^:/\s@]+:)([^@/\s]+)(@)")
 # `secret.yaml:12:3`: a file name with a line (and column) is a position, not a key and its value.
 _FILE_NAME = re.compile(r"\.[A-Za-z][\w-]{0,9}$")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import tools
-from ..cache import CACHE_ENV, cache_root, write_entry
+from ..cache import cache_root, write_entry
 
 if TYPE_CHECKING:
     from .kubeconform import SchemaLocations
@@ -108,6 +108,3 @@ class ResultCache:
             return
         stored = [{k: v for k, v in e.items() if k != "filename"} for e in entries]
         write_entry(where, json.dumps(stored))
-
-
-__all__ = ["CACHE_ENV", "ResultCache", "cache_root"]

@@ -98,7 +98,7 @@ class ScenarioRun:
     log: LogDigest
     results: dict[str, SloResult] = field(default_factory=dict)
     # What the load generator could not do (dropped iterations, too few VUs): the run measured
-    # k6's limits, not the target's, so a caller may measure once more (see `generator_faults`).
+    # k6's limits, not the target's, so a caller may measure once more (the SLO tier's SloSession.run does).
     generator_faults: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds: k6, harness
 
