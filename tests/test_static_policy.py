@@ -81,6 +81,12 @@ def test_a_rule_without_subjects_is_skipped() -> None:
         "prod": "no ConfigMap in the input",
         "ci": "no ConfigMap in the input",
     }
+    # Workloads and HPAs but no ResourceQuota: nothing to judge, not a pass (the platform's
+    # quotas make it run there: see the next test).
+    assert verdicts["quota-covers-max-replicas"].not_applicable == {
+        "prod": "no ResourceQuota in the input",
+        "ci": "no ResourceQuota in the input",
+    }
 
 
 def test_the_platform_under_its_own_policy_checks_every_rule_it_can() -> None:
