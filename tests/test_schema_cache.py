@@ -1,6 +1,7 @@
 """The static tier's caches: a warm re-run after a one-file change gives the verdicts of a cold
 run, each cache is really read, and a new kubeconform build, other schemas or another loader
-invalidate it (schema-stage results, then the parsed objects of each plain file)."""
+invalidate it (schema-stage results, the parsed objects of each plain file, and the positions of
+findings in each file)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from conformance import cache
 from conformance.inventory import load_bytes, parsed
+from conformance.inventory import locate as locating
 from conformance.schema import cache as schema_cache
 from conformance.settings import Settings
 from conformance.static import StaticRun, finding_key, run_static
@@ -197,6 +199,49 @@ def test_parsed_cache_is_read_and_invalidated(
         entry.write_text("{not json")
     monkeypatch.setattr(parsed, "loader_identity", lambda: "a corrupt cache")
     assert _verdicts(_run(manifests)) == _verdicts(cold)
+
+
+# --- the positions of findings (inventory/locate.py) ------------------------------------------
+
+
+def _positions(run: StaticRun) -> list[tuple[str, str]]:
+    return sorted(
+        (str(finding_key(f)), str(f.location)) for t in run.targets for o in t.outcomes for f in o.findings
+    )
+
+
+def _position_entries(root: Path) -> list[Path]:
+    return sorted(root.rglob("*.positions"))
+
+
+def test_positions_from_the_cache_are_the_composed_ones(
+    tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifests = tmp_path / "in"
+    manifests.mkdir()
+    paths = _corpus(manifests, files=2)
+    first = _run(manifests)
+    assert _positions(first) and all(":" in where for _, where in _positions(first))
+    assert len(_position_entries(store)) == len(paths)
+    # Every stored position now says line 999: a run that reads the cache says so.
+    for entry in _position_entries(store):
+        stored = json.loads(entry.read_text())
+        entry.write_text(json.dumps({key: [999, 1] for key in stored}))
+    assert {where.split(":")[1] for _, where in _positions(_run(manifests))} == {"999"}
+    # A file gains two lines on top: it is located again (its positions move), the other is read.
+    paths[0].write_text("# moved\n# down\n" + paths[0].read_text())
+    moved = _run(manifests)
+    lines: dict[str, set[str]] = {}
+    for _, where in _positions(moved):
+        path, line = where.split(":")[:2]
+        lines.setdefault(path, set()).add(line)
+    assert lines[f"in/{paths[1].name}"] == {"999"}
+    assert "999" not in lines[f"in/{paths[0].name}"]
+    # Another locator is a new key: every position composed again, as a run without the cache.
+    monkeypatch.setattr(locating, "_locator_identity", lambda: b"another locator")
+    located = _positions(_run(manifests))
+    monkeypatch.setenv(cache.CACHE_ENV, "off")
+    assert located == _positions(_run(manifests))
 
 
 # --- rules that ignore the profile run once when every profile has the same objects ----------

@@ -16,12 +16,15 @@ from (found by kind and name among the files the kustomization reads).
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from ..cache import cache_root, write_entry
 from .model import K8sObject
 from .render import display
 
@@ -133,11 +136,73 @@ def _first_node(chunk: str) -> yaml.Node | None:
 
 
 def _in_document(path: Path, line: int, obj: K8sObject, field: str | None) -> tuple[int, int] | None:
+    store = _stored(path)
+    key = f"{line}\0{obj.kind}\0{obj.name}\0{field or ''}"
+    if store is not None and key in store.found:
+        hit = store.found[key]
+        return (hit[0], hit[1]) if hit else None
+    found = _compose_and_walk(path, line, obj, field)
+    if store is not None:
+        store.found[key] = list(found) if found else None
+        store.dirty = True
+    return found
+
+
+def _compose_and_walk(path: Path, line: int, obj: K8sObject, field: str | None) -> tuple[int, int] | None:
     node = _document(path, line)
     if node is None:
         return None
     node = _list_item(node, obj)
     return _walk(node, field or "")
+
+
+@dataclass
+class _Stored:
+    """The positions found so far in one file content (a static cache entry)."""
+
+    where: Path
+    found: dict[str, list[int] | None] = field(default_factory=dict)
+    dirty: bool = False
+
+
+_STORES: dict[Path, _Stored | None] = {}
+
+
+@functools.cache
+def _locator_identity() -> bytes:
+    """This module and the YAML parser: a change to either is a new key."""
+    return f"{yaml.__version__}:{yaml.__with_libyaml__}\0".encode() + Path(__file__).read_bytes()
+
+
+def _stored(path: Path) -> _Stored | None:
+    """The cache entry of a file's current content (None: the cache is off)."""
+    if path in _STORES:
+        return _STORES[path]
+    root = cache_root()
+    store = None
+    if root is not None:
+        data = _text(path).encode()
+        digest = hashlib.sha256(_locator_identity() + b"\0" + data).hexdigest()
+        store = _Stored(root / digest[:2] / f"{digest}.positions")
+        try:
+            loaded = json.loads(store.where.read_text())
+            if isinstance(loaded, dict):
+                store.found = loaded
+        except (OSError, ValueError):
+            pass  # a miss: absent or unreadable
+    _STORES[path] = store
+    return store
+
+
+def save_positions() -> None:
+    """Write the positions found since the last save (after a run's findings are located), and
+    forget the files read: they may change before the next run in this process."""
+    for store in _STORES.values():
+        if store is not None and store.dirty:
+            write_entry(store.where, json.dumps(store.found, separators=(",", ":")))
+    _STORES.clear()
+    for cached in (_text, _lines, _document, _identities):
+        cached.cache_clear()
 
 
 def _list_item(node: yaml.Node, obj: K8sObject) -> yaml.Node:
