@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .errors import InfraError
 from .inventory import (
@@ -62,6 +62,8 @@ class StaticRun:
     base: Path | None = None  # labels are relative to this folder
     disabled: list[tuple[str, str]] = field(default_factory=list)  # (rule id, where switched off)
     excluded: list[str] = field(default_factory=list)  # inputs matched by --exclude
+    # The merged views below, computed once: tests, summary, SARIF and annotations all read them.
+    views: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def has_objects(self) -> bool:
@@ -248,6 +250,23 @@ class RuleVerdict:
     errors: list[str]
 
 
+def _view(name: str) -> Callable[[Callable[[StaticRun], T]], Callable[[StaticRun], T]]:
+    """A merged view of a run, computed on first use (a run never changes after it is made)."""
+
+    def wrap(compute: Callable[[StaticRun], T]) -> Callable[[StaticRun], T]:
+        def view(run: StaticRun) -> T:
+            if name not in run.views:
+                run.views[name] = compute(run)
+            found: T = run.views[name]
+            return found
+
+        view.__doc__ = compute.__doc__
+        return view
+
+    return wrap
+
+
+@_view("rules")
 def rule_verdicts(run: StaticRun) -> list[RuleVerdict]:
     by_rule: dict[str, list[tuple[str, RuleOutcome]]] = {}
     for target in run.targets:
@@ -271,6 +290,7 @@ def rule_verdicts(run: StaticRun) -> list[RuleVerdict]:
     return verdicts
 
 
+@_view("schema")
 def schema_groups(run: StaticRun) -> dict[str, list[Merged[SchemaResult]]]:
     """Schema results per `apiVersion Kind`, each object once across profiles."""
     groups: dict[str, list[tuple[str, SchemaResult]]] = {}
@@ -295,6 +315,7 @@ def schema_groups(run: StaticRun) -> dict[str, list[Merged[SchemaResult]]]:
     return {name: merge(pairs, key) for name, pairs in sorted(groups.items())}
 
 
+@_view("inputs")
 def input_problems(run: StaticRun) -> list[Merged[Problem]]:
     return merge(((t.profile, p) for t in run.targets for p in t.inventory.problems), problem_key)
 

@@ -58,20 +58,19 @@ def _descriptors() -> list[dict[str, Any]]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _resolved(path: Path) -> Path:
-    return path.resolve()  # once per file, not once per finding
+def _artifact(disk: Path | None, shown: str, root: Path) -> tuple[tuple[str, str], ...]:
+    """The artifact location of a file: worked out once per file, not once per finding."""
+    if disk is None:
+        return (("uri", Path(shown).as_posix()), ("uriBaseId", "%SRCROOT%"))
+    disk = disk.resolve()
+    if disk.is_relative_to(root):
+        return (("uri", disk.relative_to(root).as_posix()), ("uriBaseId", "%SRCROOT%"))
+    return (("uri", disk.as_uri()),)
 
 
 def _location(entry: Entry, root: Path) -> dict[str, Any]:
     loc = entry.location
-    artifact: dict[str, Any]
-    disk = _resolved(loc.disk) if loc.disk is not None else None
-    if disk is not None and disk.is_relative_to(root):
-        artifact = {"uri": disk.relative_to(root).as_posix(), "uriBaseId": "%SRCROOT%"}
-    elif disk is not None:
-        artifact = {"uri": disk.as_uri()}
-    else:
-        artifact = {"uri": Path(loc.path).as_posix(), "uriBaseId": "%SRCROOT%"}
+    artifact = dict(_artifact(loc.disk, loc.path if loc.disk is None else "", root))
     physical: dict[str, Any] = {"artifactLocation": artifact}
     if loc.line is not None:
         region: dict[str, Any] = {"startLine": loc.line}

@@ -264,6 +264,9 @@ class SchemaCheck:
         self._proc, self._locations, self._todo = proc, locations, list(todo)
         self._cached, self._store = cached or [], store
         self._entries: list[dict[str, Any]] | None = None
+        self._by_key: dict[tuple[str, str, str, str], list[dict[str, object]]] | None = None
+        # Objects of files every profile shares are judged once, whichever profile asks first.
+        self._judged: dict[int, SchemaResult] = {}
 
     @classmethod
     def start(cls, inputs: Sequence[InputFile], locations: SchemaLocations) -> SchemaCheck:
@@ -295,18 +298,23 @@ class SchemaCheck:
             self._entries = self._cached + fresh
         return self._entries
 
+    def _entries_by_key(self) -> dict[tuple[str, str, str, str], list[dict[str, object]]]:
+        """kubeconform's entries by (file, apiVersion, kind, name)."""
+        if self._by_key is None:
+            self._by_key = {}
+            for entry in self._all_entries():
+                key = (
+                    str(entry.get("filename")),
+                    str(entry.get("version")),
+                    str(entry.get("kind")),
+                    str(entry.get("name")),
+                )
+                self._by_key.setdefault(key, []).append(entry)
+        return self._by_key
+
     def finish(self, inputs: Sequence[InputFile]) -> list[SchemaResult]:
         """Results for the objects of `inputs` (any subset of the started files; callable repeatedly)."""
-        entries = self._all_entries()
-        by_key: dict[tuple[str, str, str, str], list[dict[str, object]]] = {}
-        for entry in entries:
-            key = (
-                str(entry.get("filename")),
-                str(entry.get("version")),
-                str(entry.get("kind")),
-                str(entry.get("name")),
-            )
-            by_key.setdefault(key, []).append(entry)
+        by_key = self._entries_by_key()
         results: dict[int, SchemaResult] = {}
         leftovers: list[K8sObject] = []
         crds = input_crds(inputs)
@@ -326,7 +334,10 @@ class SchemaCheck:
                 # Same identity twice in a file (e.g. one name in two namespaces): kubeconform
                 # does not report namespaces, so only identical verdicts can be shared.
                 if len(found) == counts[(obj.api_version, obj.kind, obj.name)] and len(verdicts) == 1:
-                    results[id(obj)] = _result(obj, found[0], self._locations)
+                    judged = self._judged.get(id(obj))
+                    if judged is None:
+                        judged = self._judged[id(obj)] = _result(obj, found[0], self._locations)
+                    results[id(obj)] = judged
                 else:
                     leftovers.append(obj)
         with crds_first(crds, self._locations) as locations:
