@@ -33,6 +33,7 @@ from .inventory import (
     shared_inputs,
     to_inventory,
 )
+from .inventory.locate import save_positions
 from .netpol import DeclaredFlow, default_flows_path, load_flows
 from .policy import BASELINE, Exemption, Policy, PolicyError, load_policy
 from .rules import Context, Finding, Rule, RuleOutcome, evaluate, load_all
@@ -98,8 +99,11 @@ def _few_collections() -> Iterator[None]:
 
 def run_static(settings: Settings) -> StaticRun:
     """Render, schema-check and evaluate every profile. Raises InfraError if a tool fails."""
-    with _few_collections():
-        return _run_static(settings)
+    try:
+        with _few_collections():
+            return _run_static(settings)
+    finally:
+        save_positions()  # also drops the composed documents kept for locating, on any exit
 
 
 def _run_static(settings: Settings) -> StaticRun:
