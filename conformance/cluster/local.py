@@ -46,9 +46,9 @@ from . import dataplane
 from .base import Capabilities, Cluster, register
 from .dataplane import netns
 from .kube import ApiError, Kube
-from .procs import listening_ports, processes_referencing, read_pid_files, terminate
+from .procs import alive, listening_ports, processes_referencing, read_pid_file, read_pid_files, terminate
 from .reaper import DONE
-from .wait import Poll, wait_until
+from .wait import Poll, WaitTimeout, wait_until
 
 KUBE_VERSION = "v1.36.3"  # tools/controlplane-versions.env KUBE_VERSION
 BINARIES = {
@@ -411,13 +411,29 @@ class LocalProvider:
                 len(ready) == len(node_names()), f"{len(ready)}/{len(node_names())} Ready: {sorted(ready)}"
             )
 
-        wait_until(
-            metrics_available,
-            what="become Available",
-            objects=["APIService/v1beta1.metrics.k8s.io"],
-            timeout_s=READY_TIMEOUT_S,
-            retry_on=(ApiError, InfraError),
-        )
+        def wait_metrics(timeout_s: float) -> None:
+            wait_until(
+                metrics_available,
+                what="become Available",
+                objects=["APIService/v1beta1.metrics.k8s.io"],
+                timeout_s=timeout_s,
+                retry_on=(ApiError, InfraError),
+            )
+
+        try:
+            wait_metrics(READY_TIMEOUT_S / 2)
+        except WaitTimeout as first:
+            # metrics-server exits when it starts before the API server answers it (seen once on
+            # a loaded machine: connection refused for the whole wait), and kwokctl restarts no
+            # component. Start what has stopped, once, and wait again; else say why, with its log.
+            restarted = self._start_stopped_components()
+            try:
+                wait_metrics(READY_TIMEOUT_S / 2)
+            except WaitTimeout as err:
+                raise InfraError(
+                    f"{err}\n(after {first.timeout_s:.0f} s: {restarted})\n"
+                    f"metrics-server log, last lines:\n{self._log_tail('metrics-server')}"
+                ) from err
         wait_until(
             nodes_ready,
             what="be Ready",
@@ -425,6 +441,34 @@ class LocalProvider:
             timeout_s=READY_TIMEOUT_S,
             retry_on=(ApiError,),
         )
+
+    def _start_stopped_components(self) -> str:
+        """`kwokctl start cluster` starts the components that are not running (it leaves running
+        ones alone); what it did, in words."""
+        stopped = [
+            pid_file.stem
+            for pid_file in sorted((self.workdir / "pids").glob("*.pid"))
+            if not alive(read_pid_file(pid_file) or 0)
+        ]
+        if not stopped:
+            return "every component was running; nothing restarted"
+        result = subprocess.run(
+            [self._kwokctl(), "start", "cluster", "--name", self.cluster_name],
+            env=self._env(),
+            capture_output=True,
+            text=True,
+            timeout=CREATE_TIMEOUT_S,
+            check=False,
+        )
+        done = "started again" if result.returncode == 0 else f"kwokctl start failed ({result.returncode})"
+        return f"{', '.join(stopped)} had stopped: {done}"
+
+    def _log_tail(self, component: str, limit: int = 1500) -> str:
+        log = self.workdir / "logs" / f"{component}.log"
+        try:
+            return log.read_text(errors="replace")[-limit:] or "(empty)"
+        except OSError as err:
+            return f"(no log: {err.strerror})"
 
     # -- stop -------------------------------------------------------------------------------
     def processes(self) -> list[int]:

@@ -47,13 +47,17 @@ def processes_referencing(path: Path) -> list[int]:
     return sorted(found)
 
 
+def read_pid_file(file: Path) -> int | None:
+    """The pid in one of the *.pid files kwokctl keeps per component (None: unreadable)."""
+    with contextlib.suppress(OSError, ValueError):
+        return int(file.read_text().strip())
+    return None
+
+
 def read_pid_files(folder: Path) -> list[int]:
-    """Pids from the *.pid files kwokctl keeps per component (unreadable ones skipped)."""
-    pids = []
-    for file in sorted(folder.glob("*.pid")) if folder.is_dir() else []:
-        with contextlib.suppress(OSError, ValueError):
-            pids.append(int(file.read_text().strip()))
-    return pids
+    """Pids from the *.pid files of a folder (unreadable ones skipped)."""
+    pids = (read_pid_file(file) for file in (sorted(folder.glob("*.pid")) if folder.is_dir() else []))
+    return [pid for pid in pids if pid is not None]
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
