@@ -33,7 +33,6 @@ from .inventory import (
     shared_inputs,
     to_inventory,
 )
-from .inventory.locate import save_positions
 from .netpol import DeclaredFlow, default_flows_path, load_flows
 from .policy import BASELINE, Exemption, Policy, PolicyError, load_policy
 from .rules import Context, Finding, Rule, RuleOutcome, evaluate, load_all
@@ -99,11 +98,8 @@ def _few_collections() -> Iterator[None]:
 
 def run_static(settings: Settings) -> StaticRun:
     """Render, schema-check and evaluate every profile. Raises InfraError if a tool fails."""
-    try:
-        with _few_collections():
-            return _run_static(settings)
-    finally:
-        save_positions()  # also drops the composed documents kept for locating, on any exit
+    with _few_collections():
+        return _run_static(settings)
 
 
 def _run_static(settings: Settings) -> StaticRun:

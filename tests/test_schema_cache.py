@@ -244,34 +244,6 @@ def test_positions_from_the_cache_are_the_composed_ones(
     assert located == _positions(_run(manifests))
 
 
-def test_positions_from_the_loaders_documents_are_the_composed_ones(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A cold run locates in the documents the loader composed (no second parse), with the
-    positions a fresh compose of the file gives; a List's items are found inside it."""
-    monkeypatch.setenv(cache.CACHE_ENV, "off")
-    manifests = tmp_path / "in"
-    manifests.mkdir()
-    _corpus(manifests, files=2)
-    items = "\n".join(
-        "  - " + line if i == 0 else "    " + line
-        for i, line in enumerate(APP.split("---", 1)[0].format(i=9, ns=9).strip().splitlines())
-    )
-    (manifests / "list.yaml").write_text(f"apiVersion: v1\nkind: List\nitems:\n{items}\n")
-
-    def no_second_parse(chunk: str) -> None:
-        raise AssertionError(f"a document was composed again: {chunk.strip()[:60]}")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(locating, "_first_node", no_second_parse)
-        kept = _positions(_run(manifests))
-    monkeypatch.setattr(locating, "_COMPOSED_MAX", 0)  # nothing kept: every document composed again
-    assert kept == _positions(_run(manifests))
-    assert any(
-        where.startswith("in/list.yaml:") and not where.startswith("in/list.yaml:1:") for _, where in kept
-    )
-
-
 # --- rules that ignore the profile run once when every profile has the same objects ----------
 
 

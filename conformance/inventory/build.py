@@ -26,10 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from .loader import DEFAULT_LIMITS, Limits, load_bytes
-from .locate import keep_composed
 from .model import Inventory, K8sObject, Origin, Problem, Source
 from .parsed import ParsedCache
 from .render import (
@@ -352,12 +349,7 @@ def load_inputs(
             continue
         # Plain files get no namespace from the profile: an object without
         # metadata.namespace lands in "default", as `kubectl apply` would put it.
-        nodes: dict[int, yaml.Node] = {}
-        if store is not None:
-            items = store.load(data, item.label, nodes)
-        else:
-            items = load_bytes(data, item.label, limits=limits, nodes=nodes)
-        keep_composed(item.disk, nodes)
+        items = store.load(data, item.label) if store else load_bytes(data, item.label, limits=limits)
         _classify(item, items)
 
 

@@ -322,11 +322,9 @@ def _decode(data: bytes, source: Source, limits: Limits) -> str | Problem:
 
 
 def iter_documents(
-    data: bytes, source: Source, limits: Limits = DEFAULT_LIMITS, nodes: dict[int, yaml.Node] | None = None
+    data: bytes, source: Source, limits: Limits = DEFAULT_LIMITS
 ) -> Iterator[tuple[Source, Any]]:
-    """Yield (source of the document, parsed data or Problem) for each YAML document.
-
-    `nodes`, when given, receives each composed document by its first line (for locating)."""
+    """Yield (source of the document, parsed data or Problem) for each YAML document."""
     text = _decode(data, source, limits)
     if isinstance(text, Problem):
         yield source, text
@@ -355,8 +353,6 @@ def iter_documents(
             if node is None:
                 index += 1
                 continue
-            if nodes is not None:
-                nodes[node.start_mark.line + 1] = node
             yield doc_source, _construct(loader, node, doc_source, limits, has_anchors)
             index += 1
     except yaml.YAMLError as err:
@@ -611,17 +607,14 @@ def load_bytes(
     limits: Limits = DEFAULT_LIMITS,
     chart: str | None = None,
     profile: str | None = None,
-    nodes: dict[int, yaml.Node] | None = None,
 ) -> list[K8sObject | Problem]:
-    """Load every object (or problem) from one file's bytes (`nodes`: see iter_documents).
+    """Load every object (or problem) from one file's bytes.
 
     >>> [o.ref for o in load_bytes(b"kind: Namespace\\napiVersion: v1\\nmetadata: {name: x}", "ns.yaml")]
     ['Namespace/x']
     """
     items = list(
-        to_objects(
-            iter_documents(data, Source(path, 0, None, chart, profile), limits, nodes), default_namespace
-        )
+        to_objects(iter_documents(data, Source(path, 0, None, chart, profile), limits), default_namespace)
     )
     if not items and chart is None:
         items.append(

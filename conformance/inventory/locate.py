@@ -148,20 +148,8 @@ def _in_document(path: Path, line: int, obj: K8sObject, field: str | None) -> tu
     return found
 
 
-# Documents the loader composed in this run, by (file, first line): located without composing
-# them again. Bounded (a composed document is a few KB); dropped by save_positions.
-_COMPOSED: dict[tuple[Path, int], yaml.Node] = {}
-_COMPOSED_MAX = 20_000
-
-
-def keep_composed(path: Path, nodes: dict[int, yaml.Node]) -> None:
-    """Keep the documents the loader composed from `path` (by first line) until positions are saved."""
-    if len(_COMPOSED) + len(nodes) <= _COMPOSED_MAX:
-        _COMPOSED.update(((path, line), node) for line, node in nodes.items())
-
-
 def _compose_and_walk(path: Path, line: int, obj: K8sObject, field: str | None) -> tuple[int, int] | None:
-    node = _COMPOSED.get((path, line)) or _document(path, line)
+    node = _document(path, line)
     if node is None:
         return None
     node = _list_item(node, obj)
@@ -213,7 +201,6 @@ def save_positions() -> None:
         if store is not None and store.dirty:
             write_entry(store.where, json.dumps(store.found, separators=(",", ":")))
     _STORES.clear()
-    _COMPOSED.clear()
     for cached in (_text, _lines, _document, _identities):
         cached.cache_clear()
 

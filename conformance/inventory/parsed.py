@@ -85,11 +85,8 @@ class ParsedCache:
         root = cache_root()
         return cls(root, limits) if root is not None else None
 
-    def load(
-        self, data: bytes, label: str, nodes: dict[int, yaml.Node] | None = None
-    ) -> list[K8sObject | Problem]:
-        """What load_bytes gives for a plain file's bytes (default namespace "default");
-        `nodes` receives the composed documents when the file is parsed (a miss)."""
+    def load(self, data: bytes, label: str) -> list[K8sObject | Problem]:
+        """What load_bytes gives for a plain file's bytes (default namespace "default")."""
         digest = hashlib.sha256(self._context + b"\0" + label.encode() + b"\0" + data).hexdigest()
         where = self.root / digest[:2] / f"{digest}{SUFFIX}"
         try:
@@ -99,7 +96,7 @@ class ParsedCache:
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             pass  # a miss: absent, unreadable or not an entry of this format
         self.misses += 1
-        items = load_bytes(data, label, "default", limits=self.limits, nodes=nodes)
+        items = load_bytes(data, label, "default", limits=self.limits)
         with contextlib.suppress(ValueError):  # not JSON after all (never, by construction): not cached
             write_entry(where, _encode(items))
         return items
