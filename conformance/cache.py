@@ -1,12 +1,13 @@
 """Where the static tier's content-hash caches live, and how an entry is written.
 
-Two caches share the root: kubeconform's per-file results (schema/cache.py) and the
-parsed objects of each plain file (inventory/parsed.py). Both are keyed by a hash of the
-file's bytes and of everything that judges or parses it, and neither is ever required:
-an unreadable or corrupt entry is a miss, a failed write is ignored.
+Three caches share the root: kubeconform's per-file results (schema/cache.py), the parsed
+objects of each plain file (inventory/parsed.py) and the positions of findings in each plain
+file (inventory/locate.py). Each is keyed by a hash of the file's content and of everything
+that judges, parses or locates it, and none is ever required: an unreadable or corrupt
+entry is a miss, a failed write is ignored.
 
 Root: $CONFORMANCE_STATIC_CACHE, else ~/.cache/tartware-conformance/static-cache;
-CONFORMANCE_STATIC_CACHE=off switches both off.
+CONFORMANCE_STATIC_CACHE=off switches them all off.
 """
 
 from __future__ import annotations
