@@ -12,6 +12,7 @@ CONFORMANCE_STATIC_CACHE=off switches them all off.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -24,6 +25,12 @@ def cache_root() -> Path | None:
     if raw is not None and raw.strip().lower() in ("", "0", "off", "no", "false"):
         return None
     return Path(raw) if raw else Path.home() / ".cache" / "tartware-conformance" / "static-cache"
+
+
+def entry_path(root: Path, context: bytes, data: bytes, suffix: str) -> Path:
+    """Where the entry for `data` lives, judged in `context` (what else decides its content)."""
+    digest = hashlib.sha256(context + b"\0" + data).hexdigest()
+    return root / digest[:2] / f"{digest}{suffix}"
 
 
 def write_entry(where: Path, text: str) -> None:

@@ -10,6 +10,7 @@ SARIF/annotation writers and the summary use the same code.
 
 from __future__ import annotations
 
+import functools
 import gc
 import tempfile
 from collections.abc import Callable, Hashable, Iterable, Iterator
@@ -33,6 +34,7 @@ from .inventory import (
     shared_inputs,
     to_inventory,
 )
+from .inventory.locate import save_positions
 from .netpol import DeclaredFlow, default_flows_path, load_flows
 from .policy import BASELINE, Exemption, Policy, PolicyError, load_policy
 from .rules import Context, Finding, Rule, RuleOutcome, evaluate, load_all
@@ -169,6 +171,7 @@ def check_targets(
         for target, inputs in zip(targets, inputs_of, strict=True):
             target.schema = check.finish(inputs)
     locate_findings(f for t in targets for o in t.outcomes for f in o.located())
+    save_positions()
     return targets, found
 
 
@@ -254,13 +257,13 @@ def _view(name: str) -> Callable[[Callable[[StaticRun], T]], Callable[[StaticRun
     """A merged view of a run, computed on first use (a run never changes after it is made)."""
 
     def wrap(compute: Callable[[StaticRun], T]) -> Callable[[StaticRun], T]:
+        @functools.wraps(compute)
         def view(run: StaticRun) -> T:
             if name not in run.views:
                 run.views[name] = compute(run)
             found: T = run.views[name]
             return found
 
-        view.__doc__ = compute.__doc__
         return view
 
     return wrap

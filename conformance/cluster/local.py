@@ -445,11 +445,8 @@ class LocalProvider:
     def _start_stopped_components(self) -> str:
         """`kwokctl start cluster` starts the components that are not running (it leaves running
         ones alone); what it did, in words."""
-        stopped = [
-            pid_file.stem
-            for pid_file in sorted((self.workdir / "pids").glob("*.pid"))
-            if not alive(read_pid_file(pid_file) or 0)
-        ]
+        pids = {f.stem: read_pid_file(f) for f in sorted((self.workdir / "pids").glob("*.pid"))}
+        stopped = [name for name, pid in pids.items() if pid is None or not alive(pid)]
         if not stopped:
             return "every component was running; nothing restarted"
         result = subprocess.run(

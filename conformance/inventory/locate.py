@@ -16,7 +16,6 @@ from (found by kind and name among the files the kustomization reads).
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from ..cache import cache_root, write_entry
+from ..cache import cache_root, entry_path, write_entry
 from .model import K8sObject
 from .render import display
 
@@ -181,9 +180,7 @@ def _stored(path: Path) -> _Stored | None:
     root = cache_root()
     store = None
     if root is not None:
-        data = _text(path).encode()
-        digest = hashlib.sha256(_locator_identity() + b"\0" + data).hexdigest()
-        store = _Stored(root / digest[:2] / f"{digest}.positions")
+        store = _Stored(entry_path(root, _locator_identity(), _text(path).encode(), ".positions"))
         try:
             loaded = json.loads(store.where.read_text())
             if isinstance(loaded, dict):

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from ..cache import cache_root, write_entry
+from ..cache import cache_root, entry_path, write_entry
 from .loader import DEFAULT_LIMITS, Limits, load_bytes
 from .model import K8sObject, Problem, Source
 
@@ -87,8 +87,7 @@ class ParsedCache:
 
     def load(self, data: bytes, label: str) -> list[K8sObject | Problem]:
         """What load_bytes gives for a plain file's bytes (default namespace "default")."""
-        digest = hashlib.sha256(self._context + b"\0" + label.encode() + b"\0" + data).hexdigest()
-        where = self.root / digest[:2] / f"{digest}{SUFFIX}"
+        where = entry_path(self.root, self._context + b"\0" + label.encode(), data, SUFFIX)
         try:
             items = _decode(where.read_text())
             self.hits += 1

@@ -58,10 +58,8 @@ def _descriptors() -> list[dict[str, Any]]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _artifact(disk: Path | None, shown: str, root: Path) -> tuple[tuple[str, str], ...]:
-    """The artifact location of a file: worked out once per file, not once per finding."""
-    if disk is None:
-        return (("uri", Path(shown).as_posix()), ("uriBaseId", "%SRCROOT%"))
+def _on_disk(disk: Path, root: Path) -> tuple[tuple[str, str], ...]:
+    """The artifact location of a file on disk: worked out once per file, not once per finding."""
     disk = disk.resolve()
     if disk.is_relative_to(root):
         return (("uri", disk.relative_to(root).as_posix()), ("uriBaseId", "%SRCROOT%"))
@@ -70,7 +68,11 @@ def _artifact(disk: Path | None, shown: str, root: Path) -> tuple[tuple[str, str
 
 def _location(entry: Entry, root: Path) -> dict[str, Any]:
     loc = entry.location
-    artifact = dict(_artifact(loc.disk, loc.path if loc.disk is None else "", root))
+    artifact: dict[str, Any]
+    if loc.disk is not None:
+        artifact = dict(_on_disk(loc.disk, root))
+    else:
+        artifact = {"uri": Path(loc.path).as_posix(), "uriBaseId": "%SRCROOT%"}
     physical: dict[str, Any] = {"artifactLocation": artifact}
     if loc.line is not None:
         region: dict[str, Any] = {"startLine": loc.line}

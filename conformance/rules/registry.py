@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from ..inventory.locate import Location, locate, save_positions
+from ..inventory.locate import Location, locate
 from ..inventory.model import Inventory, K8sObject
 from ..policy import Exemption, Policy
 from .k8s import of_kinds
@@ -178,7 +178,6 @@ def locate_findings(findings: Iterable[Finding]) -> None:
 
     for finding in sorted(findings, key=order):
         _ = finding.location
-    save_positions()
 
 
 def _short(value: Any, limit: int = 200) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import tools
-from ..cache import cache_root, write_entry
+from ..cache import cache_root, entry_path, write_entry
 
 if TYPE_CHECKING:
     from .kubeconform import SchemaLocations
@@ -86,8 +86,7 @@ class ResultCache:
             data = path.read_bytes()
         except OSError:
             return None
-        digest = hashlib.sha256(self._context.encode() + b"\0" + data).hexdigest()
-        return self.root / digest[:2] / f"{digest}.json"
+        return entry_path(self.root, self._context.encode(), data, ".json")
 
     def get(self, path: Path) -> list[dict[str, Any]] | None:
         """kubeconform's entries for `path` (filename set to it), or None on a miss."""
