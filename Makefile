@@ -73,17 +73,22 @@ conformance: tools
 	rm -rf $(RESULTS)
 	$(MAKE) --no-print-directory -k static behaviour slo
 
+# actionlint (pinned, built once into the tool cache) checks the shipped GitHub workflow.
 lint: venv
+	tools/install.sh actionlint
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	.tools/bin/actionlint -color=false .github/workflows/*.yml
 
 # report-tools: the self-tests render a report and open it in Chromium.
 test: tools report-tools lint
 	$(PYTEST) tests --junitxml=$(BUILD)/junit/self-tests.xml $(ARGS)
 
+# docs/rules.md and README.md's generated blocks (option table, rule count), from the code.
 catalogue: venv
 	$(PY) -m conformance catalogue > docs/rules.md
+	$(PY) -c 'from conformance import readme; readme.write()'
 
 bench: tools
 	$(PY) benchmarks/static_tier.py

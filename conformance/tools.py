@@ -57,6 +57,7 @@ _VERSION_ARGS: dict[str, tuple[list[str], str]] = {
     "etcd": (["--version"], r"etcd Version: (\S+)"),
     "kwokctl": (["--version"], r"version (v?\S+)"),
     "kind": (["version"], r"kind (v\S+)"),
+    "actionlint": (["-version"], r"^(v\d+\.\d+\.\d+)"),
     "kwok": (["--version"], r"version (v?\S+)"),
     "metrics-server": (["--version"], r"(v\d+\.\d+\.\d+\S*)"),
     "controller-gen": (["--version"], r"Version: (\S+)"),

@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,9 +45,10 @@ class Verdict:
 
 
 def run_behaviour(
-    manifests: Path, tests: list[str], tmp_path: Path, timeout_s: float = 300
+    manifests: Path, tests: list[str], tmp_path: Path, timeout_s: float = 300, extra_args: Sequence[str] = ()
 ) -> dict[str, Verdict]:
-    """Run behaviour tests against `manifests` in a subprocess; the verdict of each test by name."""
+    """Run behaviour tests against `manifests` in a subprocess; the verdict of each test by name.
+    The run's terminal output is kept in tmp_path/output.txt."""
     junit = tmp_path / "junit.xml"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
     env["PYTHONPATH"] = str(REPO)
@@ -62,10 +63,12 @@ def run_behaviour(
         "no:cacheprovider",
         "-q",
         f"--junitxml={junit}",
+        *extra_args,
     ]
     out = subprocess.run(
         cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
     )
+    (tmp_path / "output.txt").write_text(out.stdout + out.stderr)
     if not junit.is_file():
         raise AssertionError(
             f"no JUnit XML from the behaviour run (exit {out.returncode}):\n{out.stdout[-3000:]}"

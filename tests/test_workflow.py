@@ -12,13 +12,14 @@ import re
 import shlex
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conformance.inventory.loader import iter_documents
 from conformance.inventory.model import Problem, Source
-from conformance.tools import REPO
+from conformance.tools import REPO, find
 
 WORKFLOW = REPO / ".github" / "workflows" / "conformance.yml"
 TIER_JOBS = ("static", "behaviour", "slo")
@@ -98,8 +99,36 @@ def test_each_tier_has_its_job(workflow: dict[Any, Any]) -> None:
     ran = {name: {t for call in make_calls(job) for t in call} for name, job in workflow["jobs"].items()}
     for tier in TIER_JOBS:
         assert tier in ran.get(tier, set()), f"no job {tier!r} running `make {tier}`: {ran}"
-    slo_lines = [str(s.get("run", "")) for s in steps(workflow["jobs"]["slo"])]
-    assert any("smoke" in line for line in slo_lines), "the SLO job should run the smoke scenario only"
+    # The SLO job runs every scenario (load run, achieved rate, live alerts), not a -k selection.
+    slo_calls = [line for s in steps(workflow["jobs"]["slo"]) for line in str(s.get("run", "")).splitlines()]
+    assert not [line for line in slo_calls if "make slo" in line and "-k" in line], slo_calls
+
+
+def test_the_behaviour_job_runs_the_data_plane_as_root(workflow: dict[Any, Any]) -> None:
+    """The NetworkPolicy probe needs root and iptables/ipset; without them it would be NOT RUN."""
+    runs = "\n".join(str(s.get("run", "")) for s in steps(workflow["jobs"]["behaviour"]))
+    assert "apt-get install" in runs and all(p in runs for p in ("iproute2", "iptables", "ipset")), runs
+    assert "modprobe br_netfilter" in runs, runs
+    assert re.search(r"^sudo\b.*\bmake behaviour\b", runs, re.MULTILINE), runs
+    assert "--data-plane off" not in runs, "the shipped gate must not opt out of the probe"
+
+
+def test_actionlint_accepts_the_workflow_and_rejects_a_broken_copy(tmp_path: Path) -> None:
+    """`make lint` runs the pinned actionlint on the workflow; it must be able to fail: a job that
+    needs a job that does not exist, and an expression on an unknown context."""
+    actionlint = find("actionlint")
+    lint = [str(actionlint), "-color=false"]
+    good = subprocess.run([*lint, str(WORKFLOW)], capture_output=True, text=True, timeout=60, check=False)
+    assert good.returncode == 0, good.stdout + good.stderr
+    broken = tmp_path / "conformance.yml"
+    text = WORKFLOW.read_text()
+    text = text.replace("needs: [static, behaviour, slo]", "needs: [static, behaviour, slo, lint]")
+    text = text.replace("${{ matrix.k8s }}", "${{ matrix.k8z }}", 1)
+    broken.write_text(text)
+    bad = subprocess.run([*lint, str(broken)], capture_output=True, text=True, timeout=60, check=False)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert 'job "report" needs job "lint" which does not exist' in bad.stdout, bad.stdout
+    assert "k8z" in bad.stdout, bad.stdout
 
 
 def test_actions_are_pinned_to_a_version(workflow: dict[Any, Any]) -> None:

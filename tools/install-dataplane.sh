@@ -4,9 +4,12 @@
 #   tools/install-dataplane.sh [TOOLS_BIN]      (run by tools/install.sh; also on its own)
 #
 # Steps (each prints its elapsed time):
-#   1. link ip, iptables(-save/-restore), ip6tables(-save/-restore), ipset from the machine
-#      into TOOLS_BIN; a missing one gets one line naming its Debian package (apt-get install
-#      iproute2 iptables ipset): the data plane stays off until then, nothing else fails.
+#   1. the machine's packages: iproute2, iptables and ipset installed with apt-get when one is
+#      missing and this runs as root on a Debian-like machine (otherwise one line names the
+#      packages: the data plane stays off until then, nothing else fails); the kernel's
+#      br_netfilter loaded (modprobe) when bridged traffic would bypass iptables without it;
+#      then ip, iptables(-save/-restore), ip6tables(-save/-restore), ipset linked into TOOLS_BIN.
+#      DATAPLANE_PACKAGES=skip leaves the machine alone (only links what is there).
 #   2. kube-router  KUBE_ROUTER_VERSION (tools/dataplane-versions.env), built from the wrapper
 #      module tools/go/kube-router (fixed dependency releases pinned there, see its go.mod).
 #   3. kube-proxy   KUBE_VERSION (tools/controlplane-versions.env), built from
@@ -38,15 +41,39 @@ total=$(now)
 
 # -- 1. machine tools ------------------------------------------------------------------
 step=$(now)
-missing=()
 # tool:package (Debian)
-for entry in ip:iproute2 iptables:iptables iptables-save:iptables iptables-restore:iptables \
-  ip6tables:iptables ip6tables-save:iptables ip6tables-restore:iptables ipset:ipset; do
-  tool=${entry%%:*} package=${entry#*:} found=""
+ENTRIES=(ip:iproute2 iptables:iptables iptables-save:iptables iptables-restore:iptables
+  ip6tables:iptables ip6tables-save:iptables ip6tables-restore:iptables ipset:ipset)
+machine_tool() {
+  local dir
   for dir in /usr/sbin /sbin /usr/bin /bin; do
-    if [[ -x "$dir/$tool" ]]; then found="$dir/$tool"; break; fi
+    if [[ -x "$dir/$1" ]]; then echo "$dir/$1"; return 0; fi
   done
-  if [[ -n "$found" ]]; then
+  return 1
+}
+packages=()
+for entry in "${ENTRIES[@]}"; do
+  machine_tool "${entry%%:*}" >/dev/null || packages+=("${entry#*:}")
+done
+mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u | sed '/^$/d')
+if ((${#packages[@]})); then
+  if [[ "${DATAPLANE_PACKAGES:-install}" == skip ]]; then
+    say "DATAPLANE_PACKAGES=skip: not installing ${packages[*]}"
+  elif [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    say "installing ${packages[*]} (apt-get, as root) ..."
+    export DEBIAN_FRONTEND=noninteractive
+    apt_install() { apt-get install -y -q --no-install-recommends "${packages[@]}" >/dev/null; }
+    # The package lists of a fresh machine may be empty or stale: update once, then retry.
+    apt_install 2>/dev/null || { apt-get update -q >/dev/null && apt_install; } \
+      || say "apt-get could not install ${packages[*]}: the local provider runs without a data plane"
+  else
+    say "missing ${packages[*]}: as root, apt-get install ${packages[*]} (or your system's packages), then make tools"
+  fi
+fi
+missing=()
+for entry in "${ENTRIES[@]}"; do
+  tool=${entry%%:*} package=${entry#*:}
+  if found=$(machine_tool "$tool"); then
     ln -sfn "$found" "$TOOLS_BIN/$tool"
   else
     rm -f "$TOOLS_BIN/$tool"
@@ -54,6 +81,14 @@ for entry in ip:iproute2 iptables:iptables iptables-save:iptables iptables-resto
     say "$tool not found: apt-get install $package (the local provider runs without a data plane until then)"
   fi
 done
+# Bridged pod traffic reaches iptables only through br_netfilter (kube-router enforces there).
+if [[ ! -d /proc/sys/net/bridge ]]; then
+  if [[ $(id -u) == 0 ]] && command -v modprobe >/dev/null && modprobe br_netfilter 2>/dev/null; then
+    say "loaded the kernel module br_netfilter"
+  else
+    say "the kernel module br_netfilter is not loaded: as root, modprobe br_netfilter (the data plane stays off)"
+  fi
+fi
 say "machine tools linked (${#missing[@]} missing) in $(since "$step")s"
 
 # -- build helper ------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 # that built once before is ready in seconds, and an empty cache still works.
 #
 #   tools/install.sh            # Go tools + kubectl/k6 links + offline schemas + CRDs
+#   tools/install.sh actionlint # only the named Go tools (see below)
 #   TARTWARE_TOOLS_CACHE=/x ... # another cache location
 set -euo pipefail
 
@@ -20,7 +21,7 @@ say() { printf 'tools: %s\n' "$*"; }
 . "$repo/tools/progress.sh"
 # The steps in order, so that every line (and every heartbeat of a long build) says where
 # the install is and what comes next. Optional steps are left out when skipped.
-steps=(helm kubeconform kind prometheus "core schemas")
+steps=(helm kubeconform kind actionlint prometheus "core schemas")
 [ "${SKIP_CRDS:-0}" != 1 ] && steps+=("CRDs and API lifecycle")
 [ "${SKIP_CONTROLPLANE:-0}" != 1 ] && steps+=("control plane")
 [ "${SKIP_DATAPLANE:-0}" != 1 ] && steps+=("data plane")
@@ -56,9 +57,23 @@ go_tool() {
   ln -sfn "$dir/$name" "$bin/$name"
 }
 
+# tools/install.sh NAME...: only these Go tools, pinned in versions.env as <NAME>_MODULE,
+# _VERSION, _LDFLAGS (`make lint` needs actionlint alone, not the whole toolchain).
+if [ $# -gt 0 ]; then
+  steps=("$@")
+  for name in "$@"; do
+    key=$(printf '%s' "$name" | tr 'a-z-' 'A-Z_')
+    module=${key}_MODULE version=${key}_VERSION ldflags=${key}_LDFLAGS
+    [ -n "${!module:-}" ] || { echo "tools: $name has no ${key}_MODULE in tools/versions.env" >&2; exit 2; }
+    begin "$name"; go_tool "$name" "${!module}" "${!version}" "${!ldflags:-}"
+  done
+  exit 0
+fi
+
 begin helm; go_tool helm "$HELM_MODULE" "$HELM_VERSION" "$HELM_LDFLAGS"
 begin kubeconform; go_tool kubeconform "$KUBECONFORM_MODULE" "$KUBECONFORM_VERSION" "$KUBECONFORM_LDFLAGS"
 begin kind; go_tool kind "$KIND_MODULE" "$KIND_VERSION" "$KIND_LDFLAGS"
+begin actionlint; go_tool actionlint "$ACTIONLINT_MODULE" "$ACTIONLINT_VERSION" "$ACTIONLINT_LDFLAGS"
 
 # --- step: prometheus -----------------------------------------------------------
 # promtool (static tier: check rules, generated alert tests), prometheus (SLO tier: live

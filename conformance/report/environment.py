@@ -50,6 +50,9 @@ def settings_properties(settings: Settings) -> dict[str, str]:
         "manifests": str(settings.manifests),
         "policy": settings.policy_label,
         "slo.target": settings.slo_target or STAND_IN,
+        "data.plane": "on"
+        if settings.data_plane
+        else "off (--data-plane off): declared NetworkPolicy flows are not probed",
     }
 
 

@@ -9,7 +9,9 @@ test_data_plane_probe      the probe matrix (probe_matrix.py): every source work
                            Service, expected from manifests/flows.yaml, connected for real
                            (local: network namespaces + kube-router; kind/existing: agnhost);
                            cyclonus-style grids, "N wrong, M correct", each wrong cell naming
-                           the policy at fault. Skipped, with why, where there is no data plane.
+                           the policy at fault. Without flows.yaml: skipped (nothing declared).
+                           With flows.yaml but no data plane: BROKEN ("NOT RUN: ..."), never
+                           passed; skipped only with an explicit --data-plane off.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import functools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +30,7 @@ from conformance.errors import InfraError
 from conformance.inventory import Inventory, K8sObject, Source
 from conformance.netpol import load_flows
 from conformance.report.allure_labels import attach_text, label
-from conformance.settings import Settings
+from conformance.settings import DATA_PLANE_OPTION, Settings
 
 from .conftest import TIER, BehaviourTiming, flows_path
 from .platform import NamespaceMap, PlatformState
@@ -140,6 +143,24 @@ def probe_spaces(kube: Kube, cluster: Cluster, spaces: TestNamespaces) -> Iterat
             raise InfraError("data plane cleanup failed: " + "; ".join(errors))
 
 
+def not_performed(settings: Settings, timing: BehaviourTiming, flows: Path, reason: str) -> None:
+    """The input declares flows but this run has no data plane: a check the input asks for and the
+    run cannot perform is never a pass. BROKEN (fix the machine), or skipped where the user turned
+    the data plane off on purpose (`--data-plane off`; the summary and the report say so)."""
+    __tracebackhide__ = True
+    if DATA_PLANE_OPTION in settings.explicit and not settings.data_plane:
+        timing.figures["NetworkPolicy probes"] = f"NOT RUN: turned off with --data-plane off ({flows.name})"
+        pytest.skip(
+            f"NOT RUN by request (--data-plane off): {flows.name} declares flows that were not probed"
+        )
+    raise InfraError(
+        f"NOT RUN: {flows} declares the intended traffic, but this run cannot probe it: {reason}. "
+        "Give the run a data plane (as root: make tools installs iproute2, iptables and ipset and loads "
+        "br_netfilter; see docs/dataplane.md), use a provider with one (--provider kind|existing), "
+        "or opt out explicitly with --data-plane off"
+    )
+
+
 def test_data_plane_probe(
     *,
     cluster: Cluster,
@@ -152,14 +173,14 @@ def test_data_plane_probe(
     behaviour_timing: BehaviourTiming,
 ) -> None:
     label(TIER, "network policy", severity="critical")
-    reason = cluster.capabilities.lacks(data_plane=True)
-    if reason:
-        pytest.skip(f"no connections to probe: {reason}")
     path = flows_path(settings)
     if not path.is_file():
         pytest.skip(
             f"no {path.name} beside the manifests declares the intended traffic: nothing to probe against"
         )
+    reason = cluster.capabilities.lacks(data_plane=True)
+    if reason:
+        not_performed(settings, behaviour_timing, path, reason)
     began = time.monotonic()
     try:
         flows = load_flows(path)

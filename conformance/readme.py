@@ -1,0 +1,56 @@
+"""README.md blocks generated from the code, so no list is typed twice (`make catalogue` writes them).
+
+A block sits between `<!-- generated: NAME -->` and `<!-- end: NAME -->`; everything else in the
+README is prose. tests/test_catalogue.py fails when a block is stale.
+
+    text = sync(README.read_text())      # the README with every block regenerated
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from .settings import OPTIONS
+from .tools import REPO
+
+README = REPO / "README.md"
+
+
+def options_table() -> str:
+    """Every option of settings.OPTIONS: flag, env var, default, what it does."""
+    lines = ["| flag | env var | default | what |", "|---|---|---|---|"]
+    for opt in OPTIONS:
+        default = opt.default or "-"
+        if default.startswith(str(REPO)):  # shown as the repo-relative path a user sees
+            default = default.removeprefix(str(REPO) + "/") + "/"
+        what = opt.help.replace("|", "\\|")
+        lines.append(f"| `{opt.flag}` | `{opt.env}` | `{default}` | {what} |")
+    return "\n".join(lines)
+
+
+def rule_count() -> str:
+    from .rules import load_all
+
+    rules = load_all()
+    families = sorted({r.family for r in rules.values()})
+    return f"{len(rules)} rules in {len(families)} families ({', '.join(families)})"
+
+
+BLOCKS: dict[str, Callable[[], str]] = {"options": options_table, "rule-count": rule_count}
+
+
+def sync(text: str) -> str:
+    """`text` with each generated block replaced by its current content (a missing block is an error)."""
+    for name, make in BLOCKS.items():
+        found = re.search(rf"<!-- generated: {name} -->(.*?)<!-- end: {name} -->", text, re.DOTALL)
+        if found is None:
+            raise ValueError(f"README.md has no block <!-- generated: {name} --> ... <!-- end: {name} -->")
+        body = make()
+        body = f"\n{body}\n" if "\n" in body else body  # a table on lines of its own, a phrase inline
+        text = text[: found.start(1)] + body + text[found.end(1) :]
+    return text
+
+
+def write() -> None:
+    README.write_text(sync(README.read_text()))
