@@ -24,7 +24,17 @@ from typing import Any
 
 from .inventory import Inventory, K8sObject, Problem, Source
 from .inventory.loader import iter_documents
-from .rules.k8s import WORKLOADS, as_dict, as_int, as_list, containers, of_kinds, pod_labels, selector_matches
+from .rules.k8s import (
+    WORKLOADS,
+    as_dict,
+    as_int,
+    as_list,
+    containers,
+    of_kinds,
+    pod_labels,
+    policy_types,
+    selector_matches,
+)
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 
@@ -143,10 +153,8 @@ class _Policies:
         found = []
         for pol in self.policies:
             spec = pol.spec
-            declared = [t for t in as_list(spec.get("policyTypes")) if isinstance(t, str)]
-            types = declared or (["Ingress", "Egress"] if spec.get("egress") else ["Ingress"])
             if (
-                direction in types
+                direction in policy_types(pol)
                 and pol.namespace == ep.namespace
                 and selector_matches(
                     spec.get("podSelector") if isinstance(spec.get("podSelector"), dict) else None,

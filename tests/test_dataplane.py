@@ -28,6 +28,7 @@ from conformance.cluster.dataplane.watch import UplinkWatch, bpf_program, defaul
 from conformance.cluster.local import SERVICE_CIDR, LocalProvider
 from conformance.inventory import Inventory, K8sObject, Source
 from conformance.netpol import load_flows
+from conformance.rules.k8s import policy_types
 from conformance.settings import Settings
 from conformance.suites.behaviour.probe_matrix import (
     Cell,
@@ -290,6 +291,56 @@ def test_explanations_name_the_policy_at_fault(tmp_path: Path) -> None:
     assert "ingress of shop/api is isolated by NetworkPolicy shop/default-deny-all (policies.yaml" in text
     assert "none admits shop/web" in text
     assert "its podSelector {app.kubernetes.io/name=apii} selects no pods" in text
+
+
+def test_a_policy_without_policy_types_is_read_one_way(tmp_path: Path) -> None:
+    """No policyTypes but egress rules: the API reads Ingress + Egress. The static rules, the truth
+    table and the probe explanations share that reading (rules.k8s.policy_types): here an egress
+    policy with a podSelector typo and no policyTypes is named as the one that would admit the flow."""
+    objects = [
+        K8sObject(_deployment("api", "shop", 8080), Source("apps.yaml", 0)),
+        K8sObject(_deployment("web", "shop", 8080), Source("apps.yaml", 1)),
+        _policy("shop", "deny-egress", {"podSelector": {}, "policyTypes": ["Egress"]}, 0),
+        _policy(
+            "shop",
+            "web-out",
+            {
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "webb"}},
+                "egress": [
+                    {
+                        "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "api"}}}],
+                        "ports": [{"port": 8080}],
+                    }
+                ],
+            },
+            1,
+        ),
+    ]
+    assert policy_types(objects[3]) == {"Ingress", "Egress"}
+    inventory = Inventory("test", objects)
+    flows_file = tmp_path / "flows.yaml"
+    flows_file.write_text(
+        "- {from: {namespace: shop, app: web}, to: {namespace: shop, app: api}, port: 8080, protocol: TCP}\n"
+    )
+    matrix = build_matrix(inventory, load_flows(flows_file))
+    cell = Cell("shop/web", "shop/api", 8080, "TCP")
+    text = explain(cell, matrix, Observation(False, "refused", "Connection refused"), inventory, inventory)
+    assert "egress of shop/web is isolated by NetworkPolicy shop/deny-egress" in text, text
+    assert "NetworkPolicy shop/web-out (policies.yaml" in text and "would admit it" in text, text
+
+
+def _deployment(name: str, namespace: str, port: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "template": {
+                "metadata": {"labels": {"app.kubernetes.io/name": name}},
+                "spec": {"containers": [{"name": "c", "ports": [{"name": "http", "containerPort": port}]}]},
+            }
+        },
+    }
 
 
 def test_stored_differences_tell_defaults_from_changes() -> None:

@@ -297,6 +297,23 @@ def _finite(text: str, scale: float) -> float | None:
     return number if math.isfinite(number) else None
 
 
+# -- NetworkPolicy: the API's defaults, read one way by the rules, the truth table and the probes --
+
+
+def pod_selector(np: K8sObject) -> Any:
+    """A NetworkPolicy's podSelector; omitted reads as {} (the API's zero value selects every pod)."""
+    return np.spec.get("podSelector", {})
+
+
+def policy_types(np: K8sObject) -> set[str]:
+    """Directions a NetworkPolicy isolates. Without policyTypes the API assumes Ingress, plus
+    Egress when the policy has egress rules."""
+    declared = as_list(np.spec.get("policyTypes"))
+    if declared:
+        return {t for t in declared if isinstance(t, str)}
+    return {"Ingress", "Egress"} if np.spec.get("egress") else {"Ingress"}
+
+
 def fmt_labels(labels: Any) -> str:
     """`{a=1, b=2}`: compact, sorted, for messages."""
     if not isinstance(labels, dict) or not labels:

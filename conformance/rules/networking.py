@@ -20,7 +20,9 @@ from .k8s import (
     labels_match,
     matching_workloads,
     pod_labels,
+    pod_selector,
     pod_template,
+    policy_types,
     selector_is_empty,
     selector_matches,
     subjects,
@@ -30,20 +32,6 @@ from .registry import Context, Severity, Violation, inventory_rule, object_rule
 
 NETPOL = "NetworkPolicy"
 DIRECTIONS = ("Ingress", "Egress")
-
-
-def pod_selector(np: K8sObject) -> Any:
-    """A NetworkPolicy's podSelector; omitted reads as {} (the API's zero value selects every pod)."""
-    return np.spec.get("podSelector", {})
-
-
-def policy_types(np: K8sObject) -> set[str]:
-    """Directions a NetworkPolicy isolates. Without policyTypes the API assumes Ingress, plus
-    Egress when the policy has egress rules."""
-    declared = as_list(np.spec.get("policyTypes"))
-    if declared:
-        return {t for t in declared if isinstance(t, str)}
-    return {"Ingress", "Egress"} if np.spec.get("egress") else {"Ingress"}
 
 
 def is_default_deny(np: K8sObject, direction: str) -> bool:

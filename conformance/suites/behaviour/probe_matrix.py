@@ -46,7 +46,15 @@ from conformance.netpol import (
     modelled_from_flows,
     workload_endpoints,
 )
-from conformance.rules.k8s import WORKLOADS, as_dict, as_list, fmt_selector, of_kinds, selector_matches
+from conformance.rules.k8s import (
+    WORKLOADS,
+    as_dict,
+    as_list,
+    fmt_selector,
+    of_kinds,
+    policy_types,
+    selector_matches,
+)
 
 MAX_CELLS = 10_000  # a bound on one run's connections (the ci render has ~2,000)
 DEFAULT_DENY_APP = "conformance-default-deny"
@@ -380,8 +388,7 @@ def explain(
                 names = ", ".join(_where(p, by_ref) for p in selecting)
                 lines.append(f"  {key} of {subject.key} is isolated by {names}; none admits {other.key}")
                 for p in policies.policies:
-                    types = p.spec.get("policyTypes") or ["Ingress"]
-                    if p.namespace != ep.namespace or p in selecting or direction not in types:
+                    if p.namespace != ep.namespace or p in selecting or direction not in policy_types(p):
                         continue
                     if policies.allows([p], key, other.endpoint, dst.endpoint, flow):
                         sel = p.spec.get("podSelector")
