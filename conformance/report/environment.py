@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..settings import Settings
-from ..tools import REPO, version_of
+from ..tools import REPO, TOOLS, version_of
 
 FILE = "environment.properties"
 SEPARATOR = " | "  # between differing values that two tier sessions recorded for one key
@@ -96,9 +96,7 @@ def _toplevel(path: Path) -> Path | None:
 
 def run_properties(settings: Settings) -> dict[str, str]:
     """Tool versions and revisions: one value for the whole run."""
-    from ..__main__ import TOOLS  # the doctor's tool list: one list, no drift
-
-    props = {f"tool.{name}": version_of(name) for name, _pin in TOOLS}
+    props = {f"tool.{tool.name}": version_of(tool.name) for tool in TOOLS}
     props["tool.allure"] = version_of("allure")
     props["python"] = platform.python_version()
     for package in ("pytest", "allure-pytest"):
