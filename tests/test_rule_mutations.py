@@ -135,7 +135,8 @@ def _break_target_port(b: list[Body], svc: str, data: st.DataObject) -> str:
 def _probe_elsewhere(b: list[Body], svc: str, data: st.DataObject) -> str:
     container = pick_container(data, b, svc, init=False)
     probe = container[data.draw(st.sampled_from(["livenessProbe", "readinessProbe"]), label="probe")]
-    probe["httpGet"]["port"] = data.draw(st.sampled_from([3000, 8081, "health"]), label="probe port")
+    # Only a name can miss: the kubelet probes a number as written, declared or not.
+    probe["httpGet"]["port"] = data.draw(st.sampled_from(["health", "admin", "HTTP"]), label="probe port")
     return ref("Deployment", svc)
 
 

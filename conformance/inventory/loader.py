@@ -494,11 +494,23 @@ def to_objects(
             yield Problem(source, "not a Kubernetes manifest (no apiVersion, no kind)", foreign=True)
         elif (tool := tool_config(value)) is not None:
             yield Problem(source, f"{tool} ({value.get('apiVersion')} {value.get('kind')})", foreign=True)
-        elif value.get("kind") == "List" and isinstance(value.get("items"), list):
+        elif is_list(value):
             for item_index, item in enumerate(value["items"]):
                 yield from _check_object(item, source, default_namespace, f"items[{item_index}]")
         else:
             yield from _check_object(value, source, default_namespace, "")
+
+
+def is_list_kind(kind: object) -> bool:
+    """`List` or a typed list (`ConfigMapList`, `RoleBindingList`, a CRD's listKind)."""
+    return isinstance(kind, str) and kind.endswith("List")
+
+
+def is_list(value: dict[str, Any]) -> bool:
+    """A list kubectl applies item by item: a list kind with an `items` array (kube-prometheus ships
+    its per-namespace Roles as a RoleList, its dashboards as a ConfigMapList). The list itself is
+    no object: it has no name and the API server stores only its items."""
+    return is_list_kind(value.get("kind")) and isinstance(value.get("items"), list)
 
 
 # apiVersion groups of tools' own config files: they carry apiVersion and kind, but no
@@ -559,8 +571,8 @@ def _check_object(
                 source, f"{key} must be a non-empty string, got {_type_name(value[key])}", at(key), ref
             )
             return
-    if value["kind"] == "List":
-        yield Problem(source, "a List must have an `items` array", at("items"), ref)
+    if value["kind"] == "List" or (is_list_kind(value["kind"]) and not isinstance(meta, dict)):
+        yield Problem(source, f"a {value['kind']} must have an `items` array", at("items"), ref)
         return
     if not isinstance(meta, dict):
         yield Problem(source, f"metadata must be a mapping, got {_type_name(meta)}", at("metadata"), ref)

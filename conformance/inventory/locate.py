@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from ..cache import cache_root, entry_path, write_entry
+from .loader import is_list_kind
 from .model import K8sObject
 from .render import display
 
@@ -136,7 +137,7 @@ def _first_node(chunk: str) -> yaml.Node | None:
 
 def _in_document(path: Path, line: int, obj: K8sObject, field: str | None) -> tuple[int, int] | None:
     store = _stored(path)
-    key = f"{line}\0{obj.kind}\0{obj.name}\0{field or ''}"
+    key = f"{line}\0{obj.kind}\0{obj.metadata.get('namespace') or ''}\0{obj.name}\0{field or ''}"
     if store is not None and key in store.found:
         hit = store.found[key]
         return (hit[0], hit[1]) if hit else None
@@ -202,17 +203,29 @@ def save_positions() -> None:
         cached.cache_clear()
 
 
-def _list_item(node: yaml.Node, obj: K8sObject) -> yaml.Node:
-    """Inside a `kind: List`, the item that is `obj` (by kind and name)."""
-    if _scalar(_child(node, "kind")) != "List":
-        return node
+def _items(node: yaml.Node) -> list[yaml.Node]:
+    """The items of a list document (`List`, `ConfigMapList`, ...), as the loader expands them."""
     items = _child(node, "items")
-    for item in items.value if isinstance(items, yaml.SequenceNode) else []:
-        meta = _child(item, "metadata")
-        if _scalar(_child(item, "kind")) == obj.kind and _scalar(_child(meta, "name")) == obj.name:
-            found: yaml.Node = item
-            return found
-    return node
+    if not is_list_kind(_scalar(_child(node, "kind"))) or not isinstance(items, yaml.SequenceNode):
+        return []
+    return list(items.value)
+
+
+def _list_item(node: yaml.Node, obj: K8sObject) -> yaml.Node:
+    """Inside a list document, the item that is `obj`: by kind and name, and by namespace among
+    namesakes (a RoleBindingList often binds one name in several namespaces; a kustomize build
+    may have set the namespace, so a namesake in no namespace is still the item)."""
+    same = [
+        item
+        for item in _items(node)
+        if _scalar(_child(item, "kind")) == obj.kind
+        and _scalar(_child(_child(item, "metadata"), "name")) == obj.name
+    ]
+    namespace = obj.metadata.get("namespace")
+    return next(
+        (i for i in same if _scalar(_child(_child(i, "metadata"), "namespace")) == namespace),
+        same[0] if same else node,
+    )
 
 
 def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
@@ -317,14 +330,16 @@ def _in_kustomization(
 
 @functools.lru_cache(maxsize=256)
 def _identities(path: Path) -> tuple[tuple[int, str, str], ...]:
-    """(first line, kind, metadata.name) of each document of a YAML file."""
+    """(first line of its document, kind, metadata.name) of each object of a YAML file (each item
+    of a list document too: the document's line, from which `_list_item` finds the item)."""
     out = []
     try:
         for node in yaml.compose_all(_text(path), Loader=_Loader):
-            if isinstance(node, yaml.MappingNode):
-                kind = _scalar(_child(node, "kind")) or ""
-                name = _scalar(_child(_child(node, "metadata"), "name")) or ""
-                out.append((node.start_mark.line + 1, kind, name))
+            for item in _items(node) or [node]:
+                if isinstance(item, yaml.MappingNode):
+                    kind = _scalar(_child(item, "kind")) or ""
+                    name = _scalar(_child(_child(item, "metadata"), "name")) or ""
+                    out.append((node.start_mark.line + 1, kind, name))
     except yaml.YAMLError:
         pass
     return tuple(out)

@@ -179,23 +179,28 @@ def parse_rendered(
     results: list[K8sObject | Problem] = []
     chart_source = Source(chart_label, 0, None, chart_label, profile)
     origins: dict[str, Origin] = {}
-    # helm prefixes every document with "# Source: <chart>/templates/x.yaml".
+    # helm prefixes every template document with "# Source: <chart>/templates/x.yaml", but prints a
+    # crds/ file once, as written: its own `---` lines (controller-gen starts every file with one)
+    # leave documents after the `# Source:` line without it. They belong to the last source seen.
+    key: str | None = None
     for chunk in re.split(r"^---\s*$", text, flags=re.MULTILINE):
         match = _SOURCE_COMMENT.search(chunk)
-        if match is None:
-            if chunk.strip():
-                results.append(Problem(chart_source, "rendered output without a `# Source:` line"))
+        if match is not None:
+            key = match.group(1)
+        elif not chunk.strip():
+            continue
+        if key is None:
+            results.append(Problem(chart_source, "rendered output without a `# Source:` line"))
             continue
         origin = None
         if chart is not None and base is not None:
-            key = match.group(1)
             origin = origins.get(key)
             if origin is None:
                 disk = template_path(chart, key)
                 origin = origins[key] = Origin("template", disk, display(disk, base))
             template = origin.label
         else:
-            template = str(Path(chart_label).parent / match.group(1))
+            template = str(Path(chart_label).parent / key)
         documents = iter_documents(chunk.encode(), Source(template, 0, None, chart_label, profile), limits)
         for item in to_objects(documents, namespace):
             if isinstance(item, K8sObject):

@@ -3,12 +3,13 @@
 Secret `data`/`stringData` values, credential-looking env values and credential-looking ConfigMap
 keys are replaced by a fingerprint (`<redacted: 24 chars "hu********…">`): the length and at most
 two leading characters, so a reader can tell a `yes` flag from a real secret without seeing it.
-Free text is scrubbed of `password=...`-style pairs and `scheme://user:password@host` URLs, but
-never of file positions (`templates/secret.yaml:12:3` in helm's errors).
+Free text is scrubbed of `password=...`-style pairs, `scheme://user:password@host` URLs and known
+token formats, but never of file positions (`templates/secret.yaml:12:3` in helm's errors).
 
 `is_credential(name, value)` is what the credential rules judge by: the name must look like a
-credential and the value like one too (not a flag, a placeholder, a path, or a reference to a
-Secret by name).
+credential (and not merely be about one) and the value must look like one too: not a flag, a
+reference, a command's output, a number or an image, and for a token not a short id. Display errs
+the other way: every credential-named value is fingerprinted, whatever it holds.
 """
 
 from __future__ import annotations
@@ -22,20 +23,35 @@ CREDENTIAL_NAME = re.compile(
     re.IGNORECASE,
 )
 # Names that say the value is *about* a credential: the Secret's name, a file, a URL, a lifetime,
-# a switch (`DB_SECRET_NAME`, `TOKEN_TTL`, `PASSWORD_FILE`, `OIDC_TOKEN_URL`).
+# a switch, the command that prints it, the image that fetches it (`DB_SECRET_NAME`, `TOKEN_TTL`,
+# `PASSWORD_FILE`, `OIDC_TOKEN_URL`, `AIRFLOW__WEBSERVER__SECRET_KEY_CMD`, `SECRETS_INIT_IMAGE`).
 _ABOUT = (
     "name|names|ref|refs|file|path|dir|url|uri|endpoint|host|port|length|len|size|ttl|timeout|expiry|"
     "expires|lifetime|algorithm|alg|type|mode|policy|header|enabled|required|version|provider|issuer|"
-    "audience|scope|scopes|format|prefix|id|keyid"
+    "audience|scope|scopes|format|prefix|id|keyid|cmd|command|image"
 )
 _ABOUT_CAMEL = "|".join(word.capitalize() for word in _ABOUT.split("|"))
 # After a separator (DB_SECRET_NAME, token.ttl) or at a camelCase boundary (secretName, tokenFile).
 _ABOUT_SUFFIX = re.compile(rf"(?:[_.-](?i:{_ABOUT})|(?<=[a-z0-9])(?:{_ABOUT_CAMEL}))$")
 # Switches, not secrets (`ALLOW_EMPTY_PASSWORD=yes`, `REDIS_PASSWORD_ENABLED=false`).
 _FLAG = re.compile(r"^(yes|no|y|n|true|false|on|off|enabled?|disabled?|none|null|0|1)$", re.IGNORECASE)
-# Filled in at run time, so no secret is written down: ${DB_PASSWORD}, {{ .Values.x }}, and the
-# kubelet's $(DB_PASSWORD) reference to another env var.
-PLACEHOLDER = re.compile(r"\$\{[^}]*\}|\{\{[^}]*\}\}|\$\([A-Za-z_][A-Za-z0-9_]*\)")
+# Filled in at run time, so no secret is written down: ${DB_PASSWORD} and $DB_PASSWORD (a shell or
+# envsubst), {{ .Values.x }}, the kubelet's $(DB_PASSWORD) reference to another env var and a
+# shell's $(cat /run/secrets/db) command. A bare $VAR is upper case, as env vars are written.
+PLACEHOLDER = re.compile(r"\$\{[^}]*\}|\{\{[^}]*\}\}|\$\([^()]*\)|\$[A-Z_][A-Z0-9_]*")
+# Credentials whose format says what they are, whatever they are called: vendor tokens, JWTs, keys.
+KNOWN_TOKEN = re.compile(
+    r"\b(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_\w{22,}|glpat-[\w-]{20}|xox[abprs]-[\w-]{10,}"
+    r"|[sr]k_live_[A-Za-z0-9]{16,}|AKIA[0-9A-Z]{16}|AIza[\w-]{35}|eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{16,})"
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"
+)
+_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
+# registry/path:tag or @digest: what a container pulls, not what it authenticates with.
+_IMAGE = re.compile(r"[a-z0-9.-]+(?::\d+)?/[a-z0-9._/-]+(?::\w[\w.-]*|@sha256:[0-9a-f]{64})")
+# Words and numbers joined by dashes (`etcd-cluster-k8s`): names a cluster or a tenant.
+_SHORT_ID = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)+")
+# Comment lines (YAML, shell, ini, properties) and trailing `  # ...` comments: prose, not settings.
+_COMMENT = re.compile(r"^[ \t]*(?:#|;|//).*$|[ \t]+#.*$", re.MULTILINE)
 _CREDENTIAL_WORDS = r"password|passwd|secret|token|api[_-]?key|private[_-]?key|credential"
 _TEXT_PAIR = re.compile(
     rf"(?i)\b([\w.-]*(?:{_CREDENTIAL_WORDS})[\w.-]*)"
@@ -70,33 +86,84 @@ def is_credential_name(name: str) -> bool:
     return bool(CREDENTIAL_NAME.search(name))
 
 
+def credential_kind(name: str) -> str | None:
+    """What a name says it holds: "password", "secret" (a secret, key, credential, DSN) or "token";
+    None when it names no credential or is only about one (`DB_SECRET_NAME`, `TOKEN_TTL`)."""
+    words = {m.group(0).lower() for m in CREDENTIAL_NAME.finditer(name)}
+    if not words or _ABOUT_SUFFIX.search(name):
+        return None
+    if any(w.startswith("pass") for w in words):
+        return "password"
+    return "token" if words == {"token"} else "secret"
+
+
+def _literal(kind: str | None, text: str) -> bool:
+    """Is `text` written down as the credential a name of that kind holds?
+
+    A password is chosen by a person, so any literal counts (digits too: 123456 is the commonest
+    one). A secret or key is not a short number (a count, a size) nor an image. A token is issued
+    by a system, so a short id is not one either (`ETCD_INITIAL_CLUSTER_TOKEN=etcd-cluster-k8s`
+    names the cluster; `CASSANDRA_NUM_TOKENS=256` counts them). A value of several lines is a file,
+    judged by its content (`embeds_credential`).
+    """
+    literal = PLACEHOLDER.sub("", text).strip()
+    if kind is None or not literal or _FLAG.match(literal) or "\n" in literal:
+        return False
+    if kind == "password" or KNOWN_TOKEN.search(literal):
+        return True
+    # Six characters hold any count, size or port; a longer number may be a numeric token.
+    if (len(literal) <= 6 and _NUMBER.fullmatch(literal)) or _IMAGE.fullmatch(literal):
+        return False
+    return kind != "token" or not _short_id(literal)
+
+
+def _short_id(text: str) -> bool:
+    """Dashed words and numbers with no random-looking part (a UUID's parts mix hex letters and
+    digits): an identifier, not a token."""
+    return (
+        len(text) <= 63
+        and _SHORT_ID.fullmatch(text) is not None
+        and not any(len(p) >= 8 and not p.isalpha() and not p.isdigit() for p in text.split("-"))
+    )
+
+
 def embeds_credential(text: str) -> bool:
-    """Does free text carry a credential: a `password=...` pair with a literal value, or a URL with
-    user:password? (`secretName: tls` and `token.yaml:12:3` do not count.)"""
-    text = PLACEHOLDER.sub("", text)
+    """Does free text carry a credential: a known token format, a URL with user:password, or a
+    `password=...` pair with a literal value on one line, outside comments? (`secretName: tls`,
+    `token:` over a nested mapping, `image: ghcr.io/x/secrets-init:1.0`, `token.yaml:12:3` and
+    `# the password: is set below` do not count.)"""
+    if KNOWN_TOKEN.search(text):
+        return True
+    text = PLACEHOLDER.sub("", _COMMENT.sub("", text))
     if _URL_CREDS.search(text):
         return True
-    for match in _TEXT_PAIR.finditer(text):
-        key, value = match.group(1), match.group(3)
-        if not _is_position(match) and not _ABOUT_SUFFIX.search(key) and not _FLAG.match(value):
-            return True
-    return False
+    return bool(_ANY_KEYWORD.search(text)) and any(_literal_pair(m) for m in _TEXT_PAIR.finditer(text))
+
+
+def _literal_pair(match: re.Match[str]) -> bool:
+    """A pair the credential pattern found is a key and its literal value, not a look-alike: one
+    line (a key over a nested mapping is followed by the next line's key), not a file position, a
+    key that starts a word (not the end of a path or an image such as `org/token-proxy:1.2`), a
+    colon that separates as YAML and JSON do (`key: v`, `"key":"v"`, not `name:tag`), and a value."""
+    key, sep, value = match.group(1), match.group(2), match.group(3)
+    start = match.start()
+    if "\n" in sep or _is_position(match) or (start and match.string[start - 1] in "/@:."):
+        return False
+    if "=" not in sep and not re.search(r"^['\"]|:[\s'\"]", sep):
+        return False
+    if value[0] in "&*!|>" or not re.search(r"[A-Za-z0-9]", value):
+        return False  # YAML syntax (an anchor, a block scalar), not a value
+    return _literal(credential_kind(key), value)
 
 
 def is_credential(name: str, value: Any) -> bool:
-    """Is `name: value` a literal credential? The name must look like one and not merely be about
-    one (`*_SECRET_NAME`, `*_FILE`, `*_TTL`), and the value must be a literal: not empty, not a
-    switch such as `yes`, not only placeholders. A value that embeds a credential (a URL with a
-    password) counts whatever the name."""
+    """Is `name: value` a literal credential? A value that embeds one (a URL with a password, a
+    known token format) counts whatever the name; otherwise the name must say what it holds
+    (`credential_kind`) and the value be written down as one (`_literal`)."""
     if not isinstance(value, str | int | float) or isinstance(value, bool):
         return False
     text = str(value)
-    if embeds_credential(text):
-        return True
-    if not is_credential_name(name) or _ABOUT_SUFFIX.search(name):
-        return False
-    literal = PLACEHOLDER.sub("", text).strip()
-    return bool(literal) and not _FLAG.match(literal)
+    return embeds_credential(text) or _literal(credential_kind(name), text)
 
 
 def redact_object(body: dict[str, Any]) -> dict[str, Any]:
@@ -157,7 +224,10 @@ def _pair(match: re.Match[str]) -> str:
 
 
 def redact_text(text: str) -> str:
-    """Scrub `password=hunter2`, `token: abc`, `scheme://user:pass@host` from free text."""
+    """Scrub `password=hunter2`, `token: abc`, `scheme://user:pass@host` and known token formats
+    (`ghp_...`, a JWT) from free text. Unlike `embeds_credential` it judges no value: a look-alike
+    is scrubbed too (hiding a flag costs nothing, showing a secret does)."""
     if "://" in text:
         text = _URL_CREDS.sub(lambda m: m.group(1) + fingerprint(m.group(2)) + m.group(3), text)
+    text = KNOWN_TOKEN.sub(lambda m: fingerprint(m.group(0)), text)
     return _TEXT_PAIR.sub(_pair, text) if _ANY_KEYWORD.search(text) else text

@@ -55,8 +55,8 @@ def priority_class_defined(ctx: Context) -> Iterator[Violation]:
         spec, path = pod_spec(obj)
         name = spec.get("priorityClassName")
         field = f"{path}.priorityClassName"
-        if name is None:
-            continue
+        if name is None or name == "":
+            continue  # empty is unset for the API server: the cluster's default class applies
         if not isinstance(name, str):
             yield Violation(obj, field, name, "a PriorityClass name", "priorityClassName is not a string")
             continue

@@ -276,10 +276,12 @@ def service_account_token_opt_in(obj: K8sObject, ctx: Context) -> Iterator[Viola
     severity=Severity.BLOCKER,
     kinds=WORKLOADS,
     description="No container env var carries a literal credential: a credential-looking name (password, "
-    "token, secret, api key, DSN, ...) with a literal value, or any value embedding a `password=` pair or "
-    "a URL with user:password. Names about a credential (`*_SECRET_NAME`, `*_FILE`, `*_TTL`), switches "
-    "(`ALLOW_EMPTY_PASSWORD=yes`) and `$(VAR)`/`${VAR}` references are not credentials. Same concern as "
-    "kube-linter env-var-secret and Polaris sensitiveContainerEnvVar.",
+    "token, secret, api key, DSN, ...) with a value written down as one, or any value embedding a "
+    "`password=` pair, a URL with user:password or a known token format (`ghp_...`, a JWT). Values are "
+    "judged, not names alone: names about a credential (`*_SECRET_NAME`, `*_FILE`, `*_CMD`), switches "
+    "(`ALLOW_EMPTY_PASSWORD=yes`), `$(VAR)`/`${VAR}`/`$VAR`/`$(cat ...)` references, short numbers and "
+    "images are not credentials, nor is a short id named a token (`ETCD_INITIAL_CLUSTER_TOKEN`). Same "
+    "concern as kube-linter env-var-secret and Polaris sensitiveContainerEnvVar.",
     remediation="Replace `value:` with `valueFrom.secretKeyRef` naming a Secret key (or mount the Secret "
     "as a file).",
 )
@@ -307,9 +309,9 @@ def no_literal_credentials_in_env(obj: K8sObject, ctx: Context) -> Iterator[Viol
     severity=Severity.BLOCKER,
     kinds=("ConfigMap",),
     description="ConfigMaps hold no credentials: no credential-looking key with a literal value and no "
-    "value embedding `password=...`-style pairs or `scheme://user:password@host` URLs (keys about a "
-    "credential, switches and placeholders excepted, as for env vars). Same concern as Polaris "
-    "sensitiveConfigmapContent.",
+    "value embedding `password=...`-style pairs on one line, `scheme://user:password@host` URLs or known "
+    "token formats (values judged as for env vars; comments and keys over nested mappings are not pairs). "
+    "Same concern as Polaris sensitiveConfigmapContent.",
     remediation="Move the credential into a Secret and reference it (secretKeyRef, or a URL assembled from "
     "env vars at start-up).",
 )

@@ -180,20 +180,17 @@ def requests_within_limits(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 _PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 
 
-def _declared_ports(container: dict[str, Any]) -> tuple[set[int], set[str], str]:
-    """(containerPort numbers, port names, `name=number` listing) one container declares."""
-    numbers: set[int] = set()
+def _port_names(container: dict[str, Any]) -> tuple[set[str], str]:
+    """(port names one container declares, `name=number` listing of its ports)."""
     names: set[str] = set()
     listed = []
     for item in as_list(container.get("ports")):
         port = as_dict(item)
         number, name = as_int(port.get("containerPort")), port.get("name")
-        if number is not None:
-            numbers.add(number)
         if isinstance(name, str):
             names.add(name)
         listed.append(f"{name}={number}" if isinstance(name, str) else str(number))
-    return numbers, names, ", ".join(listed) or "no ports"
+    return names, ", ".join(listed) or "no ports"
 
 
 @object_rule(
@@ -201,33 +198,30 @@ def _declared_ports(container: dict[str, Any]) -> tuple[set[int], set[str], str]
     family="workloads",
     severity=Severity.CRITICAL,
     kinds=WORKLOADS,
-    description="Every httpGet/tcpSocket/grpc probe targets a port its container declares: a port name "
-    "must be one of the container's port names (the kubelet cannot resolve it otherwise), and a number one "
-    "of its containerPorts when it declares any (a probe on another port never sees the app). Same concern "
-    "as kube-linter liveness-port, readiness-port and startup-port.",
-    remediation="Point the probe at the container's serving port, by name (e.g. `port: http`) or by the "
-    "containerPort number the app listens on.",
+    description="A probe that targets a port by name names a port its own container declares: the "
+    "kubelet resolves the name among that container's ports only, so otherwise the probe fails whatever "
+    "the app does. A port number is probed as written, listed in `ports` or not (the list is "
+    "informational), so it is not judged. Same concern as kube-linter liveness-port, readiness-port and "
+    "startup-port.",
+    remediation="Name one of the container's ports (e.g. `port: http`), add the named port to the "
+    "container's ports, or give the port number the app listens on.",
 )
 def probe_port_exposed(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     for container, path in containers(obj, include_init=False):
-        numbers, names, listed = _declared_ports(container)
+        names, listed = _port_names(container)
         for probe in _PROBES:
             for handler in ("httpGet", "tcpSocket", "grpc"):
                 port = as_dict(as_dict(container.get(probe)).get(handler)).get("port")
-                if isinstance(port, str) and port.isdigit():
-                    port = int(port)
-                if isinstance(port, str) and port not in names:
-                    hint = f"{probe} targets port name {port!r}, which the container does not declare"
-                elif as_int(port) is not None and numbers and port not in numbers:
-                    hint = f"{probe} targets port {port}, which is not a containerPort of the container"
-                else:
+                # The kubelet falls back to a number for a name no port has ("8080" is port 8080).
+                if not isinstance(port, str) or port in names or port.isdigit():
                     continue
                 yield Violation(
                     obj,
                     f"{path}.{probe}.{handler}.port",
                     port,
-                    f"a declared port ({listed})",
-                    f"{hint} (it declares {listed}): the probe never reaches the app",
+                    f"a declared port name ({listed})",
+                    f"{probe} targets port name {port!r}, which the container does not declare "
+                    f"(it declares {listed}): the kubelet cannot resolve it, so the probe always fails",
                 )
 
 
