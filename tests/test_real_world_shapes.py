@@ -17,15 +17,10 @@ from typing import Any
 
 import pytest
 
+from conformance.credentials import embeds_credential, fingerprint, is_credential
 from conformance.inventory import K8sObject, Problem, load_bytes
 from conformance.inventory.render import parse_rendered
-from conformance.report.redact import (
-    embeds_credential,
-    fingerprint,
-    is_credential,
-    redact_object,
-    redact_text,
-)
+from conformance.report.redact import redact_object, redact_text
 from conformance.settings import Settings
 from conformance.static import (
     StaticRun,

@@ -6,13 +6,8 @@ from typing import Any
 
 import pytest
 
-from conformance.report.redact import (
-    embeds_credential,
-    fingerprint,
-    is_credential,
-    redact_object,
-    redact_text,
-)
+from conformance.credentials import embeds_credential, fingerprint, is_credential
+from conformance.report.redact import redact_object, redact_text
 
 
 def test_secret_data_and_string_data_are_fingerprinted() -> None:

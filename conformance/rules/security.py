@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from ..credentials import embeds_credential, fingerprint, is_credential
 from ..inventory.model import K8sObject
-from ..report.redact import embeds_credential, fingerprint, is_credential
 from .k8s import WORKLOADS, as_dict, as_int, as_list, containers, pod_spec, show
 from .registry import Context, Severity, Violation, object_rule
 
