@@ -24,7 +24,7 @@ from typing import Any
 
 from .inventory import Inventory, K8sObject, Problem, Source
 from .inventory.loader import iter_documents
-from .rules.k8s import (
+from .k8s import (
     WORKLOADS,
     as_dict,
     as_int,

@@ -27,8 +27,8 @@ from conformance.cluster.dataplane import SYSTEM_TOOLS, netns, unavailable
 from conformance.cluster.dataplane.watch import UplinkWatch, bpf_program, default_interface, describe
 from conformance.cluster.local import SERVICE_CIDR, LocalProvider
 from conformance.inventory import Inventory, K8sObject, Source
+from conformance.k8s import policy_types
 from conformance.netpol import load_flows
-from conformance.rules.k8s import policy_types
 from conformance.settings import Settings
 from conformance.suites.behaviour.probe_matrix import (
     Cell,
@@ -295,7 +295,7 @@ def test_explanations_name_the_policy_at_fault(tmp_path: Path) -> None:
 
 def test_a_policy_without_policy_types_is_read_one_way(tmp_path: Path) -> None:
     """No policyTypes but egress rules: the API reads Ingress + Egress. The static rules, the truth
-    table and the probe explanations share that reading (rules.k8s.policy_types): here an egress
+    table and the probe explanations share that reading (conformance.k8s.policy_types): here an egress
     policy with a podSelector typo and no policyTypes is named as the one that would admit the flow."""
     objects = [
         K8sObject(_deployment("api", "shop", 8080), Source("apps.yaml", 0)),

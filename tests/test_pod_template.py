@@ -9,9 +9,7 @@ import yaml
 
 from conformance.fixtures import FIXTURE_TODAY
 from conformance.inventory import Inventory, K8sObject, Source
-from conformance.policy import load_policy
-from conformance.rules import REGISTRY, Context, load_all
-from conformance.rules.k8s import (
+from conformance.k8s import (
     CUSTOM_WORKLOAD,
     WORKLOADS,
     containers,
@@ -20,6 +18,8 @@ from conformance.rules.k8s import (
     pod_labels,
     pod_template_of,
 )
+from conformance.policy import load_policy
+from conformance.rules import REGISTRY, Context, load_all
 from conformance.tools import REPO
 
 POD = {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "i:1"}]}}

@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 
 from conformance.fixtures import FIXTURE_TODAY, FIXTURES
 from conformance.inventory import Inventory, K8sObject, Source, load_bytes
+from conformance.k8s import CUSTOM_WORKLOAD
 from conformance.policy import Policy, load_policy
 from conformance.rules import REGISTRY, Context, Rule, load_all
 from conformance.rules.autoscaling import required_metrics
-from conformance.rules.k8s import CUSTOM_WORKLOAD
 from conformance.tools import REPO
 
 RULES: list[Rule] = sorted(load_all().values(), key=lambda r: r.id)

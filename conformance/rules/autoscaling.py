@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..inventory.model import K8sObject
-from ..policy import Policy
-from .k8s import (
+from ..k8s import (
     HPA,
     SCALABLE,
     as_dict,
@@ -19,6 +18,7 @@ from .k8s import (
     scale_target,
     subjects,
 )
+from ..policy import Policy
 from .registry import Context, Severity, Violation, inventory_rule, object_rule
 
 VPA = "VerticalPodAutoscaler"

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..inventory.model import K8sObject
-from .autoscaling import metric_names
-from .k8s import (
+from ..k8s import (
     HPA,
     SCALABLE,
     as_dict,
@@ -29,6 +28,7 @@ from .k8s import (
     service_policy,
     subjects,
 )
+from .autoscaling import metric_names
 from .registry import Context, Severity, Violation, inventory_rule
 
 GIB = 2**30

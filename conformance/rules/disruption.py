@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from .k8s import (
+from ..k8s import (
     CUSTOM_WORKLOAD,
     HPA,
     SCALABLE,

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..inventory.model import K8sObject
+from ..k8s import WORKLOADS, of_kinds, pod_labels, selector_is_empty
 from ..netpol import Flow, cell_verdicts, compare, modelled_from_flows, truth_table
-from .k8s import WORKLOADS, of_kinds, pod_labels, selector_is_empty
 from .registry import Context, Severity, Violation, inventory_rule
 
 NETPOL = "NetworkPolicy"

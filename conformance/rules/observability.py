@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..inventory.model import K8sObject
+from ..k8s import WORKLOADS, LabelIndex, as_dict, as_list, fmt_labels, selector_matches, subjects
 from ..policy import Policy
-from .k8s import WORKLOADS, LabelIndex, as_dict, as_list, fmt_labels, selector_matches, subjects
 from .networking import monitor_namespaces, monitored_services
 from .registry import Context, Severity, Violation, inventory_rule, object_rule
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..inventory.model import K8sObject
-from .k8s import as_dict, as_list, subjects
+from ..k8s import as_dict, as_list, subjects
 from .registry import Context, Severity, Violation, inventory_rule, object_rule
 
 ROLES = ("Role", "ClusterRole")

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..inventory.locate import Location, locate
 from ..inventory.model import Inventory, K8sObject
+from ..k8s import of_kinds
 from ..policy import Exemption, Policy
-from .k8s import of_kinds
 
 if TYPE_CHECKING:
     from ..netpol import DeclaredFlow

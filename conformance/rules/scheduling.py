@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..inventory.model import K8sObject
-from ..policy import Policy
-from .k8s import (
+from ..k8s import (
     LONG_RUNNING,
     SCALABLE,
     WORKLOADS,
@@ -20,6 +19,7 @@ from .k8s import (
     service_policy,
     subjects,
 )
+from ..policy import Policy
 from .registry import Context, Severity, Violation, inventory_rule, object_rule
 
 # Built into every cluster: never defined in manifests.

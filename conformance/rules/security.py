@@ -11,7 +11,7 @@ from typing import Any
 
 from ..credentials import embeds_credential, fingerprint, is_credential
 from ..inventory.model import K8sObject
-from .k8s import WORKLOADS, as_dict, as_int, as_list, containers, pod_spec, show
+from ..k8s import WORKLOADS, as_dict, as_int, as_list, containers, pod_spec, show
 from .registry import Context, Severity, Violation, object_rule
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..inventory.model import K8sObject
-from .k8s import (
+from ..k8s import (
     LONG_RUNNING,
     WORKLOADS,
     as_dict,

@@ -33,7 +33,7 @@ from conformance.plugin import settings_from_config
 from conformance.policy import Policy, PolicyError, load_policy
 from conformance.report.allure_labels import attach_text
 from conformance.report.live import Progress, say
-from conformance.rules.k8s import of_kinds
+from conformance.k8s import of_kinds
 from conformance.schema import SCHEMA_RULE
 from conformance.schema.crds import Catalogue
 from conformance.schema.lifecycle import LifecycleTable

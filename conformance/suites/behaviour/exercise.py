@@ -19,8 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from conformance.inventory import Inventory, K8sObject
-from conformance.policy import Policy
-from conformance.rules.k8s import (
+from conformance.k8s import (
     HPA,
     as_dict,
     matching_workloads,
@@ -29,6 +28,7 @@ from conformance.rules.k8s import (
     service_policy,
     workload_index,
 )
+from conformance.policy import Policy
 
 from .scaling import HpaSpec, Rate, intended
 

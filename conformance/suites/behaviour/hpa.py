@@ -31,7 +31,7 @@ from conformance.cluster.kube import ApiError, Kube
 from conformance.cluster.wait import Poll, wait_until
 from conformance.errors import InfraError
 from conformance.inventory import K8sObject
-from conformance.rules.k8s import containers, requests_of
+from conformance.k8s import containers, requests_of
 
 from .exercise import HpaSubject
 from .resources import TestNamespaces, pod_security_labels, wait_deployment_ready

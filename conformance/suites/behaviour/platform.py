@@ -33,7 +33,7 @@ from conformance.cluster.kube import ApiError, Kube
 from conformance.cluster.wait import Poll, wait_until
 from conformance.inventory import Inventory, K8sObject
 from conformance.inventory.model import CLUSTER_SCOPED
-from conformance.rules.k8s import WORKLOADS, pod_template_of
+from conformance.k8s import WORKLOADS, pod_template_of
 from conformance.schema.crds import Catalogue, identity, is_crd, served_versions
 from conformance.schema.lifecycle import LifecycleTable
 

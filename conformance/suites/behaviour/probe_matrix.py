@@ -36,6 +36,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.inventory import Inventory, K8sObject
+from conformance.k8s import (
+    WORKLOADS,
+    as_dict,
+    as_list,
+    fmt_selector,
+    of_kinds,
+    policy_types,
+    selector_matches,
+)
 from conformance.netpol import (
     DeclaredFlow,
     Endpoint,
@@ -45,15 +54,6 @@ from conformance.netpol import (
     expected_flows,
     modelled_from_flows,
     workload_endpoints,
-)
-from conformance.rules.k8s import (
-    WORKLOADS,
-    as_dict,
-    as_list,
-    fmt_selector,
-    of_kinds,
-    policy_types,
-    selector_matches,
 )
 
 MAX_CELLS = 10_000  # a bound on one run's connections (the ci render has ~2,000)

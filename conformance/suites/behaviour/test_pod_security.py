@@ -17,7 +17,7 @@ import pytest
 from conformance.cluster import ApiError, Kube
 from conformance.inventory import Inventory, K8sObject
 from conformance.report.allure_labels import attach_text, label
-from conformance.rules.k8s import of_kinds
+from conformance.k8s import of_kinds
 
 from .conftest import TIER
 from .platform import WORKLOAD_KINDS, NamespaceMap, PlatformState, pod_from_workload

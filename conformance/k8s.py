@@ -1,4 +1,6 @@
-"""Helpers rules share for reading Kubernetes objects (pod specs, selectors, quantities).
+"""Reading Kubernetes objects (pod specs, selectors, quantities, NetworkPolicy defaults): the one set
+of accessors the rules, the NetworkPolicy truth table (netpol.py) and the tiers share. It sits below
+all of them (it imports only the inventory and the policy), so none reads an object its own way.
 
 Every helper tolerates wrong types and missing fields: rules also run on
 objects that failed schema validation, and a rule that crashes hides findings.
@@ -13,8 +15,8 @@ from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..inventory.model import Inventory, K8sObject
-from ..policy import Policy, ServicePolicy
+from .inventory.model import Inventory, K8sObject
+from .policy import Policy, ServicePolicy
 
 # Kinds that run pods. Built-in kinds are recognised by kind and API group; any other kind
 # whose spec.template.spec lists containers (Argo Rollout, Knative Service, OpenKruise
