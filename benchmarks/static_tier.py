@@ -35,7 +35,7 @@ from corpus import make_corpus  # noqa: E402  (this folder is on sys.path: run a
 
 from conformance import tools  # noqa: E402
 from conformance.inventory.render import values_files  # noqa: E402
-from conformance.schema.kubeconform import SchemaLocations  # noqa: E402
+from conformance.schema.locations import SchemaLocations  # noqa: E402
 from conformance.settings import Settings  # noqa: E402
 
 PYTEST = [sys.executable, "-m", "pytest", "-p", "no:hypothesispytest", "-p", "conformance.plugin"]

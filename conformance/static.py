@@ -40,7 +40,8 @@ from .policy import BASELINE, Exemption, Policy, PolicyError, load_policy
 from .rules import Context, Finding, Rule, RuleOutcome, evaluate, load_all
 from .rules.registry import configured, disabled_rules, evaluate_profiles, locate_findings
 from .schema import SCHEMA_RULE
-from .schema.kubeconform import SchemaCheck, SchemaLocations, SchemaResult, Status
+from .schema.kubeconform import SchemaCheck, SchemaResult, Status
+from .schema.locations import SchemaLocations
 from .settings import Settings
 
 T = TypeVar("T")

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from conformance import tools
 from conformance.inventory import K8sObject, Problem
 from conformance.inventory.render import parse_rendered
-from conformance.schema.kubeconform import SchemaLocations, Status, validate
+from conformance.schema.kubeconform import Status, validate
+from conformance.schema.locations import SchemaLocations
 from conformance.settings import Settings
 
 CHART = tools.REPO / "manifests" / "helm" / "tartware"

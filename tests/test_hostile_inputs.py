@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformance.inventory import Inventory, K8sObject, Limits, Problem, build_inventory, load_bytes
-from conformance.schema.kubeconform import SchemaLocations, Status, validate
+from conformance.schema.kubeconform import Status, validate
+from conformance.schema.locations import SchemaLocations
 from conformance.settings import Settings
 from conformance.tools import REPO
 

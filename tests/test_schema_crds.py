@@ -23,7 +23,8 @@ import pytest
 
 from conformance.inventory import build_inventory
 from conformance.inventory.model import K8sObject
-from conformance.schema.kubeconform import SchemaLocations, Status, validate
+from conformance.schema.kubeconform import Status, validate
+from conformance.schema.locations import SchemaLocations
 from conformance.settings import Settings
 from conformance.static import run_static
 from conformance.tools import REPO

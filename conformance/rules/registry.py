@@ -24,9 +24,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import importlib
+import pkgutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..inventory.locate import Location, locate
@@ -299,14 +302,23 @@ class RuleOutcome:
         yield from (f for f, _ in self.expired + self.exempted)
 
 
+@functools.cache
+def load_all() -> dict[str, Rule]:
+    """Import every rule module of this package (each registers its rules on import). By module
+    name, not by import statement: the rule modules import this registry, not the other way."""
+    folder = Path(__file__).parent
+    for module in sorted(m.name for m in pkgutil.iter_modules([str(folder)])):
+        if module not in {"registry", "parity"}:
+            importlib.import_module(f"{__package__}.{module}")
+    return REGISTRY
+
+
 def evaluate(ctx: Context, rules: Iterable[Rule] | None = None) -> list[RuleOutcome]:
     """Run every enabled rule (or the given ones) against ctx.inventory.
 
     Rules the policy switches off are left out; rules with nothing to judge come back
     with `not_applicable` set and no findings.
     """
-    from . import load_all
-
     load_all()
     enabled, _ = configured(ctx.policy, rules if rules is not None else REGISTRY.values())
     return [_outcome(rule, ctx) for rule in enabled]
@@ -316,8 +328,6 @@ def evaluate_profiles(contexts: list[Context]) -> list[list[RuleOutcome]]:
     """`evaluate` for contexts that differ only in their profile (the same objects, policy, date
     and flows: an input without charts). Each rule runs in the first; a rule that never read the
     profile there has the same outcome in the others (same data, same path), so it runs once."""
-    from . import load_all
-
     load_all()
     if not contexts:
         return []

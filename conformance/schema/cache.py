@@ -21,13 +21,11 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import tools
 from ..cache import cache_root, entry_path, write_entry
-
-if TYPE_CHECKING:
-    from .kubeconform import SchemaLocations
+from .locations import SchemaLocations
 
 FORMAT = "1"  # bump when the stored entries change shape
 

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,9 @@ from .. import tools
 from ..errors import InfraError
 from ..inventory.build import InputFile
 from ..inventory.model import K8sObject
-from ..settings import Settings
 from .cache import ResultCache
-from .crds import Catalogue, identity, is_crd, write_schemas
-from .lifecycle import LifecycleTable
+from .crds import identity, is_crd, write_schemas
+from .locations import SchemaLocations
 
 TIMEOUT_S = 600
 
@@ -52,64 +51,6 @@ class SchemaResult:
     errors: tuple[FieldError, ...]
     message: str
     deprecation: str = ""  # "<apiVersion Kind> is deprecated since ...": a warning, not a failure
-
-
-@dataclass(frozen=True)
-class SchemaLocations:
-    """Where kubeconform looks, in order, and the target version's API lifecycle.
-
-    core: converted Kubernetes schemas of one version; crds: folders laid out
-    <group>/<kind>_<version>.json (CRDs of the input first, then the generated
-    catalogue, then --crd-schemas folders).
-    """
-
-    core: Path
-    crds: tuple[Path, ...]
-    k8s_version: str = ""  # e.g. 1.36.0; "" skips the lifecycle check
-    lifecycle: LifecycleTable | None = None
-    missing: tuple[Path, ...] = ()  # --crd-schemas folders that do not exist (named in messages)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SchemaLocations:
-        """The core schemas of --k8s-version, the generated CRDs and API table (both from
-        `make tools`, under --schemas) and any --crd-schemas folders."""
-        schemas, version = settings.schemas, settings.k8s_version
-        core = core_folder(schemas, version)
-        catalogue = Catalogue.load(schemas / "crds")
-        extra = settings.crd_schemas
-        return cls(
-            core,
-            tuple(s.schemas for s in catalogue.sources) + tuple(p for p in extra if p.is_dir()),
-            version,
-            LifecycleTable.load(schemas / "api-lifecycle"),
-            tuple(p for p in extra if not p.is_dir()),
-        )
-
-    def with_crds_first(self, folder: Path) -> SchemaLocations:
-        return replace(self, crds=(folder, *self.crds))
-
-    def args(self) -> list[str]:
-        args = ["-schema-location", f"{self.core}/{{{{ .ResourceKind }}}}{{{{ .KindSuffix }}}}.json"]
-        for folder in self.crds:
-            args += [
-                "-schema-location",
-                f"{folder}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",
-            ]
-        return args
-
-
-def core_folder(schemas: Path, version: str) -> Path:
-    """<schemas>/v<version>; "1.36" picks the newest 1.36.x there. InfraError naming the fix."""
-    available = sorted(p.name for p in schemas.glob("v*") if (p / "_definitions.json").is_file())
-    wanted = f"v{version.lstrip('v')}"
-    matches = [a for a in available if a == wanted or a.startswith(f"{wanted}.")]
-    if not matches:
-        raise InfraError(
-            f"no offline schemas for Kubernetes {version} in {schemas} "
-            f"(have: {', '.join(available) or 'none'}); "
-            "run `make tools`, or add the version to KUBERNETES_SCHEMA_VERSIONS in tools/versions.env"
-        )
-    return schemas / max(matches, key=lambda a: [int(x) for x in a[1:].split(".") if x.isdigit()])
 
 
 _STATUS = {
