@@ -244,23 +244,8 @@ def _policy(namespace: str, name: str, spec: dict[str, Any], line: int) -> K8sOb
 
 def test_explanations_name_the_policy_at_fault(tmp_path: Path) -> None:
     """A typo in a podSelector: the declared flow is refused, and the policy that would admit it is named."""
-    deploy = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "api", "namespace": "shop"},
-        "spec": {
-            "template": {
-                "metadata": {"labels": {"app.kubernetes.io/name": "api"}},
-                "spec": {"containers": [{"name": "c", "ports": [{"name": "http", "containerPort": 8080}]}]},
-            }
-        },
-    }
-    client = json.loads(json.dumps(deploy))
-    client["metadata"]["name"] = "web"
-    client["spec"]["template"]["metadata"]["labels"] = {"app.kubernetes.io/name": "web"}
-    objects = [
-        K8sObject(deploy, Source("apps.yaml", 0)),
-        K8sObject(client, Source("apps.yaml", 1)),
+    text = web_to_api_refused(
+        tmp_path,
         _policy("shop", "default-deny-all", {"podSelector": {}, "policyTypes": ["Ingress"]}, 0),
         _policy(
             "shop",
@@ -277,16 +262,7 @@ def test_explanations_name_the_policy_at_fault(tmp_path: Path) -> None:
             },
             1,
         ),
-    ]
-    inventory = Inventory("test", objects)
-    flows_file = tmp_path / "flows.yaml"
-    flows_file.write_text(
-        "- {from: {namespace: shop, app: web}, to: {namespace: shop, app: api}, port: 8080, protocol: TCP}\n"
     )
-    matrix = build_matrix(inventory, load_flows(flows_file))
-    cell = Cell("shop/web", "shop/api", 8080, "TCP")
-    assert cell in matrix.expected
-    text = explain(cell, matrix, Observation(False, "refused", "Connection refused"), inventory, inventory)
     assert "shop/web -> shop/api:8080/TCP: expected ALLOW (declared in flows.yaml), actual refused" in text
     assert "ingress of shop/api is isolated by NetworkPolicy shop/default-deny-all (policies.yaml" in text
     assert "none admits shop/web" in text
@@ -297,36 +273,41 @@ def test_a_policy_without_policy_types_is_read_one_way(tmp_path: Path) -> None:
     """No policyTypes but egress rules: the API reads Ingress + Egress. The static rules, the truth
     table and the probe explanations share that reading (conformance.k8s.policy_types): here an egress
     policy with a podSelector typo and no policyTypes is named as the one that would admit the flow."""
-    objects = [
-        K8sObject(_deployment("api", "shop", 8080), Source("apps.yaml", 0)),
-        K8sObject(_deployment("web", "shop", 8080), Source("apps.yaml", 1)),
-        _policy("shop", "deny-egress", {"podSelector": {}, "policyTypes": ["Egress"]}, 0),
-        _policy(
-            "shop",
-            "web-out",
-            {
-                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "webb"}},
-                "egress": [
-                    {
-                        "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "api"}}}],
-                        "ports": [{"port": 8080}],
-                    }
-                ],
-            },
-            1,
-        ),
+    web_out = _policy(
+        "shop",
+        "web-out",
+        {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "webb"}},
+            "egress": [
+                {
+                    "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "api"}}}],
+                    "ports": [{"port": 8080}],
+                }
+            ],
+        },
+        1,
+    )
+    assert policy_types(web_out) == {"Ingress", "Egress"}
+    deny = _policy("shop", "deny-egress", {"podSelector": {}, "policyTypes": ["Egress"]}, 0)
+    text = web_to_api_refused(tmp_path, deny, web_out)
+    assert "egress of shop/web is isolated by NetworkPolicy shop/deny-egress" in text, text
+    assert "NetworkPolicy shop/web-out (policies.yaml" in text and "would admit it" in text, text
+
+
+def web_to_api_refused(tmp_path: Path, *policies: K8sObject) -> str:
+    """The explanation of a refused, declared shop/web -> shop/api:8080 flow under `policies`."""
+    apps = [
+        K8sObject(_deployment(n, "shop", 8080), Source("apps.yaml", i)) for i, n in enumerate(("api", "web"))
     ]
-    assert policy_types(objects[3]) == {"Ingress", "Egress"}
-    inventory = Inventory("test", objects)
+    inventory = Inventory("test", [*apps, *policies])
     flows_file = tmp_path / "flows.yaml"
     flows_file.write_text(
         "- {from: {namespace: shop, app: web}, to: {namespace: shop, app: api}, port: 8080, protocol: TCP}\n"
     )
     matrix = build_matrix(inventory, load_flows(flows_file))
     cell = Cell("shop/web", "shop/api", 8080, "TCP")
-    text = explain(cell, matrix, Observation(False, "refused", "Connection refused"), inventory, inventory)
-    assert "egress of shop/web is isolated by NetworkPolicy shop/deny-egress" in text, text
-    assert "NetworkPolicy shop/web-out (policies.yaml" in text and "would admit it" in text, text
+    assert cell in matrix.expected
+    return explain(cell, matrix, Observation(False, "refused", "Connection refused"), inventory, inventory)
 
 
 def _deployment(name: str, namespace: str, port: int) -> dict[str, Any]:
