@@ -28,12 +28,12 @@ from conformance.cluster.base import Provider
 from conformance.cluster.lifecycle import guarded, install_signal_handlers
 from conformance.errors import InfraError
 from conformance.inventory import Inventory, K8sObject, build_inventory
+from conformance.k8s import of_kinds
 from conformance.netpol import default_flows_path
 from conformance.plugin import settings_from_config
 from conformance.policy import Policy, PolicyError, load_policy
 from conformance.report.allure_labels import attach_text
 from conformance.report.live import Progress, say
-from conformance.k8s import of_kinds
 from conformance.schema import SCHEMA_RULE
 from conformance.schema.crds import Catalogue
 from conformance.schema.lifecycle import LifecycleTable

@@ -16,8 +16,8 @@ import pytest
 
 from conformance.cluster import ApiError, Kube
 from conformance.inventory import Inventory, K8sObject
-from conformance.report.allure_labels import attach_text, label
 from conformance.k8s import of_kinds
+from conformance.report.allure_labels import attach_text, label
 
 from .conftest import TIER
 from .platform import WORKLOAD_KINDS, NamespaceMap, PlatformState, pod_from_workload
