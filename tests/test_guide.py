@@ -65,9 +65,9 @@ def test_adding_a_rule_as_the_guide_says(tmp_path: Path) -> None:
             if words[0] == "make"
             else [sys.executable, "-m", *words]
         )
-        out = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=300, check=False)
+        out = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=600, check=False)
         assert out.returncode == 0, (
             f"guide step `{argument}` failed:\n{out.stdout[-3000:]}\n{out.stderr[-2000:]}"
         )
     catalogue = (copy / "docs" / "rules.md").read_text()
-    assert "`cost-centre-label-set`" in catalogue
+    assert "`revision-history-bounded`" in catalogue
