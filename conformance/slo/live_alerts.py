@@ -1,8 +1,9 @@
 """Live alert proof for the SLO tier: the platform's own SLO alerts, on a real Prometheus.
 
-    live = LiveAlerts.start(policy, manifests, profile, workdir, target_url)
+    live = LiveAlerts.start(policy, manifests, profile, workdir, target_url)  # once the target is scraped
     ...k6 run...
     live.active_between(t0, t1)            # {alertname: {"pending", "firing"}} seen in that window
+    live.requests_between(t0, t1)          # requests Prometheus counted in it (what it saw of the run)
     live.wait_firing("TartwareHighLatencyP95", timeout_s=20)
     live.plot(t0, t1, title)               # the recorded SLO series as an SVG (plot.render_svg)
     live.stop()
@@ -28,13 +29,22 @@ from ..rules.observability import _THRESHOLD, threshold
 from .evaluate import RunOptions, run_scenario
 from .launcher import ReferenceTarget
 from .plot import render_svg
-from .prometheus import EVALUATION_INTERVAL_S, TIME_SCALE, Prometheus, duration_ms, scale_rule_files
+from .prometheus import (
+    EVALUATION_INTERVAL_S,
+    SCRAPE_INTERVAL_S,
+    TIME_SCALE,
+    Prometheus,
+    duration_ms,
+    scale_rule_files,
+)
 from .timeseries import Point, Series
 
 # A fault run: short and slow (cheap on 2 cores), long enough for a scaled `for:` to elapse.
 FAULT_RUN = {"rate": 40, "duration_s": 8, "pre_allocated_vus": 60, "max_vus": 100}
 FIRE_WAIT_S = 20.0  # after the fault run ends: the windows still hold the breach this long
 QUIET_WAIT_S = 20.0  # before a fault run: until an earlier alert resolves
+# Prometheus applies discovered targets every 5 s: its first scrape comes that long after it is ready.
+FIRST_SCRAPE_WAIT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,18 @@ class LiveAlerts:
         }
         target = urllib.parse.urlsplit(target_url).netloc
         prom = Prometheus.start(workdir / "prometheus", scaled, target, labels)
+        try:
+            # Until then a run goes unseen, and a quiet check would pass on nothing.
+            wait_until(
+                lambda: Poll(bool(prom.query("up == 1")), "no successful scrape yet"),
+                what="be scraped by prometheus",
+                objects=[target],
+                timeout_s=FIRST_SCRAPE_WAIT_S,
+                interval_s=SCRAPE_INTERVAL_S,
+            )
+        except BaseException:
+            prom.stop()
+            raise
         return cls(policy, prom, files, alerts)
 
     @property
@@ -106,13 +128,21 @@ class LiveAlerts:
 
     def active_between(self, start: float, end: float) -> dict[str, set[str]]:
         """Which SLO alerts were pending or firing at any evaluation in (start, end] (wall clock)."""
-        # Exact milliseconds: a window rounded up would reach back to an alert resolved just before.
-        window = f"{max(1, int((end - start) * 1000))}ms"
         seen: dict[str, set[str]] = {}
-        for sample in self.prometheus.query(f"max_over_time({self._selector()}[{window}])", at=end):
+        for sample in self.prometheus.query(
+            f"max_over_time({self._selector()}[{_window(start, end)}])", at=end
+        ):
             metric = sample["metric"]
             seen.setdefault(metric["alertname"], set()).add(metric["alertstate"])
         return seen
+
+    def requests_between(self, start: float, end: float) -> float:
+        """Requests to the target that Prometheus counted in (start, end]: what it saw of a run."""
+        obs = self.policy.observability
+        if obs is None:  # the tier starts no Prometheus without it
+            raise InfraError("policy.yaml declares no observability.metrics: no request counter to read")
+        found = self.prometheus.query(f"sum(increase({obs.requests_metric}[{_window(start, end)}]))", at=end)
+        return float(found[0]["value"][1]) if found else 0.0
 
     def firing(self) -> dict[str, dict[str, str]]:
         """Firing SLO alerts now, from the alerts API: name -> labels."""
@@ -208,6 +238,12 @@ class LiveAlerts:
 
     def stop(self) -> None:
         self.prometheus.stop()
+
+
+def _window(start: float, end: float) -> str:
+    """(start, end] as a range in exact milliseconds: one rounded up would reach back before `start`
+    (to an alert resolved just before)."""
+    return f"{max(1, int((end - start) * 1000))}ms"
 
 
 def now() -> float:
