@@ -178,6 +178,15 @@ def intended(
     return spec, drift
 
 
+def drift_in(drift: Sequence[str], *aspects: str) -> list[str]:
+    """The lines of `drift` (as intended() words them) about `aspects`: scaleUp, scaleDown, bounds.
+
+    >>> drift_in(["scaleUp: the HPA says ...", "bounds: the HPA says 1-2, ..."], "bounds")
+    ['bounds: the HPA says 1-2, ...']
+    """
+    return [line for line in drift if line.split(":", 1)[0] in aspects]
+
+
 def compressed(spec: HpaSpec, k: int) -> HpaSpec:
     """`spec` with its scale-down periodSeconds divided by k (as compress_scale_down does to a body)."""
     if k == 1:

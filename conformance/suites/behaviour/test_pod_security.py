@@ -2,6 +2,7 @@
 
 test_labels_as_applied[<ns>]        the PodSecurity labels read back equal the declared ones;
                                     audit and warn stay `restricted` (namespaces.yaml's rule)
+                                    (a Namespace the API server rejected fails with its answer)
 test_workload_admitted[<workload>]  a pod from each workload's template is admitted in its
                                     namespace (server-side dry-run create: admission runs)
 test_enforce_is_strictest[<ns>]     a namespace below `restricted` holds workloads that need it
@@ -44,6 +45,22 @@ def _require_pod_security_labels(inventory: Inventory) -> None:
         )
 
 
+def _live_labels(kube: Kube, nsmap: NamespaceMap, platform: PlatformState, name: str) -> dict[str, str]:
+    """The PodSecurity labels of the namespace as the cluster holds it. A platform Namespace the API
+    server rejected (e.g. an invalid level or version label) FAILS with the server's answer: the
+    platform's fault, not the suite's."""
+    __tracebackhide__ = True
+    live = kube.get_or_none("v1", "Namespace", nsmap.to_cluster(name))
+    if live is None:
+        result = platform.results.get(f"Namespace/{name}")
+        pytest.fail(
+            f"Namespace/{name} is not on the cluster: {result.message if result else 'it was never applied'}",
+            pytrace=False,
+        )
+    labels = (live.get("metadata") or {}).get("labels") or {}
+    return {k: v for k, v in labels.items() if k.startswith(PSA_PREFIX)}
+
+
 def _workloads_in(inventory: Inventory, namespace: str) -> list[K8sObject]:
     return [o for o in of_kinds(inventory, WORKLOAD_KINDS) if o.namespace == namespace]
 
@@ -73,12 +90,7 @@ def test_labels_as_applied(
     declared = {
         k: v for k, v in _declared(inventory, platform_namespace).labels.items() if k.startswith(PSA_PREFIX)
     }
-    live = kube.get("v1", "Namespace", nsmap.to_cluster(platform_namespace))
-    applied = {
-        k: v
-        for k, v in ((live.get("metadata") or {}).get("labels") or {}).items()
-        if k.startswith(PSA_PREFIX)
-    }
+    applied = _live_labels(kube, nsmap, platform, platform_namespace)
     attach_text("labels", f"declared: {declared}\napplied:  {applied}")
     problems = []
     if applied != declared:
@@ -181,6 +193,7 @@ def test_privileged_pod_rejected(
             f"Namespace/{platform_namespace} declares {ENFORCE}=privileged: a privileged pod is admitted "
             "there by its own declaration"
         )
+    live = _live_labels(kube, nsmap, platform, platform_namespace).get(ENFORCE)
     try:
         kube.create(_privileged_pod(nsmap.to_cluster(platform_namespace)), dry_run=True)
     except ApiError as err:
@@ -189,6 +202,10 @@ def test_privileged_pod_rejected(
         require("violates PodSecurity" in err.message, f"403 without the PodSecurity message: {err.message}")
         require(f'"{enforce}:' in err.message, f"rejected, but not by the {enforce} level: {err.message}")
         return
+    # Name what the cluster enforced: e.g. a second manifest of the namespace stripped the labels.
+    actual = f"enforces {live}" if live else f"has no {ENFORCE} label (the cluster's default level applies)"
     pytest.fail(
-        f"Namespace/{platform_namespace} (enforce {enforce}) admitted a privileged pod", pytrace=False
+        f"Namespace/{platform_namespace} (enforce {enforce}) admitted a privileged pod: on the cluster it "
+        f"{actual}",
+        pytrace=False,
     )
