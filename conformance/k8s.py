@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import weakref
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -297,6 +297,18 @@ def _finite(text: str, scale: float) -> float | None:
     except ValueError:
         return None
     return number if math.isfinite(number) else None
+
+
+def conditions(obj: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """An API object's status.conditions by type (a later one of a type wins); {} without status.
+
+    Example: ``conditions(pod).get("Ready", {}).get("status") == "True"``
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for cond in as_list(as_dict((obj or {}).get("status")).get("conditions")):
+        if isinstance(cond, dict):
+            out[str(cond.get("type"))] = cond
+    return out
 
 
 # -- NetworkPolicy: the API's defaults, read one way by the rules, the truth table and the probes --

@@ -12,6 +12,7 @@ from conformance.inventory import Inventory, K8sObject, Source
 from conformance.k8s import (
     CUSTOM_WORKLOAD,
     WORKLOADS,
+    conditions,
     containers,
     is_workload,
     of_kinds,
@@ -133,3 +134,10 @@ spec:
     findings = REGISTRY["service-selector-matches"].run(ctx)
     assert [f.obj.ref for f in findings] == ["Service/shop/checkout"]
     assert "Rollout checkout" in findings[0].violation.message, findings[0].violation.message
+
+
+def test_conditions_by_type_tolerate_any_shape() -> None:
+    ready = [{"type": "Ready", "status": "False"}, "junk", {"type": "Ready", "status": "True"}]
+    pod = {"status": {"conditions": ready}}
+    assert conditions(pod) == {"Ready": {"type": "Ready", "status": "True"}}  # the later one wins
+    assert conditions(None) == {} and conditions({"status": "x"}) == {} and conditions({"status": {}}) == {}

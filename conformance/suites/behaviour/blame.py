@@ -15,9 +15,8 @@ stays an InfraError.
 
 from __future__ import annotations
 
-from typing import Any
-
 from conformance.cluster.kube import ApiError, Kube
+from conformance.k8s import conditions
 
 # Scheduler messages that only mean "the suite cordoned the nodes" (the PDB tests do that).
 _SUITE_MADE = ("were unschedulable",)
@@ -36,21 +35,17 @@ def rejected(err: ApiError) -> bool:
     return 400 <= err.status < 500 and err.status not in (404, 408, 409, 429)
 
 
-def _conditions(obj: dict[str, Any] | None) -> list[dict[str, Any]]:
-    return list(((obj or {}).get("status") or {}).get("conditions") or [])
-
-
 def workload_faults(kube: Kube, namespace: str) -> list[str]:
     """Reasons in `namespace` why pods of the platform's workloads cannot be created or scheduled."""
     out = []
     for kind in ("Deployment", "ReplicaSet"):
         for obj in kube.list("apps/v1", kind, namespace):
-            for cond in _conditions(obj):
+            for cond in conditions(obj).values():
                 if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
                     name = (obj.get("metadata") or {}).get("name")
                     out.append(f"{kind}/{name}: pods cannot be created: {cond.get('message', '')}")
     for pod in kube.list("v1", "Pod", namespace):
-        for cond in _conditions(pod):
+        for cond in conditions(pod).values():
             message = str(cond.get("message", ""))
             if (
                 cond.get("type") == "PodScheduled"
@@ -68,7 +63,7 @@ def hpa_faults(kube: Kube, namespace: str, name: str) -> list[str]:
     """Reasons the platform's HPA cannot scale that follow from its own spec or its workload's."""
     hpa = kube.get_or_none("autoscaling/v2", "HorizontalPodAutoscaler", name, namespace)
     out = []
-    for cond in _conditions(hpa):
+    for cond in conditions(hpa).values():
         if cond.get("status") != "False":
             continue
         reason, message = str(cond.get("reason", "")), str(cond.get("message", ""))

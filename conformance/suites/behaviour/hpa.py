@@ -31,7 +31,7 @@ from conformance.cluster.kube import ApiError, Kube
 from conformance.cluster.wait import Poll, wait_until
 from conformance.errors import InfraError
 from conformance.inventory import K8sObject
-from conformance.k8s import containers, requests_of
+from conformance.k8s import conditions, containers, requests_of
 
 from .exercise import HpaSubject
 from .resources import TestNamespaces, pod_security_labels, wait_deployment_ready
@@ -245,7 +245,7 @@ class HpaRun:
             self.driver.set_cpu(self.kube, self.namespace, self.selector, self.level_m)
             hpa = self._hpa()
             util = _utilization(hpa)
-            conds = _conditions(hpa)
+            conds = conditions(hpa)
             active = conds.get("ScalingActive", {})
             state = (
                 f"ScalingActive={active.get('status')} {active.get('reason', '')}: "
@@ -285,7 +285,7 @@ class HpaRun:
             or 0
         )
         hpa = self._hpa()
-        limited = _conditions(hpa).get("ScalingLimited", {})
+        limited = conditions(hpa).get("ScalingLimited", {})
         sample = Sample(
             self.now(),
             replicas,
@@ -393,10 +393,6 @@ class HpaRun:
             f"HPA variant: scaleDown periodSeconds {before} -> {after} (divided by {self.compression}) so "
             f"the scale-down fits the {SCALE_DOWN_BUDGET_S:g} s budget of this tier; all else as rendered"
         )
-
-
-def _conditions(hpa: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    return {str(c.get("type")): c for c in (hpa.get("status") or {}).get("conditions") or []}
 
 
 def _utilization(hpa: Mapping[str, Any]) -> int | None:

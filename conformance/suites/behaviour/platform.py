@@ -33,7 +33,7 @@ from conformance.cluster.kube import ApiError, Kube
 from conformance.cluster.wait import Poll, wait_until
 from conformance.inventory import Inventory, K8sObject
 from conformance.inventory.model import CLUSTER_SCOPED
-from conformance.k8s import WORKLOADS, pod_template_of
+from conformance.k8s import WORKLOADS, conditions, pod_template_of
 from conformance.schema.crds import Catalogue, identity, is_crd, served_versions
 from conformance.schema.lifecycle import LifecycleTable
 
@@ -136,8 +136,7 @@ def owned_namespace(name: str, run_id: str, labels: Mapping[str, str] | None = N
 
 def _crd_established(kube: Kube, name: str) -> Poll[bool]:
     crd = kube.get_or_none("apiextensions.k8s.io/v1", "CustomResourceDefinition", name) or {}
-    conds = {c.get("type"): c for c in (crd.get("status") or {}).get("conditions") or []}
-    est = conds.get("Established", {})
+    est = conditions(crd).get("Established", {})
     return Poll(
         est.get("status") == "True", f"Established={est.get('status')} {est.get('message', '')}".strip()
     )
