@@ -132,7 +132,7 @@ link_all() {
     if [[ "$TOOLS_LINK_MODE" == copy ]]; then
       cp -f "$src" "$TOOLS_BIN/.$name.tmp.$$" && mv -f "$TOOLS_BIN/.$name.tmp.$$" "$TOOLS_BIN/$name"
     else
-      ln -sfn "$src" "$TOOLS_BIN/$name"
+      link_tool "$src" "$TOOLS_BIN/$name"
     fi
   done
 }

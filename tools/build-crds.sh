@@ -64,7 +64,7 @@ if ! fresh "$cg.stamp" "$cg_stamp" || [[ ! -x "$cg" ]]; then
   mv -f "$cg.tmp.$$" "$cg" && echo "$cg_stamp" >"$cg.stamp"
   say "built controller-gen in $(elapsed "$start")s"
 fi
-ln -sfn "$cg" "$BIN/controller-gen"
+link_tool "$cg" "$BIN/controller-gen"
 
 # --- CRDs, one source at a time ---------------------------------------------------
 # generate <source dir> <out dir>: the source's CRDs as YAML files in <out dir>.
@@ -116,7 +116,7 @@ for dir in "$REPO"/tools/go/crds/*/; do
     rm -rf "$dest" && mv "$work" "$dest"
     say "CRDs $name $version generated in $(elapsed "$start")s"
   fi
-  ln -sfn "$dest" "$SCHEMAS/crds/$name"
+  link_tool "$dest" "$SCHEMAS/crds/$name"
   sources=$((sources + 1))
   kinds=$((kinds + $(find "$dest/crds" -name '*.json' | wc -l)))
 done
@@ -144,7 +144,7 @@ for modfile in "$lc_dir"/go.mod "$lc_dir"/go.k8s-*.mod; do
     mv -f "$work/table.json" "$table" && echo "$stamp" >"$table.stamp"
     say "API lifecycle k8s.io/api $api_version built in $(elapsed "$start")s"
   fi
-  ln -sfn "$table" "$SCHEMAS/api-lifecycle/$(basename "$table")"
+  link_tool "$table" "$SCHEMAS/api-lifecycle/$(basename "$table")"
 done
 
 say "CRDs: $kinds from $sources sources in $SCHEMAS/crds; API tables in $SCHEMAS/api-lifecycle ($(elapsed "$total")s)"

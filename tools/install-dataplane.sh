@@ -74,7 +74,7 @@ missing=()
 for entry in "${ENTRIES[@]}"; do
   tool=${entry%%:*} package=${entry#*:}
   if found=$(machine_tool "$tool"); then
-    ln -sfn "$found" "$TOOLS_BIN/$tool"
+    link_tool "$found" "$TOOLS_BIN/$tool"
   else
     rm -f "$TOOLS_BIN/$tool"
     missing+=("$tool")
@@ -121,7 +121,7 @@ build() {
     printf '%s\n' "$stamp" >"$stamp_file"
     say "$binary $version built in $(since "$started")s: $reported"
   fi
-  ln -sfn "$out" "$TOOLS_BIN/$binary"
+  link_tool "$out" "$TOOLS_BIN/$binary"
 }
 
 # -- 2. kube-router --------------------------------------------------------------------

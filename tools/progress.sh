@@ -1,5 +1,6 @@
-# Sourced by the tools/ scripts: live progress for the builds that take minutes on an empty
-# cache (a silent `go build` of kube-apiserver looks like a hang).
+# Sourced by the tools/ scripts: atomic tool links (link_tool, at the end) and live progress for
+# the builds that take minutes on an empty cache (a silent `go build` of kube-apiserver looks like
+# a hang).
 #
 #   with_heartbeat "kube-apiserver v1.36.3" go build ...    # an external command, not a function
 #
@@ -42,4 +43,10 @@ with_heartbeat() {
   "$@" || rc=$?
   heartbeat_stop
   return "$rc"
+}
+
+# link_tool TARGET LINK: point LINK at TARGET atomically (a new link renamed over the old), so a
+# suite already running beside a `make tools` never finds a tool missing (`ln -sfn` unlinks first).
+link_tool() {
+  ln -sfn "$1" "$2.new.$$" && mv -Tf "$2.new.$$" "$2"
 }

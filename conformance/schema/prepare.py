@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -76,9 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     for version in args.versions:
         out = prepare(version, args.cache)
         link = args.link / f"v{version}"
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(out)
+        # A new link renamed over the old: a tier running meanwhile never finds the schemas missing.
+        fresh = link.with_name(f"{link.name}.new.{os.getpid()}")
+        fresh.unlink(missing_ok=True)
+        fresh.symlink_to(out)
+        fresh.replace(link)
         print(f"tools: schemas Kubernetes {version} -> {out}", file=sys.stderr)
     return 0
 
