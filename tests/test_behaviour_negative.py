@@ -44,6 +44,12 @@ class Verdict:
     outcome: str  # passed | failure | error | skipped
     message: str
 
+    @property
+    def by_the_check(self) -> bool:
+        """A FAILURE the check pronounced (pytest.fail): JUnit records an exception the test did not
+        expect (an ApiError, BROKEN in the report) as a <failure> too, with its type first."""
+        return self.outcome == "failure" and self.message.startswith("Failed: ")
+
 
 def run_behaviour(
     manifests: Path, tests: list[str], tmp_path: Path, timeout_s: float = 300, extra_args: Sequence[str] = ()
@@ -196,7 +202,7 @@ def test_pdb_with_min_available_equal_to_replicas_fails(tmp_path: Path) -> None:
     verdict = run_behaviour(root, ["test_disruption.py::test_pdb_evictions"], tmp_path)[
         "test_pdb_evictions[api-gateway]"
     ]
-    assert verdict.outcome == "failure", verdict
+    assert verdict.by_the_check, verdict
     assert "allows 0 disruptions with 2 of 2 pods healthy (the HPA minimum)" in verdict.message
     assert "{'minAvailable': 2}" in verdict.message
 
@@ -209,7 +215,7 @@ def test_hpa_max_below_the_policy_fails(tmp_path: Path) -> None:
     verdict = run_behaviour(root, ["test_autoscaling.py::test_hpa_scale_up"], tmp_path)[
         "test_hpa_scale_up[guests]"
     ]
-    assert verdict.outcome == "failure", verdict
+    assert verdict.by_the_check, verdict
     assert "replicas peaked at 2 under load but 3 were expected" in verdict.message
     assert "bounds: the HPA says 1-2, the policy 1-3" in verdict.message
 
@@ -231,11 +237,11 @@ def test_hpa_drifted_from_its_policy_fails_both_ways(tmp_path: Path) -> None:
         timeout_s=420,
     )
     up, down = verdicts["test_hpa_scale_up[guests]"], verdicts["test_hpa_scale_down[guests]"]
-    assert up.outcome == "failure", up
+    assert up.by_the_check, up
     assert "replicas went 1 -> 3, but scaleUp allows at most 2" in up.message
     assert "judged against policy.yaml org.hpa (profile ci)" in up.message
     assert "scaleUp: the HPA says +300 % per 15 s" in up.message
-    assert down.outcome == "failure", down
+    assert down.by_the_check, down
     assert "replicas went 3 -> 1, but scaleDown allows no fewer than 2" in down.message
 
 
@@ -254,7 +260,7 @@ def test_a_workload_no_node_can_hold_fails_not_broken(tmp_path: Path) -> None:
     verdict = run_behaviour(root, ["test_autoscaling.py::test_hpa_scale_up"], tmp_path)[
         "test_hpa_scale_up[guests]"
     ]
-    assert verdict.outcome == "failure", verdict
+    assert verdict.by_the_check, verdict
     assert "the cause lies in the platform's spec" in verdict.message
     assert "cannot be scheduled" in verdict.message and "Insufficient cpu" in verdict.message
 
@@ -270,7 +276,7 @@ def test_network_policy_opening_a_forbidden_flow_fails(tmp_path: Path) -> None:
         (root / "kubernetes" / "zz-forbidden-flow.yaml").write_text(FORBIDDEN_FLOW)
 
     verdict = probe(broken_copy(tmp_path, add_policy), tmp_path)
-    assert verdict.outcome == "failure", verdict
+    assert verdict.by_the_check, verdict
     # Both PostgreSQL workloads (primary, read replicas), each to its pod IP and through its Service.
     assert "4 wrong, " in verdict.message
     assert (
@@ -296,7 +302,7 @@ def test_network_policy_closing_a_declared_flow_fails(tmp_path: Path) -> None:
         tmp_path, lambda r: edit_policy(r, "data-stores.yaml", "tartware-data", "pgbouncer", drop_guests)
     )
     verdict = probe(root, tmp_path)
-    assert verdict.outcome == "failure", verdict
+    assert verdict.by_the_check, verdict
     assert "2 wrong, " in verdict.message  # to the pod IP and through the Service
     assert (
         "tartware/guests -> tartware-data/pgbouncer:6432/TCP: "
@@ -319,7 +325,7 @@ def test_network_policy_selecting_no_pods_fails(tmp_path: Path) -> None:
         tmp_path, lambda r: edit_policy(r, "network-policies.yaml", "monitoring", "grafana", typo)
     )
     verdict = probe(root, tmp_path)
-    assert verdict.outcome == "failure", verdict
+    assert verdict.by_the_check, verdict
     for flow in (
         "monitoring/prometheus -> monitoring/grafana:3000/TCP",
         "ingress-nginx/ingress-nginx -> monitoring/grafana:3000/TCP",
@@ -341,7 +347,7 @@ def test_network_policy_the_api_rejects_fails(tmp_path: Path) -> None:
     root = broken_copy(tmp_path, bad_port)
     verdict = run_behaviour(root, ["test_network_policy.py::test_policies_as_applied"], tmp_path)
     result = verdict["test_policies_as_applied"]
-    assert result.outcome == "failure", result
+    assert result.by_the_check, result
     assert "1 NetworkPolicy object(s) rejected" in result.message
     assert "NetworkPolicy/tartware/bad-port" in result.message and "endPort" in result.message
 

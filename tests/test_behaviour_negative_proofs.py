@@ -124,22 +124,16 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Verdict]:
     return run_behaviour(broken_copy(tmp, _break), PROOF_TESTS, tmp, timeout_s=900)
 
 
-def is_verdict(verdict: Verdict) -> bool:
-    """A FAILURE the check pronounced (pytest.fail): JUnit records an exception the test did not
-    expect (e.g. an ApiError, BROKEN in the report) as a <failure> too, with its type first."""
-    return verdict.outcome == "failure" and verdict.message.startswith("Failed: ")
-
-
 def failed(verdicts: dict[str, Verdict], name: str) -> str:
     """The message of `name`, which must have failed with a verdict (not broken, passed nor skipped)."""
     verdict = verdicts[name]
-    assert is_verdict(verdict), (name, verdict)
+    assert verdict.by_the_check, (name, verdict)
     return verdict.message
 
 
 def test_only_the_broken_parts_fail(verdicts: dict[str, Verdict]) -> None:
     """Each break fails its own checks, with a verdict, and nothing else: the others still pass."""
-    assert {name for name, v in verdicts.items() if is_verdict(v)} == BROKEN, verdicts
+    assert {name for name, v in verdicts.items() if v.by_the_check} == BROKEN, verdicts
     assert {name for name, v in verdicts.items() if v.outcome == "skipped"} == UNJUDGED, verdicts
     assert {name for name, v in verdicts.items() if v.outcome == "passed"} == set(
         verdicts
