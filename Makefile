@@ -118,3 +118,17 @@ report: venv report-tools
 	$(if $(strip $(REPORT_PARTS)),$(PY) -m conformance.report merge --results $(RESULTS) $(REPORT_PARTS))
 	$(PY) -m conformance.report prepare --results $(RESULTS) --report $(REPORT)
 	$(PY) -m conformance.report generate --results $(RESULTS) --report $(REPORT)
+
+# --- kind provider: container engine and offline node image ------------------------------
+# make docker        a container engine behind the network guard (no-op when `docker info` answers);
+#                    installs Debian's docker.io as root. make docker-stop undoes exactly that.
+# make kind-node     the offline kind node image (cached by content; the kind provider builds it too).
+.PHONY: docker docker-stop kind-node
+docker:
+	tools/docker.sh start
+
+docker-stop:
+	tools/docker.sh stop
+
+kind-node: tools
+	tools/build-kind-node.sh

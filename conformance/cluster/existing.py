@@ -7,11 +7,17 @@ only creates namespaces of its own, all named ``ct-<run>-...`` and labelled
 that label are still there.
 
     provider = ExistingProvider(settings)        # needs --kubeconfig / CONFORMANCE_KUBECONFIG
-    cluster = provider.start()                   # checks the API answers
+    cluster = provider.start()                   # checks the API answers, detects what it can run
+
+Whether the suite can drive CPU usage (the HPA tests) is detected, not assumed: start() runs one
+pod of the suite's workload image (resource-consumer, imagePullPolicy IfNotPresent) in a namespace
+of its own; when it runs, workloads use that image (as on kind) and can_set_usage is True; else
+the HPA tests are skipped with what the pod reported (e.g. ErrImageNeverPull / ImagePullBackOff).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Mapping
@@ -19,8 +25,11 @@ from typing import Any
 
 from ..errors import InfraError
 from ..settings import Settings
-from .base import RUN_LABEL, Capabilities, Cluster, register
+from .base import MANAGED_BY, RUN_LABEL, Capabilities, Cluster, register
+from .kind import PROBE_IMAGE, WORKLOAD_IMAGE, ConsumerWorkloads
 from .kube import ApiError, Kube
+
+DETECT_TIMEOUT_S = 60.0
 
 
 class UnchangedWorkloads:
@@ -47,6 +56,7 @@ class ExistingProvider:
         self.run_id = uuid.uuid4().hex[:6]
         self.prefix = f"ct-{self.run_id}-"
         self._kube: Kube | None = None
+        self._consumer = False
 
     def start(self) -> Cluster:
         """Check the kubeconfig and that the API answers; nothing is created."""
@@ -63,16 +73,85 @@ class ExistingProvider:
             version = self._kube.request("GET", "/version").body
         except ApiError as err:
             raise InfraError(f"cluster of {path} did not answer /version: {err}") from None
+        why_not = self._detect_consumer(self._kube)
+        caps = Capabilities(
+            data_plane=True,
+            metrics="real",
+            can_set_usage=self._consumer,
+            owns_cluster=False,
+            why_not={"can_set_usage": why_not} if why_not else {},
+        )
         return Cluster(
             provider=self.name,
             name=self._kube.host,
             kubeconfig=path,
-            capabilities=self.capabilities,
+            capabilities=caps,
             ready_s=time.monotonic() - began,
             namespace_prefix=self.prefix,
             run_id=self.run_id,
-            details={"kubernetes": str(version.get("gitVersion", "?")), "namespaces": f"{self.prefix}*"},
+            details={
+                "kubernetes": str(version.get("gitVersion", "?")),
+                "namespaces": f"{self.prefix}*",
+                "workload image": WORKLOAD_IMAGE if self._consumer else f"not runnable here: {why_not}",
+                "probe image": PROBE_IMAGE,  # the probe pods' (pulled only if the cluster can)
+            },
         )
+
+    def _detect_consumer(self, kube: Kube) -> str:
+        """Run one pod of the suite's workload image; "" when it runs, else why not."""
+        ns = f"{self.prefix}detect"
+        labels = {RUN_LABEL: self.run_id, **MANAGED_BY}
+        try:
+            kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}})
+            kube.apply(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": "resource-consumer", "namespace": ns, "labels": labels},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "consumer",
+                                "image": WORKLOAD_IMAGE,
+                                "imagePullPolicy": "IfNotPresent",
+                                "command": ["/resource-consumer"],
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": False,
+                                    "capabilities": {"drop": ["ALL"]},
+                                    "runAsNonRoot": True,
+                                    "runAsUser": 65532,
+                                    "seccompProfile": {"type": "RuntimeDefault"},
+                                },
+                            }
+                        ],
+                        "terminationGracePeriodSeconds": 0,
+                        "automountServiceAccountToken": False,
+                    },
+                }
+            )
+        except ApiError as err:
+            return f"cannot create a detection pod in {ns}: {err}"
+        why = f"the pod of {WORKLOAD_IMAGE} did not run within {DETECT_TIMEOUT_S:.0f} s"
+        deadline = time.monotonic() + DETECT_TIMEOUT_S
+        try:
+            while time.monotonic() < deadline:
+                pod = kube.get_or_none("v1", "Pod", "resource-consumer", ns) or {}
+                status = pod.get("status") or {}
+                if status.get("phase") == "Running":
+                    self._consumer = True
+                    return ""
+                for cs in status.get("containerStatuses") or []:
+                    waiting = (cs.get("state") or {}).get("waiting") or {}
+                    if waiting.get("reason") in ("ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff",
+                                                 "InvalidImageName"):  # fmt: skip
+                        return (
+                            f"{WORKLOAD_IMAGE}: {waiting.get('reason')} ({waiting.get('message', '')[:200]})"
+                        )
+                time.sleep(1)
+            return why
+        finally:
+            with contextlib.suppress(ApiError, InfraError):
+                kube.delete("v1", "Namespace", ns)
 
     def stop(self) -> None:
         """Delete this run's namespaces that teardown did not (e.g. after an interrupt)."""
@@ -89,5 +168,6 @@ class ExistingProvider:
         finally:
             kube.close()
 
-    def workloads(self) -> UnchangedWorkloads:
-        return UnchangedWorkloads()
+    def workloads(self) -> UnchangedWorkloads | ConsumerWorkloads:
+        """The suite's resource-consumer where the cluster runs it (detected), else the images as rendered."""
+        return ConsumerWorkloads(WORKLOAD_IMAGE) if self._consumer else UnchangedWorkloads()

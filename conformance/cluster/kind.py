@@ -1,17 +1,25 @@
-"""`kind` provider: a Docker-based cluster with a real data plane, for users with Docker and a registry.
-
-kind >= 0.24 ships kindnet with NetworkPolicy enforcement (kube-network-policies),
-so the NetworkPolicy matrix can be probed with real connections. Workloads run
-agnhost (platform images are not pullable here): `resource-consumer` burns real
-CPU for the HPA tests; `serve-hostname` + `connect` probe the policy matrix.
+"""`kind` provider: a cluster of real pods in Docker, created offline from the project's node image.
 
     provider = KindProvider(settings)
-    cluster = provider.start()     # kind create cluster, load images, metrics-server, wait
-    provider.stop()                # kind delete cluster, temp dir
+    cluster = provider.start()     # node image, suite network, kind create, enforcer, DNS, metrics-server
+    provider.stop()                # kind delete, node containers, the network, images it loaded, temp dir
 
-Requirements: `kind` pinned in .tools/bin (`go install sigs.k8s.io/kind@v0.33.0`),
-`docker` on PATH, and the images below pullable (or already present locally).
-The API server listens on 127.0.0.1 only.
+The node image is built by setup (tools/build-kind-node.sh, `make kind-node`; the provider runs
+it when the cache lacks it): Debian rootfs, Kubernetes KUBE_VERSION from the Go module proxy, and
+every image kubeadm and the suite need pre-loaded, so nothing is ever pulled. On a machine that
+can pull, `--kind-node-image kindest/node:v1.36.3` uses upstream's image instead (the suite's own
+images are then loaded from the build's archives with `kind load image-archive`).
+
+One node (control plane, schedulable, labelled zone-a): its CNI is a bridge (no kindnet,
+`networking.disableDefaultCNI`), NetworkPolicy is enforced by kube-router (DaemonSet, firewall
+only), Services by kube-proxy (iptables). Workloads run the suite's resource-consumer image
+(built from k8s.io/kubernetes/test/images/resource-consumer), which burns real CPU for the HPA
+tests; probe pods run the suite's probe program (tools/go/kind-probe).
+
+Network containment: the nodes sit on a Docker network the suite creates for the run, without
+masquerading; the engine is expected behind the guard of tools/docker.sh (`make docker`); the
+API server is published on 127.0.0.1 only; CoreDNS forwards nothing out of the cluster.
+Requirements: `kind` in .tools/bin (make tools), a Docker engine answering `docker info`.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -31,16 +40,31 @@ from typing import Any
 from .. import tools
 from ..errors import InfraError
 from ..settings import Settings
-from .base import Capabilities, Cluster, register
+from .base import RUN_LABEL, Capabilities, Cluster, register
+from .kind_addons import KUBE_ROUTER, contain_coredns, kube_router_stack
 from .kube import ApiError, Kube
-from .local import ZONES, metrics_server_objects
+from .local import metrics_server_objects
 from .wait import Poll, wait_until
 
-AGNHOST_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.53"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = REPO_ROOT / "tools" / "build-kind-node.sh"
+KUBE_VERSION = "v1.36.3"  # tools/controlplane-versions.env; the node image and the images below
+KUBE_ROUTER_VERSION = "v2.1.0"  # tools/dataplane-versions.env
+WORKLOAD_IMAGE = f"tartware.local/conformance/resource-consumer:{KUBE_VERSION}"
+PROBE_IMAGE = f"tartware.local/conformance/probe:{KUBE_VERSION}"
+KUBE_ROUTER_IMAGE = f"tartware.local/conformance/kube-router:{KUBE_ROUTER_VERSION}"
 METRICS_SERVER_IMAGE = "registry.k8s.io/metrics-server/metrics-server:v0.8.0"
+ZONE = "zone-a"
+POD_SUBNET = "10.244.0.0/16"  # tools/kind-node/versions.env: the node's CNI routes these
+SERVICE_SUBNET = "10.96.0.0/16"
 HPA_SYNC_PERIOD = "5s"
 CREATE_WAIT = "5m"
 CONSUME_SECONDS = 10  # one ConsumeCPU call burns this long; re-issued before it runs out
+# At or below this level a real pod is left alone: its own idle use is about that, and every
+# ConsumeCPU call (a forked consume-cpu) costs more than it asks for at such levels (measured:
+# 1m asked every 8 s kept a 10m-request pod at 190 % utilization).
+IDLE_MILLICORES = 2
+ENFORCER = f"kube-router {KUBE_ROUTER_VERSION} (DaemonSet {KUBE_ROUTER}, firewall only)"
 
 
 def _hpa_sync_patches() -> list[dict[str, str]]:
@@ -79,25 +103,35 @@ def _hpa_sync_patches() -> list[dict[str, str]]:
     ]
 
 
-def kind_config(name: str, node_image: str = "", zones: tuple[str, ...] = ZONES) -> dict[str, Any]:
-    """The kind Cluster config: one control plane, one worker per zone, API on loopback.
+# cgroup v1 hosts: kubelet 1.35+ refuses them unless told otherwise (kind warns, the node works).
+KUBELET_PATCH = "kind: KubeletConfiguration\nfailCgroupV1: false\n"
 
-    Example: ``kind_config("tw-1")["nodes"][1]["labels"]["topology.kubernetes.io/zone"] == "zone-a"``
+
+def kind_config(name: str, node_image: str = "", *, own_image: bool = True) -> dict[str, Any]:
+    """The kind Cluster config: one node (control plane, schedulable), API on loopback, no default CNI.
+
+    own_image=False (an upstream kindest/node image): kindnet stays, as that image has no other CNI.
+
+    Example: ``kind_config("tw-1")["nodes"][0]["labels"]["topology.kubernetes.io/zone"] == "zone-a"``
     """
-    nodes: list[dict[str, Any]] = [{"role": "control-plane"}]
-    nodes += [{"role": "worker", "labels": {"topology.kubernetes.io/zone": zone}} for zone in zones]
+    node: dict[str, Any] = {"role": "control-plane", "labels": {"topology.kubernetes.io/zone": ZONE}}
     if node_image:
-        for node in nodes:
-            node["image"] = node_image
+        node["image"] = node_image
     return {
         "kind": "Cluster",
         "apiVersion": "kind.x-k8s.io/v1alpha4",
         "name": name,
-        # Loopback only, any free port. kindnet (the default CNI, networking.disableDefaultCNI
-        # false) enforces NetworkPolicy since kind v0.24.
-        "networking": {"apiServerAddress": "127.0.0.1", "apiServerPort": 0},
+        # Loopback only, any free port. No kindnet: the node's bridge CNI, kube-router enforces.
+        "networking": {
+            "apiServerAddress": "127.0.0.1",
+            "apiServerPort": 0,
+            "disableDefaultCNI": own_image,
+            "podSubnet": POD_SUBNET,
+            "serviceSubnet": SERVICE_SUBNET,
+        },
+        "kubeadmConfigPatches": [KUBELET_PATCH],
         "kubeadmConfigPatchesJSON6902": _hpa_sync_patches(),
-        "nodes": nodes,
+        "nodes": [node],
     }
 
 
@@ -110,6 +144,14 @@ class KindCommands:
     name: str
     config: Path
     kubeconfig: Path
+
+    @property
+    def network(self) -> str:
+        """The run's own Docker network (kind uses it through KIND_EXPERIMENTAL_DOCKER_NETWORK)."""
+        return f"{self.name}-net"
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "KIND_EXPERIMENTAL_DOCKER_NETWORK": self.network}
 
     def create(self) -> list[str]:
         return [
@@ -129,14 +171,39 @@ class KindCommands:
     def delete(self) -> list[str]:
         return [self.kind, "delete", "cluster", "--name", self.name, "--kubeconfig", str(self.kubeconfig)]
 
+    def network_create(self) -> list[str]:
+        # No masquerading: nothing on this network is translated onto the machine's address.
+        return [
+            self.docker,
+            "network",
+            "create",
+            "--driver",
+            "bridge",
+            "--label",
+            f"{RUN_LABEL}={self.name}",
+            "-o",
+            "com.docker.network.bridge.enable_ip_masquerade=false",
+            self.network,
+        ]
+
+    def network_remove(self) -> list[str]:
+        return [self.docker, "network", "rm", self.network]
+
+    def containers(self) -> list[str]:
+        """The run's node containers (kind labels them with the cluster's name)."""
+        return [self.docker, "ps", "-aq", "--filter", f"label=io.x-k8s.kind.cluster={self.name}"]
+
     def image_present(self, image: str) -> list[str]:
         return [self.docker, "image", "inspect", "--format", "{{.Id}}", image]
 
-    def pull(self, image: str) -> list[str]:
-        return [self.docker, "pull", image]
+    def image_load(self, archive: Path) -> list[str]:
+        return [self.docker, "load", "--input", str(archive)]
 
-    def load(self, image: str) -> list[str]:
-        return [self.kind, "load", "docker-image", image, "--name", self.name]
+    def image_remove(self, image: str) -> list[str]:
+        return [self.docker, "image", "rm", image]
+
+    def load_archive(self, archive: Path) -> list[str]:
+        return [self.kind, "load", "image-archive", str(archive), "--name", self.name]
 
 
 def metrics_server_stack(image: str = METRICS_SERVER_IMAGE) -> list[dict[str, Any]]:
@@ -196,7 +263,7 @@ def metrics_server_stack(image: str = METRICS_SERVER_IMAGE) -> list[dict[str, An
     container = {
         "name": "metrics-server",
         "image": image,
-        "imagePullPolicy": "IfNotPresent",
+        "imagePullPolicy": "Never",  # pre-loaded in the node image: never pulled
         # kind's kubelets serve self-signed certificates: hence --kubelet-insecure-tls.
         "args": [
             "--cert-dir=/tmp",
@@ -248,16 +315,15 @@ def _tcp_probe(probe: Mapping[str, Any], port: Any) -> dict[str, Any]:
 
 
 @dataclass
-class AgnhostWorkloads:
-    """Platform workloads with agnhost `resource-consumer` in place of their (unpullable) images.
+class ConsumerWorkloads:
+    """Platform workloads with the suite's resource-consumer in place of their (unpullable) images.
 
-    Everything else stays as rendered (labels, resources, security context,
-    priority, spread), so PodSecurity, scheduling, HPA and PDB see the real
-    objects. HTTP probes become TCP probes on the same port: resource-consumer
-    serves no /healthz.
+    Everything else stays as rendered (labels, ports, resources, security context, priority,
+    spread), so PodSecurity, scheduling, HPA and PDB see the real objects. HTTP probes become TCP
+    probes on the same port (resource-consumer serves no /healthz); imagePullPolicy Never.
     """
 
-    image: str = AGNHOST_IMAGE
+    image: str = WORKLOAD_IMAGE
     _issued: dict[str, tuple[float, int]] = field(default_factory=dict)  # pod uid -> (time, millicores)
 
     def adapt(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -269,8 +335,9 @@ class AgnhostWorkloads:
                 (p for p in ports if p.get("name") == "http"), ports[0] if ports else {"containerPort": 8080}
             )
             container["image"] = self.image
-            container["command"] = ["/agnhost"]
-            container["args"] = ["resource-consumer", f"--port={http.get('containerPort', 8080)}"]
+            container["imagePullPolicy"] = "Never"
+            container["command"] = ["/resource-consumer"]
+            container["args"] = [f"--port={http.get('containerPort', 8080)}"]
             for key in ("startupProbe", "livenessProbe", "readinessProbe"):
                 if isinstance(container.get(key), dict):
                     container[key] = _tcp_probe(container[key], http.get("containerPort", 8080))
@@ -280,7 +347,8 @@ class AgnhostWorkloads:
         """ConsumeCPU on every ready pod through the API server's pod proxy (no traffic off loopback).
 
         A consumer runs CONSUME_SECONDS and cannot be stopped, so lowering usage
-        takes effect when the running ones end; raising re-issues at once.
+        takes effect when the running ones end; raising re-issues at once. At or below
+        IDLE_MILLICORES nothing is asked for: the pod idles.
         """
         now = time.monotonic()
         issued = 0
@@ -291,7 +359,7 @@ class AgnhostWorkloads:
             uid = str(meta.get("uid"))
             last_at, last_level = self._issued.get(uid, (0.0, 0))
             due = now - last_at >= CONSUME_SECONDS - 2 or millicores > last_level
-            if millicores <= 0 or not due:
+            if millicores <= IDLE_MILLICORES or not due:
                 continue
             port = _http_port(pod)
             path = (
@@ -315,10 +383,16 @@ def _http_port(pod: Mapping[str, Any]) -> int:
     return 8080
 
 
-def _run(cmd: list[str], timeout_s: float, what: str) -> str:
+def _run(cmd: list[str], timeout_s: float, what: str, env: Mapping[str, str] | None = None) -> str:
     try:
         out = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout_s, check=False, start_new_session=True
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+            start_new_session=True,
+            env=dict(env) if env is not None else None,
         )
     except (OSError, subprocess.TimeoutExpired) as err:
         raise InfraError(f"{what} failed: {' '.join(cmd)}: {err}") from None
@@ -327,6 +401,67 @@ def _run(cmd: list[str], timeout_s: float, what: str) -> str:
             f"{what} failed (exit {out.returncode}): {' '.join(cmd)}\n{(out.stderr or out.stdout)[-1500:]}"
         )
     return out.stdout
+
+
+def _quiet(cmd: list[str], timeout_s: float = 120) -> int:
+    """Run a cleanup command; its exit code (never raises)."""
+    try:
+        return subprocess.run(
+            cmd, capture_output=True, timeout=timeout_s, check=False, start_new_session=True
+        ).returncode
+    except (OSError, subprocess.TimeoutExpired):
+        return -1
+
+
+def docker_answers(docker: str | None) -> str | None:
+    """None when `docker info` answers, else why not (for the capability's reason)."""
+    if docker is None:
+        return "no docker on PATH: run `make docker` (Debian's docker.io behind the network guard)"
+    try:
+        out = subprocess.run([docker, "info"], capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"`docker info` failed: {err}"
+    if out.returncode != 0:
+        return "no container engine answers `docker info`: run `make docker` (as root)"
+    return None
+
+
+def node_image_build(progress: Any = None) -> tuple[str, Path]:
+    """Run tools/build-kind-node.sh (a no-op when cached); (image tag, its cache folder)."""
+    try:
+        where = subprocess.run(
+            [str(BUILD_SCRIPT), "--print"], capture_output=True, text=True, timeout=120, check=True
+        ).stdout.split()
+    except (OSError, subprocess.SubprocessError) as err:
+        raise InfraError(f"{BUILD_SCRIPT} --print failed: {err}") from None
+    folder, tag = Path(where[0]), where[1]
+    if (folder / "node.tar").is_file():
+        return tag, folder
+    began = time.monotonic()
+    proc = subprocess.Popen(
+        [str(BUILD_SCRIPT)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    tail: list[str] = []
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            tail = [*tail[-30:], line.rstrip()]
+            if progress is not None:
+                progress(line.rstrip())
+        code = proc.wait()
+    except BaseException:
+        proc.terminate()
+        proc.wait(timeout=30)
+        raise
+    if code != 0:
+        raise InfraError(f"building the kind node image failed (exit {code}):\n" + "\n".join(tail))
+    if progress is not None:
+        progress(f"kind node image built in {time.monotonic() - began:.0f} s")
+    return tag, folder
 
 
 @register("kind")
@@ -340,40 +475,78 @@ class KindProvider:
         self.settings = settings
         self.cluster_name = f"tw-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.node_image = settings.kind_node_image
-        self.agnhost_image = settings.agnhost_image or AGNHOST_IMAGE
         self.tmp: Path | None = None
         self._created = False
+        self._network = False
+        self._loaded: list[str] = []  # images this run loaded into the engine (removed at stop)
+        self.progress: Any = None  # callable(str) for live lines, set by the caller (optional)
+        self.timings: dict[str, float] = {}
 
     def commands(self, tmp: Path) -> KindCommands:
         """The commands for this cluster (kind from .tools/bin, docker from PATH)."""
         docker = shutil.which("docker")  # the user's container engine, not a pinned tool
         if docker is None:
-            raise InfraError("the kind provider needs docker on PATH (or use --provider local)")
+            raise InfraError(
+                "the kind provider needs docker on PATH: run `make docker` (or use --provider local)"
+            )
         return KindCommands(
             str(tools.find("kind")), docker, self.cluster_name, tmp / "kind.yaml", tmp / "kubeconfig"
         )
 
-    def start(self) -> Cluster:
-        """kind create, load agnhost and metrics-server images, install metrics-server, wait."""
+    def _say(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress(line)
+        elif sys.__stderr__ is not None:  # past pytest's capture: a cold node image build takes minutes
+            print(line, file=sys.__stderr__, flush=True)
+
+    def _timed(self, what: str, began: float) -> None:
+        self.timings[what] = time.monotonic() - began
+
+    def _node_image(self, cmds: KindCommands) -> tuple[str, Path | None]:
+        """The node image, in the engine: the project's (built and loaded if needed) or the user's."""
+        if self.node_image:
+            return self.node_image, None  # e.g. kindest/node:v1.36.3 where pulls work
         began = time.monotonic()
+        tag, folder = node_image_build(self._say)
+        self._timed("node image build/check", began)
+        try:
+            _run(cmds.image_present(tag), timeout_s=30, what="docker image inspect")
+        except InfraError:
+            began = time.monotonic()
+            self._say(f"kind: loading the node image {tag} into the engine ...")
+            _run(cmds.image_load(folder / "node.tar"), timeout_s=900, what="docker load (node image)")
+            self._loaded.append(tag)
+            self._timed("node image load", began)
+        return tag, folder
+
+    def start(self) -> Cluster:
+        """Node image, the run's network, kind create, kube-router, contained CoreDNS, metrics-server."""
+        began = time.monotonic()
+        why = docker_answers(shutil.which("docker"))
+        if why is not None:
+            raise InfraError(f"the kind provider needs a container engine: {why}")
         self.tmp = Path(tempfile.mkdtemp(prefix="tartware-kind-"))
         cmds = self.commands(self.tmp)
-        cmds.config.write_text(json.dumps(kind_config(self.cluster_name, self.node_image), indent=1))
+        image, folder = self._node_image(cmds)
+        config = kind_config(self.cluster_name, image, own_image=folder is not None)
+        cmds.config.write_text(json.dumps(config, indent=1))
+        _run(cmds.network_create(), timeout_s=60, what="docker network create")
+        self._network = True
         self._created = True  # from here on stop() must run `kind delete`, even after a failed create
-        _run(cmds.create(), timeout_s=420, what="kind create cluster")
-        for image in (self.agnhost_image, METRICS_SERVER_IMAGE):
-            try:
-                _run(cmds.image_present(image), timeout_s=30, what="docker image inspect")
-            except InfraError:
-                _run(cmds.pull(image), timeout_s=600, what=f"docker pull {image}")
-            _run(cmds.load(image), timeout_s=300, what=f"kind load {image}")
+        step = time.monotonic()
+        self._say(f"kind: creating cluster {self.cluster_name} from {image} (offline) ...")
+        _run(cmds.create(), timeout_s=420, what="kind create cluster", env=cmds.env())
+        self._timed("kind create", step)
+        if folder is None:
+            self._load_suite_images(cmds)
         kube = Kube(cmds.kubeconfig)
         try:
-            for obj in metrics_server_stack():
-                kube.apply(obj)
-            self._wait_metrics(kube)
+            step = time.monotonic()
+            self._addons(kube)
+            self._timed("enforcer, DNS, metrics-server ready", step)
         finally:
             kube.close()
+        figures = ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items())
         return Cluster(
             provider=self.name,
             name=self.cluster_name,
@@ -381,8 +554,71 @@ class KindProvider:
             capabilities=self.capabilities,
             ready_s=time.monotonic() - began,
             run_id=self.cluster_name,
-            details={"workdir": str(self.tmp), "node image": self.node_image or "kind default"},
+            details={
+                "workdir": str(self.tmp),
+                "node image": image,
+                "network": cmds.network,
+                "enforcer": ENFORCER,
+                "probe image": PROBE_IMAGE,
+                "workload image": WORKLOAD_IMAGE,
+                "timings": figures,
+            },
         )
+
+    def _load_suite_images(self, cmds: KindCommands) -> None:
+        """Upstream node image: load the suite's own images from the build's archives."""
+        _tag, folder = node_image_build(self._say)
+        for archive in sorted((folder / "images").glob("*.tar")):
+            _run(cmds.load_archive(archive), timeout_s=300, what=f"kind load image-archive {archive.name}")
+
+    def _addons(self, kube: Kube) -> None:
+        def default_sa() -> Poll[bool]:
+            found = kube.get_or_none("v1", "ServiceAccount", "default", "default") is not None
+            return Poll(found, "no ServiceAccount default/default yet")
+
+        wait_until(
+            default_sa,
+            what="exist",
+            objects=["ServiceAccount/default/default"],
+            timeout_s=60,
+            interval_s=0.5,
+            retry_on=(ApiError,),
+        )
+        for obj in kube_router_stack(KUBE_ROUTER_IMAGE):
+            kube.apply(obj)
+        contain_coredns(kube)
+        for obj in metrics_server_stack():
+            kube.apply(obj)
+        self._wait_rollouts(kube)
+        self._wait_metrics(kube)
+
+    @staticmethod
+    def _wait_rollouts(kube: Kube) -> None:
+        def ready() -> Poll[bool]:
+            waiting = []
+            ds = kube.get("apps/v1", "DaemonSet", KUBE_ROUTER, "kube-system").get("status") or {}
+            if not ds.get("desiredNumberScheduled") or ds.get("numberReady") != ds.get(
+                "desiredNumberScheduled"
+            ):
+                have, want = ds.get("numberReady", 0), ds.get("desiredNumberScheduled", "?")
+                waiting.append(f"DaemonSet {KUBE_ROUTER} ready {have}/{want}")
+            for name in ("coredns", "metrics-server"):
+                dep = kube.get("apps/v1", "Deployment", name, "kube-system")
+                want = (dep.get("spec") or {}).get("replicas", 1)
+                have = (dep.get("status") or {}).get("readyReplicas", 0)
+                if have != want:
+                    waiting.append(f"Deployment {name} ready {have}/{want}")
+            return Poll(not waiting, "; ".join(waiting))
+
+        wait_until(
+            ready,
+            what="be ready",
+            objects=[f"DaemonSet/kube-system/{KUBE_ROUTER}", "Deployment/kube-system/coredns",
+                     "Deployment/kube-system/metrics-server"],
+            timeout_s=180,
+            interval_s=1,
+            retry_on=(ApiError,),
+        )  # fmt: skip
 
     @staticmethod
     def _wait_metrics(kube: Kube) -> None:
@@ -404,20 +640,36 @@ class KindProvider:
         )
 
     def stop(self) -> None:
-        """kind delete cluster (also after a failed create), remove the temp dir. Idempotent."""
+        """kind delete (also after a failed create), leftover node containers, the run's network,
+        the images this run loaded, the temp dir. Idempotent."""
         tmp, self.tmp = self.tmp, None
         if tmp is None:
             return
         try:
+            cmds = self.commands(tmp)
+        except InfraError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        try:
             if self._created:
-                cmds = self.commands(tmp)
-                subprocess.run(
-                    cmds.delete(), capture_output=True, timeout=120, check=False, start_new_session=True
-                )
-        except (InfraError, OSError, subprocess.TimeoutExpired):
-            pass
+                _quiet(cmds.delete())
+                try:
+                    left = subprocess.run(
+                        cmds.containers(), capture_output=True, text=True, timeout=30, check=False
+                    )
+                    ids = left.stdout.split()
+                except (OSError, subprocess.TimeoutExpired):
+                    ids = []
+                if ids:
+                    _quiet([cmds.docker, "rm", "-f", "-v", *ids])
+            if self._network:
+                _quiet(cmds.network_remove())
+            for image in self._loaded:
+                _quiet(cmds.image_remove(image))
         finally:
+            self._created = self._network = False
+            self._loaded = []
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def workloads(self) -> AgnhostWorkloads:
-        return AgnhostWorkloads(self.agnhost_image)
+    def workloads(self) -> ConsumerWorkloads:
+        return ConsumerWorkloads(WORKLOAD_IMAGE)

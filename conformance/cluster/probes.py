@@ -2,144 +2,197 @@
 
 (The `local` provider has its own data plane: conformance/cluster/dataplane/.)
 
-One probe pod per endpoint of the truth table, carrying that endpoint's labels
-in its namespace, with one agnhost `serve-hostname` container per (port,
-protocol) it must answer on; sources connect with `agnhost connect` through
-`kubectl exec` (the API server, on loopback, relays it: no traffic from this
-machine to the pod network).
+One probe pod per target of the probe matrix (and a peer pod for a workload's flows to itself),
+carrying the target's labels and its named container ports, running the suite's probe program
+(tools/go/kind-probe): `twprobe serve --token <target> --listen tcp:8080 ...` answers every
+connection with the target's name. A source pod runs all its cells in one
+`kubectl exec -i ... twprobe connect` (the plan on stdin, one JSON result per line); the API
+server, on loopback, relays it: no traffic from this machine to the pod network. A cell is
+connected only when an expected target answered (a Service may route to any of its backends).
 
-    pods = [probe_pod(ep, ns_of(ep), image) for ep in table.endpoints]
-    cmd = connect_command(kubectl, kubeconfig, site, target_ip="10.244.1.7", port=8080, protocol="TCP")
-    results = run_commands([cmd, ...], workers=8)                    # -> [(exit code, output tail)]
+    pod = probe_pod(name, namespace, labels, serving, image, token="tartware/guests")
+    cmd = connect_command(kubectl, kubeconfig, site)
+    results = run_plans([(cmd, plan), ...])                   # -> {probe id: ProbeResult}
 
-Pods follow the `restricted` PodSecurity profile (non-root, no privilege
-escalation, all capabilities dropped, RuntimeDefault seccomp); ports below 1024
-are reachable through the `net.ipv4.ip_unprivileged_port_start` sysctl, which
-the baseline and restricted profiles allow.
+Pods follow the `restricted` PodSecurity profile (non-root, no privilege escalation, all
+capabilities dropped, RuntimeDefault seccomp); ports below 1024 are reachable through the
+`net.ipv4.ip_unprivileged_port_start` sysctl, which the baseline and restricted profiles allow.
 """
 
 from __future__ import annotations
 
-import re
+import json
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..netpol import Endpoint, Flow
-
 PROBE_LABEL = "conformance.tartware.io/probe"
-CONNECT_TIMEOUT = "1s"
+PROBE_CONTAINER = "probe"
+TIMEOUT_MS = 2000  # per connection; a policy REJECT answers at once, a DROP takes this long
+PARALLEL = 32  # connections in flight per source pod
+OUTCOMES = ("connected", "wrong-peer", "refused", "timeout", "error")
 
 
-def probe_name(endpoint: Endpoint) -> str:
-    """Pod name of an endpoint's probe, e.g. probe-api-gateway."""
-    return ("probe-" + re.sub(r"[^a-z0-9-]+", "-", endpoint.app.lower()))[:63].rstrip("-")
-
-
-def probe_pod(endpoint: Endpoint, namespace: str, image: str) -> dict[str, Any]:
-    """A pod that looks like `endpoint` to NetworkPolicy (labels) and answers on its ports."""
-    containers: list[dict[str, Any]] = []
-    serving = sorted({(port, proto) for _name, port, proto in endpoint.ports})
-    for port, proto in serving:
-        flag = {"TCP": "--tcp", "UDP": "--udp", "SCTP": "--sctp"}[proto]
-        containers.append(
-            {
-                "name": f"serve-{proto.lower()}-{port}",
-                "image": image,
-                "args": ["serve-hostname", flag, "--http=false", f"--port={port}"],
-                "ports": [{"containerPort": port, "protocol": proto}],
-            }
-        )
-    if not containers:  # a pure source: something to exec into
-        containers.append({"name": "client", "image": image, "args": ["pause"]})
-    security = {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "runAsNonRoot": True,
-        "runAsUser": 10001,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-    for c in containers:
-        c["securityContext"] = security
+def probe_pod(
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    serving: Iterable[tuple[str, int, str]],
+    image: str,
+    *,
+    token: str,
+    pull_policy: str = "Never",
+) -> dict[str, Any]:
+    """A pod that looks like a target to NetworkPolicy and Services (labels, named ports) and
+    answers every connection with `token`. serving: (port name or "", port, protocol)."""
+    ports = sorted({(port, proto): pname for pname, port, proto in serving}.items())
+    listen: list[str] = []
+    for (port, proto), _pname in ports:
+        listen += ["--listen", f"{proto.lower()}:{port}"]
+    args = ["serve", "--token", token, *listen] if listen else ["pause"]
     pod_security: dict[str, Any] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
-    if any(port < 1024 for port, _ in serving):
+    if any(port < 1024 for (port, _), _n in ports):
         pod_security["sysctls"] = [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {
-            "name": probe_name(endpoint),
-            "namespace": namespace,
-            "labels": {**endpoint.label_map(), PROBE_LABEL: "true"},
-        },
+        "metadata": {"name": name, "namespace": namespace, "labels": {**labels, PROBE_LABEL: "true"}},
         "spec": {
-            "containers": containers,
+            "containers": [
+                {
+                    "name": PROBE_CONTAINER,
+                    "image": image,
+                    "imagePullPolicy": pull_policy,
+                    "command": ["/twprobe"],
+                    "args": args,
+                    "ports": [
+                        {**({"name": pname} if pname else {}), "containerPort": port, "protocol": proto}
+                        for (port, proto), pname in ports
+                    ],
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                        "runAsNonRoot": True,
+                        "runAsUser": 10001,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                }
+            ],
             "securityContext": pod_security,
             "terminationGracePeriodSeconds": 0,
             "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
         },
     }
 
 
 @dataclass(frozen=True)
 class ProbeSite:
-    """Where an endpoint's probe runs: namespace, pod, a container to exec in, and its IP."""
+    """Where a probe pod runs: namespace, pod, its container and its IP."""
 
     namespace: str
     pod: str
-    container: str
     ip: str
-    ours: bool  # False: an existing pod (e.g. CoreDNS) that can be a target but not a source
+    container: str = PROBE_CONTAINER
 
 
-def connect_command(
-    kubectl: Path, kubeconfig: Path, source: ProbeSite, *, target_ip: str, port: int, protocol: str
-) -> list[str]:
-    """`agnhost connect` from inside the source pod; exit code 0 means the connection was made."""
-    host = f"[{target_ip}]" if ":" in target_ip else target_ip
+@dataclass(frozen=True)
+class Probe:
+    """One connection: from a source site to ip:port, connected when one of `tokens` answers."""
+
+    id: int
+    ip: str
+    port: int
+    protocol: str
+    tokens: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "ip": self.ip,
+            "port": self.port,
+            "protocol": self.protocol,
+            "tokens": list(self.tokens),
+        }
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    outcome: str  # one of OUTCOMES
+    detail: str = ""
+
+    @property
+    def connected(self) -> bool:
+        return self.outcome == "connected"
+
+
+def connect_command(kubectl: Path, kubeconfig: Path, source: ProbeSite) -> list[str]:
+    """`twprobe connect` inside the source pod, reading its plan from stdin."""
     return [
         str(kubectl),
         "--kubeconfig",
         str(kubeconfig),
         "exec",
+        "-i",
         "-n",
         source.namespace,
         source.pod,
         "-c",
         source.container,
         "--",
-        "/agnhost",
+        "/twprobe",
         "connect",
-        f"{host}:{port}",
-        f"--timeout={CONNECT_TIMEOUT}",
-        f"--protocol={protocol.lower()}",
     ]
 
 
-def plan(cells: Iterable[Flow], sites: dict[str, ProbeSite]) -> list[tuple[Flow, ProbeSite, ProbeSite]]:
-    """The cells that can be probed: both ends placed, the source one of ours."""
-    out = []
-    for cell in cells:
-        src, dst = sites.get(cell.source), sites.get(cell.destination)
-        if src is not None and dst is not None and src.ours:
-            out.append((cell, src, dst))
-    return out
+def plan_json(probes: Sequence[Probe], *, timeout_ms: int = TIMEOUT_MS, parallel: int = PARALLEL) -> str:
+    return json.dumps(
+        {"timeout_ms": timeout_ms, "parallel": parallel, "probes": [p.as_json() for p in probes]}
+    )
 
 
-def run_commands(
-    commands: Sequence[list[str]], *, workers: int = 8, timeout_s: float = 15.0
-) -> list[tuple[int, str]]:
-    """Run each probe command (exit 0 = connected), `workers` at a time, each at most timeout_s."""
-
-    def one(cmd: list[str]) -> tuple[int, str]:
+def parse_results(output: str, probes: Sequence[Probe]) -> dict[int, ProbeResult]:
+    """The results of one plan; a probe missing from the output is an error (never connected)."""
+    got: dict[int, ProbeResult] = {}
+    for line in output.splitlines():
         try:
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
-        except subprocess.TimeoutExpired:
-            return 124, "kubectl exec timed out"
-        return out.returncode, (out.stdout + out.stderr).strip()[-200:]
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and row.get("outcome") in OUTCOMES:
+            got[int(row["id"])] = ProbeResult(str(row["outcome"]), str(row.get("detail", ""))[:200])
+    for p in probes:
+        got.setdefault(p.id, ProbeResult("error", "no result from the probe program"))
+    return got
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, commands))
+
+def run_plans(
+    plans: Sequence[tuple[list[str], Sequence[Probe]]], *, workers: int = 6, timeout_s: float = 180.0
+) -> dict[int, ProbeResult]:
+    """Run each source's plan (`workers` sources at a time); every probe id gets a result."""
+
+    def one(item: tuple[list[str], Sequence[Probe]]) -> dict[int, ProbeResult]:
+        cmd, probes = item
+        try:
+            out = subprocess.run(
+                cmd, input=plan_json(probes), capture_output=True, text=True, timeout=timeout_s, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as err:
+            return {p.id: ProbeResult("error", f"kubectl exec: {err}") for p in probes}
+        results = parse_results(out.stdout, probes)
+        if out.returncode != 0:
+            why = (out.stderr or "").strip()[-200:]
+            results = {
+                k: (v if v.outcome != "error" else ProbeResult("error", f"exit {out.returncode}: {why}"))
+                for k, v in results.items()
+            }
+        return results
+
+    merged: dict[int, ProbeResult] = {}
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for part in pool.map(one, plans):
+            merged.update(part)
+    return merged
