@@ -23,7 +23,7 @@ from conformance.report.environment import STAND_IN
 from conformance.report.gate import not_applicable
 from conformance.report.live import Progress
 from conformance.settings import Settings
-from conformance.slo.evaluate import RunOptions, ScenarioRun, run_scenario
+from conformance.slo.evaluate import GeneratorLimit, RunOptions, ScenarioRun, run_scenario
 from conformance.slo.launcher import ReferenceTarget
 from conformance.slo.live_alerts import LiveAlerts
 
@@ -89,21 +89,27 @@ class SloSession:
                 run = self._measure(scenario, scenario)
                 if run.generator_faults:
                     # k6 could not hold the schedule (a busy machine): that run measured the
-                    # generator, not the target. Measure once more; the report says so.
+                    # generator, not the target. Measure once more; the report says so. Still
+                    # the generator's limit: BROKEN (GeneratorLimit), never an SLO verdict.
                     first = "; ".join(run.generator_faults)
                     self.progress.post(
                         f"slo: {scenario}: measuring once more, the first run was not trustworthy"
                     )
                     run = self._measure(scenario, f"{scenario}-again")
+                    if run.shortfall is not None and run.shortfall.side == "generator":
+                        raise GeneratorLimit(scenario, run.shortfall, "Measured twice, the same both times")
                     integrity = run.results["integrity"]
                     note = f"measured twice: the first run was not trustworthy ({first})"
                     detail = f"{integrity.detail}; {note}" if integrity.detail else note
                     run.results["integrity"] = replace(integrity, detail=detail)
-                self.timing.measured[scenario] = ", ".join(
-                    f"{r.title} {r.measured}" for r in run.results.values() if r.slo != "integrity"
-                )
+                figures = [f"{r.title} {r.measured}" for r in run.results.values() if r.slo != "integrity"]
+                if isinstance(run.calibration, str):
+                    figures.append(f"calibration: {run.calibration}")
+                self.timing.measured[scenario] = ", ".join(figures)
                 self._runs[scenario] = run
             except InfraError as err:
+                if isinstance(err, GeneratorLimit):
+                    self.timing.measured[scenario] = f"BROKEN: {err}"
                 self._runs[scenario] = err
             self.windows[scenario] = (began, time.time())
         outcome = self._runs[scenario]
@@ -112,14 +118,18 @@ class SloSession:
         return outcome
 
     def _measure(self, scenario: str, folder: str) -> ScenarioRun:
-        run = run_scenario(
-            self.policy,
-            self.profile,
-            scenario,
-            self.base_url,
-            self.workdir / folder,
-            options=RunOptions(live=self.progress.post),
-        )
+        try:
+            run = run_scenario(
+                self.policy,
+                self.profile,
+                scenario,
+                self.base_url,
+                self.workdir / folder,
+                options=RunOptions(live=self.progress.post),
+            )
+        except GeneratorLimit as err:  # the calibration found it: its seconds are k6's, not overhead
+            self.timing.k6_s[f"{scenario} calibration"] = err.k6_s
+            raise
         self.timing.k6_s[scenario] = self.timing.k6_s.get(scenario, 0.0) + run.timings["k6"]
         self.timing.harness_s[scenario] = self.timing.harness_s.get(scenario, 0.0) + run.timings["harness"]
         return run
@@ -247,6 +257,18 @@ def slo_session(
         tmp_path_factory.mktemp("slo"),
         slo_timing,
     )
+
+
+@pytest.fixture(autouse=True)
+def _live_checks_judge_a_measured_run(request: pytest.FixtureRequest) -> None:
+    """The live alert checks judge the load run: measure it in their setup, so a run that cannot be
+    judged (k6 broken, the generator's limit) ERRORs them like the test_slo items, never FAILS them."""
+    if request.node.path.name != "test_alerts_live.py" or "slo_session" not in request.fixturenames:
+        return
+    session: SloSession = request.getfixturevalue("slo_session")
+    local: LocalTarget = request.getfixturevalue("slo_local")
+    if local.live is not None:  # else the check itself skips or errors, with its own reason
+        session.run("load")
 
 
 @pytest.fixture
