@@ -10,12 +10,13 @@ import json
 import os
 import signal
 import stat
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from interrupting import cpu_hog, ctrl_c_raises
 
+from conformance.cluster.procs import KILL_WAIT_S, STOP_GRACE_S
 from conformance.errors import InfraError
 from conformance.policy import Policy, load_policy
 from conformance.slo.evaluate import RunOptions, run_scenario
@@ -24,6 +25,9 @@ from conformance.slo.summary import SummaryError
 from conformance.tools import REPO
 
 OVERRIDES = {"load": {"rate": 10, "duration_s": 1}}
+# Beyond a stop's own bound (procs.STOP_GRACE_S + KILL_WAIT_S): the harness's /proc scans and
+# this test's observation on a loaded machine. Measured under a CPU hog: under 1 s.
+MARGIN_S = 3.0
 
 # A summary whose thresholds all pass (the policy's expressions).
 PASSING = {
@@ -121,29 +125,37 @@ def test_missing_time_series_is_broken(policy: Policy, tmp_path: Path) -> None:
 
 def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     pidfile = tmp_path / "child.pid"
+    # A background job of a script ignores SIGINT (k6's stop signal): it must get SIGKILL.
     k6 = fake_k6(tmp_path, f"sleep 300 & echo $! > {pidfile}; wait")
-    began = time.monotonic()
-    with pytest.raises(InfraError, match="did not finish within 1s and was killed"):
-        run_k6(tmp_path / "x.js", tmp_path, {}, timeout_s=1, k6=k6)
-    assert time.monotonic() - began < 10
-    child = int(pidfile.read_text())
-    deadline = time.monotonic() + 5
-    while alive(child) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(child), "k6's child outlived the timeout"
+    with cpu_hog():
+        began = time.monotonic()
+        with pytest.raises(InfraError, match="did not finish within 1s and was killed"):
+            run_k6(tmp_path / "x.js", tmp_path, {}, timeout_s=1, k6=k6)
+        took = time.monotonic() - began
+    # The 1 s timeout, then at most the grace and the kill wait (plus the margin) before it returns.
+    assert took <= 1 + STOP_GRACE_S + KILL_WAIT_S + MARGIN_S, f"{took:.1f} s"
+    assert not alive(int(pidfile.read_text())), "k6's child outlived the timeout"
 
 
-def test_ctrl_c_stops_k6_and_propagates(tmp_path: Path) -> None:
+@pytest.mark.parametrize("obeys", [True, False], ids=["k6-stops", "k6-ignores-sigint"])
+def test_ctrl_c_stops_k6_and_propagates(tmp_path: Path, obeys: bool) -> None:
+    """Ctrl-C while k6 runs: SIGINT to k6's group, SIGKILL after the grace if it does not stop;
+    run_k6 re-raises within STOP_GRACE_S + KILL_WAIT_S, on a busy machine too."""
     pidfile = tmp_path / "k6.pid"
-    k6 = fake_k6(tmp_path, f"echo $$ > {pidfile}; sleep 300")
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            run_k6(tmp_path / "x.js", tmp_path, {}, timeout_s=60, k6=k6)
-    finally:
-        timer.cancel()
-    assert not alive(int(pidfile.read_text()))
+    k6 = fake_k6(tmp_path, ("" if obeys else "trap '' INT; ") + f"echo $$ > {pidfile}; sleep 300")
+    sent: list[float] = []
+
+    def ctrl_c(_elapsed: float) -> None:
+        # Called from run_k6's wait loop (the main thread): k6 is running once its pid file exists.
+        if pidfile.exists() and pidfile.read_text().strip() and not sent:
+            sent.append(time.monotonic())
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with cpu_hog(), ctrl_c_raises(), pytest.raises(KeyboardInterrupt):
+        run_k6(tmp_path / "x.js", tmp_path, {}, timeout_s=60, k6=k6, on_tick=ctrl_c, tick_s=0.05)
+    took = time.monotonic() - sent[0]
+    assert not alive(int(pidfile.read_text())), "k6 outlived the Ctrl-C"
+    assert took <= STOP_GRACE_S + KILL_WAIT_S + MARGIN_S, f"k6 stopped {took:.1f} s after the Ctrl-C"
 
 
 def test_inherited_k6_variables_are_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,7 +3,8 @@
 Three layers, so a cluster never outlives the run:
 1. pytest fixture teardown calls the release functions (normal path; pytest also
    tears fixtures down after Ctrl-C, which raises KeyboardInterrupt);
-2. SIGTERM and SIGHUP are turned into KeyboardInterrupt so they take path 1;
+2. SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt (noting the interrupt, see the
+   bound below) so they take path 1;
 3. an atexit hook runs whatever is still registered (e.g. an exception escaped
    the fixture machinery).
 
@@ -14,8 +15,21 @@ must not abandon a half-deleted cluster.
     ...
     stop()                                             # runs once; later calls are no-ops
 
+The bound. From the first SIGINT/SIGTERM/SIGHUP the run has INTERRUPT_BUDGET_S to have
+stopped every process it started and to exit, loaded machine or not (measured: 1-5 s beside
+a CPU hog on 2 cores, where the old polite teardown took 7.5-12 s). Once interrupted
+(`interrupted()`), teardown takes the fast path: per-object cleanup of a cluster that is
+deleted anyway is skipped, waits (wait.py) give up, the local cluster's processes get SIGKILL
+at once, and procs.terminate cuts any SIGTERM grace so that its SIGKILL lands by
+`kill_deadline()`; what follows the last kill (temp dirs, pytest's summary, interpreter exit)
+has EXIT_RESERVE_S. The SLO tier, which installs no handlers, stays within the bound by
+construction: k6, Prometheus and the target are stopped one after the other, each within
+procs.STOP_GRACE_S + KILL_WAIT_S. No step waits on the machine being idle: every wait ends on
+an event (a process gone) or at a stated deadline.
+
 `UndoStack` keeps a test's own changes (objects created, nodes cordoned) and
-undoes them in reverse order.
+undoes them in reverse order; after an interrupt, one made with `abandon_on_interrupt`
+drops them instead (the whole cluster goes).
 """
 
 from __future__ import annotations
@@ -24,6 +38,7 @@ import atexit
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
@@ -32,18 +47,50 @@ _pending: dict[int, tuple[str, Callable[[], None]]] = {}
 _lock = threading.Lock()
 _installed: set[int] = set()  # signals whose handler this module set
 
+INTERRUPT_BUDGET_S = 30.0  # signal -> every process stopped and pytest exited (module docstring)
+EXIT_RESERVE_S = 10.0  # of the budget, for what follows the last SIGKILL (measured: <= 3 s, loaded)
+# time.monotonic() of the first interrupt. A list, no lock and no Event: signal handlers set it,
+# and a handler that waits for a lock the interrupted main thread holds would hang the run.
+_interrupted_at: list[float] = []
+_PAUSE_SLICE_S = 0.1  # how soon a pause() notices an interrupt
+
+
+def note_interrupt() -> None:
+    """The run is being interrupted: from now on teardown takes the fast path (first call counts)."""
+    if not _interrupted_at:
+        _interrupted_at.append(time.monotonic())
+
+
+def interrupted() -> bool:
+    return bool(_interrupted_at)
+
+
+def kill_deadline() -> float | None:
+    """time.monotonic() by which release functions must have SIGKILLed what is left (None: no interrupt)."""
+    return _interrupted_at[0] + INTERRUPT_BUDGET_S - EXIT_RESERVE_S if _interrupted_at else None
+
+
+def pause(seconds: float) -> None:
+    """time.sleep that ends early (within _PAUSE_SLICE_S) once the run is interrupted."""
+    end = time.monotonic() + seconds
+    while not _interrupted_at and (left := end - time.monotonic()) > 0:
+        time.sleep(min(left, _PAUSE_SLICE_S))
+
 
 def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
+    note_interrupt()
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
 def install_signal_handlers() -> None:
-    """SIGTERM/SIGHUP -> KeyboardInterrupt (main thread only; elsewhere a no-op)."""
+    """SIGINT/SIGTERM/SIGHUP -> note_interrupt() + KeyboardInterrupt (main thread only; elsewhere a no-op)."""
     if threading.current_thread() is not threading.main_thread():
         return
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        # Only replace the default action: a handler someone else installed stays.
-        if sig not in _installed and signal.getsignal(sig) in (signal.SIG_DFL, None):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        # Only replace the default action (Python's own KeyboardInterrupt for SIGINT): a handler
+        # someone else installed stays.
+        default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+        if sig not in _installed and signal.getsignal(sig) in (default, None):
             signal.signal(sig, _raise_interrupt)
             _installed.add(sig)
 
@@ -57,6 +104,7 @@ def signals_deferred() -> Iterator[None]:
     received: list[int] = []
 
     def remember(signum: int, _frame: FrameType | None) -> None:
+        note_interrupt()  # the steps still to come take the fast path
         received.append(signum)
 
     previous = {sig: signal.signal(sig, remember) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -99,9 +147,14 @@ def _release_all() -> None:
 
 @dataclass
 class UndoStack:
-    """Undo actions in reverse order of registration; every action runs even if one fails."""
+    """Undo actions in reverse order of registration; every action runs even if one fails.
+
+    With `abandon_on_interrupt` (the cluster is deleted as a whole), an interrupted run drops
+    the actions not yet run instead of spending its budget on them.
+    """
 
     actions: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+    abandon_on_interrupt: bool = False
 
     def push(self, description: str, action: Callable[[], None]) -> None:
         self.actions.append((description, action))
@@ -111,6 +164,9 @@ class UndoStack:
         errors = []
         with signals_deferred():
             while self.actions:
+                if self.abandon_on_interrupt and interrupted():
+                    self.actions.clear()
+                    break
                 description, action = self.actions.pop()
                 try:
                     action()

@@ -8,6 +8,7 @@ binaries in .tools/bin, bound to 127.0.0.1, without Docker, images or network.
     provider = LocalProvider(settings)
     cluster = provider.start()        # ~4-6 s here: prints "local cluster ... ready in 4.8 s"
     provider.stop()                   # kwokctl delete, stray processes, temp dir
+                                      # (interrupted: SIGKILL to every process at once; see stop())
 
 With the data plane (capability data_plane, on by default where it can run:
 root, iptables/ipset/iproute2 linked by `make tools`), a seventh kwok node,
@@ -30,6 +31,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -46,7 +48,16 @@ from . import dataplane
 from .base import Capabilities, Cluster, register
 from .dataplane import netns
 from .kube import ApiError, Kube
-from .procs import alive, listening_ports, processes_referencing, read_pid_file, read_pid_files, terminate
+from .lifecycle import interrupted, pause
+from .procs import (
+    alive,
+    listening_ports,
+    processes_referencing,
+    read_pid_file,
+    read_pid_files,
+    stop_child,
+    terminate,
+)
 from .reaper import DONE
 from .wait import Poll, WaitTimeout, wait_until
 
@@ -76,6 +87,7 @@ DATA_PLANE_TAINT = "conformance.tartware.io/data-plane"
 # the apiserver's own default service range too).
 SERVICE_CIDR = "10.96.0.0/16"
 CREATE_TIMEOUT_S = 90.0
+DELETE_TIMEOUT_S = 30.0  # `kwokctl delete cluster` on the polite path
 READY_TIMEOUT_S = 120.0  # a bound, not a target: ready in ~5 s, but minutes on a loaded machine
 
 
@@ -480,27 +492,54 @@ class LocalProvider:
         return listening_ports(self.processes())
 
     def stop(self) -> None:
-        """kwokctl delete, then end any process naming the temp dir, then remove it. Idempotent."""
+        """kwokctl delete, then end any process naming the temp dir, then remove it. Idempotent.
+
+        After an interrupt (lifecycle.interrupted(), also one that arrived while this runs) the
+        fast path instead: no kwokctl, SIGKILL to every process of the cluster and its data plane
+        at once (what `kwokctl delete` sends each component too, one after the other), then the
+        data plane's namespaces and the temp dir. Nothing of the cluster is kept, so nothing
+        needs a polite goodbye, and lifecycle.INTERRUPT_BUDGET_S holds on a loaded machine.
+        """
         if self._stopped or self.tmp is None:
             return
         self._stopped = True
-        if self._create is not None and self._create.poll() is None:
-            terminate([self._create.pid], grace_s=3)
+        if not interrupted():
+            if self._create is not None and self._create.poll() is None:
+                terminate([self._create.pid])
+            if self.plane is not None:
+                self.plane.stop()  # before the API goes: kube-router and kube-proxy end cleanly
+            self._kwokctl_delete()
+        # Every process at once: all of them after an interrupt, else whatever kwokctl did not
+        # stop (an interrupted create, a crash). Twice: an interrupted `kwokctl create` may have
+        # started a component while the first round ran.
+        for _ in range(2):
+            pids = set(self.processes())
+            if self._create is not None:
+                pids.add(self._create.pid)
+            if self.plane is not None:
+                pids |= set(netns.processes_in(self.plane.net.names()))
+            terminate(pids, first=signal.SIGKILL if interrupted() else signal.SIGTERM)
         if self.plane is not None:
-            self.plane.stop()  # before the API goes: kube-router and kube-proxy end cleanly
-        with contextlib.suppress(OSError, subprocess.SubprocessError, InfraError):
-            subprocess.run(
+            self.plane.stop()  # its processes are gone by now: what is left is its namespaces
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self._dismiss_reaper()
+
+    def _kwokctl_delete(self) -> None:
+        """`kwokctl delete cluster`, bounded by DELETE_TIMEOUT_S and cut short by an interrupt."""
+        try:
+            proc = subprocess.Popen(
                 [self._kwokctl(), "delete", "cluster", "--name", self.cluster_name],
                 env=self._env(),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                timeout=30,
-                check=False,
+                start_new_session=True,
             )
-        # Fallback: whatever kwokctl did not stop (interrupted create, crash).
-        terminate(self.processes(), grace_s=3)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        self._dismiss_reaper()
+        except (OSError, InfraError):
+            return
+        deadline = time.monotonic() + DELETE_TIMEOUT_S
+        while proc.poll() is None and time.monotonic() < deadline and not interrupted():
+            pause(0.1)
+        stop_child(proc)
 
     def _start_reaper(self) -> None:
         """See reaper.py: cleans up if this process dies without calling stop() (e.g. SIGKILL)."""
@@ -535,10 +574,9 @@ class LocalProvider:
         with contextlib.suppress(OSError, ValueError):
             reaper.stdin.write(f"{DONE}\n")
             reaper.stdin.close()
-        try:
-            reaper.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            terminate([reaper.pid], grace_s=1)
+        # Everything is cleaned up: no need to wait until it reads the word (on a loaded machine
+        # it may still be importing), SIGTERM ends it now either way.
+        stop_child(reaper)
 
     def workloads(self) -> KwokWorkloads:
         return KwokWorkloads()

@@ -1,12 +1,19 @@
-"""Finding and ending the processes a provider started, and the ports they listen on.
+"""Finding and ending the processes the suite started, and the ports they listen on.
 
 Only processes that are provably ours are touched: pids the provider recorded,
-and processes whose command line contains the provider's own unique temporary
-directory. Nothing is matched by program name.
+children the suite started in a session of their own, and processes whose command
+line contains the provider's own unique temporary directory. Nothing is matched by
+program name.
 
     pids = processes_referencing(workdir)          # e.g. etcd, kube-apiserver, kwok under workdir
     ports = listening_ports(pids)                  # TCP ports they listen on
-    terminate(pids, grace_s=5)                     # SIGTERM to each group, then SIGKILL
+    terminate(pids)                                # SIGTERM to each group, SIGKILL after the grace
+    stop_child(proc, first=signal.SIGINT)          # a Popen started with start_new_session=True
+
+These are the suite's only process-stop helpers (cluster and SLO tier alike). Each is
+bounded: STOP_GRACE_S for a polite exit, then SIGKILL and KILL_WAIT_S; after an interrupt
+the grace is cut to meet lifecycle.kill_deadline(). Waits end as soon as the processes and
+every member of their process groups are gone.
 """
 
 from __future__ import annotations
@@ -14,11 +21,17 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from .lifecycle import kill_deadline
+
 PROC = Path("/proc")
+STOP_GRACE_S = 3.0  # SIGTERM (or `first`) -> SIGKILL, unless an interrupt's deadline is nearer
+KILL_WAIT_S = 2.0  # SIGKILL -> gone (the kernel tears the process down; D-state waits end)
+_POLL_S = 0.05
 
 
 def alive(pid: int) -> bool:
@@ -60,35 +73,97 @@ def read_pid_files(folder: Path) -> list[int]:
     return [pid for pid in pids if pid is not None]
 
 
-def _signal(pid: int, sig: signal.Signals) -> None:
-    # Each component runs in its own process group (kwokctl starts them with
-    # setsid): signal the group so helpers it spawned go too, but never our own.
+def _stat(entry: Path) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the parenthesised command: [state, ppid, pgrp, ...]."""
     try:
-        pgid = os.getpgid(pid)
+        return (entry / "stat").read_text().rpartition(")")[2].split()
     except OSError:
-        return
-    with contextlib.suppress(OSError):
-        if pgid != os.getpgid(0) and pgid == pid:
+        return None
+
+
+def _live_groups(pgids: set[int]) -> set[int]:
+    """Those of `pgids` that still have a member which is not a zombie."""
+
+    def pgrp_if_live(entry: Path) -> int | None:
+        fields = _stat(entry)
+        return int(fields[2]) if fields and fields[0] not in ("Z", "X") else None
+
+    found = {g for g in pgids if pgrp_if_live(PROC / str(g)) == g}  # the leader: no need to look further
+    if found != pgids:
+        members = (pgrp_if_live(e) for e in PROC.iterdir() if e.name.isdigit())
+        found |= {m for m in members if m is not None and m in pgids}
+    return found
+
+
+def _signal_all(pids: set[int], groups: set[int], sig: signal.Signals) -> None:
+    for pgid in groups:
+        with contextlib.suppress(OSError):
             os.killpg(pgid, sig)
-        else:
+    for pid in pids:
+        with contextlib.suppress(OSError):
             os.kill(pid, sig)
 
 
-def terminate(pids: Iterable[int], grace_s: float = 5.0) -> list[int]:
-    """SIGTERM, wait up to grace_s, then SIGKILL what is left. Returns pids that had to be killed."""
-    pending = [p for p in set(pids) if p != os.getpid() and alive(p)]
-    for pid in pending:
-        _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while pending and time.monotonic() < deadline:
-        time.sleep(0.05)
-        pending = [p for p in pending if alive(p)]
-    for pid in pending:
-        _signal(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 2.0
-    while any(alive(p) for p in pending) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return pending
+def _wait_gone(pids: set[int], groups: set[int], until: float) -> tuple[set[int], set[int]]:
+    """Poll until every pid and group is gone or `until` (monotonic); returns what is left."""
+    while True:
+        pids = {p for p in pids if alive(p)}
+        groups = _live_groups(groups)
+        if not (pids or groups) or time.monotonic() >= until:
+            return pids, groups
+        time.sleep(_POLL_S)
+
+
+def terminate(
+    pids: Iterable[int] = (),
+    grace_s: float = STOP_GRACE_S,
+    *,
+    groups: Iterable[int] = (),
+    first: signal.Signals = signal.SIGTERM,
+) -> list[int]:
+    """`first` to each process (to its whole group where it leads one, as kwokctl's components
+    and the suite's own children do) and to each pgid in `groups`; SIGKILL whatever is left
+    after grace_s (or earlier, at lifecycle.kill_deadline() during an interrupt), then wait up
+    to KILL_WAIT_S. Never signals this process or its group. Returns the pids and pgids that
+    had to be killed."""
+    own = os.getpgid(0)
+    lone: set[int] = set()
+    leaders = _live_groups({g for g in groups if g != own})  # an empty group's id may be reused
+    for pid in set(pids) - {os.getpid()}:
+        if not alive(pid):
+            continue
+        try:
+            pgid = os.getpgid(pid)
+        except OSError:
+            continue
+        # A group of its own: signal the group, so helpers the process spawned go too.
+        (leaders if pgid == pid and pgid != own else lone).add(pid)
+    if not (lone or leaders):
+        return []
+    _signal_all(lone, leaders, first)
+    until = time.monotonic() + grace_s
+    deadline = kill_deadline()
+    if deadline is not None:
+        until = min(until, deadline)
+    lone, leaders = _wait_gone(lone, leaders, until)
+    if not (lone or leaders):
+        return []
+    _signal_all(lone, leaders, signal.SIGKILL)
+    _wait_gone(lone, leaders, time.monotonic() + KILL_WAIT_S)
+    return sorted(lone | leaders)
+
+
+def stop_child(
+    proc: subprocess.Popen[bytes] | subprocess.Popen[str],
+    grace_s: float = STOP_GRACE_S,
+    *,
+    first: signal.Signals = signal.SIGTERM,
+) -> None:
+    """Stop a child started with start_new_session=True (its pid is its group's id) and every
+    process in its group, as terminate() does; then reap it."""
+    terminate(groups=[proc.pid], grace_s=grace_s, first=first)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(KILL_WAIT_S)
 
 
 def _socket_inodes(pid: int) -> set[str]:

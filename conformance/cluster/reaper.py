@@ -45,7 +45,7 @@ def cleanup(tmp: Path, kwokctl: str, name: str, ip: str = "", netns_run: str = "
             check=False,
         )
     pids = set(read_pid_files(tmp / "workdir" / "clusters" / name / "pids")) | set(processes_referencing(tmp))
-    terminate(pids, grace_s=3)
+    terminate(pids)
     if ip and netns_run:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             netns.delete(Path(ip), netns.Netns(Path(ip), netns_run).names())

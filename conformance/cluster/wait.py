@@ -12,7 +12,10 @@ never "error waiting for object" or an iteration count.
 
 The probe returns ``Poll(done, state, value)``; `state` is a short human text of
 what it saw. Exceptions listed in `retry_on` (e.g. a transient API error while a
-server starts) are recorded as the state and polled again.
+server starts) are recorded as the state and polled again. Once the run is
+interrupted (lifecycle.interrupted()), a wait stops polling and raises WaitInterrupted:
+a background thread must not keep the interrupted run waiting on a cluster that is
+going away.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from ..errors import InfraError
+from .lifecycle import interrupted, pause
 
 T = TypeVar("T")
 
@@ -46,6 +50,14 @@ class WaitTimeout(InfraError):
         self.last_state = last_state
 
 
+class WaitInterrupted(InfraError):
+    """The run was interrupted while waiting (an Exception: teardown's other steps still run)."""
+
+    def __init__(self, what: str, objects: Sequence[str], last_state: str) -> None:
+        names = ", ".join(objects) if objects else "(no objects)"
+        super().__init__(f"interrupted while waiting for {names} to {what}: last state: {last_state}")
+
+
 def wait_until(
     probe: Callable[[], Poll[T]],
     *,
@@ -55,9 +67,10 @@ def wait_until(
     interval_s: float = 0.25,
     retry_on: tuple[type[BaseException], ...] = (),
     clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = pause,
 ) -> T | None:
-    """Call probe until it reports done; return its value. Raise WaitTimeout at the deadline.
+    """Call probe until it reports done; return its value. Raise WaitTimeout at the deadline,
+    WaitInterrupted once the run is interrupted.
 
     The probe always runs at least once, and once more at (or just after) the
     deadline, so a state reached while sleeping is not reported as a timeout.
@@ -74,6 +87,8 @@ def wait_until(
             if result.done:
                 return result.value
             last = result.state
+        if interrupted():
+            raise WaitInterrupted(what, objects, last)
         if final:
             raise WaitTimeout(what, objects, timeout_s, last)
         sleep(max(0.0, min(interval_s, deadline - clock())))

@@ -8,7 +8,8 @@
 A separate process, not a thread: the server gets its own interpreter and
 GIL, so neither it nor the harness slows the other. Its stdin is a pipe the
 launcher holds: if the harness dies (even by SIGKILL) the pipe closes and the
-server exits on EOF; `stop()` also closes it, then escalates to signals.
+server exits on EOF; `stop()` also closes it and sends SIGTERM, then SIGKILL after
+procs.STOP_GRACE_S.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ..cluster.procs import stop_child
 from ..errors import InfraError
 from ..tools import REPO
-from .runner import stop_group
 
 STARTUP_TIMEOUT_S = 15.0
 
@@ -142,7 +143,7 @@ class ReferenceTarget:
             return ""
 
     def stop(self) -> None:
-        """Close stdin (the server exits on EOF), then SIGTERM/SIGKILL its group if needed."""
+        """Close stdin and SIGTERM its group (the server exits cleanly on either), SIGKILL if needed."""
         proc, self.port = self.proc, 0
         if proc is None:
             return
@@ -177,18 +178,14 @@ class ReferenceTarget:
 
 
 def _reap(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None and proc.stdin is not None:
-        try:
-            proc.stdin.close()  # EOF: the server shuts down cleanly
-            proc.wait(3)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    if proc.poll() is None:
-        stop_group(proc)
-    for pipe in (proc.stdin, proc.stdout):
-        if pipe is not None and not pipe.closed:
-            with contextlib.suppress(OSError):
-                pipe.close()
+    """EOF on stdin and SIGTERM (both end the server's loop cleanly), SIGKILL after the grace."""
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+    stop_child(proc)
+    if proc.stdout is not None:
+        with contextlib.suppress(OSError):
+            proc.stdout.close()
 
 
 __all__ = ["ReferenceTarget"]

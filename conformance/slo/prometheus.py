@@ -36,8 +36,9 @@ import yaml
 from .. import tools
 from ..alerts.promtool import inspect
 from ..alerts.rulefiles import RuleFile
+from ..cluster.procs import stop_child
 from ..errors import InfraError
-from .runner import _die_with_parent, stop_group
+from .runner import _die_with_parent
 
 TIME_SCALE = 60
 # Production defaults, scaled: ServiceMonitors scrape every 15 s, kube-prometheus-stack
@@ -207,5 +208,5 @@ class Prometheus:
 
 
 def _stop(proc: subprocess.Popen[bytes], workdir: Path) -> None:
-    stop_group(proc)
+    stop_child(proc)
     shutil.rmtree(workdir / "data", ignore_errors=True)

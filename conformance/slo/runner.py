@@ -4,7 +4,8 @@
     proc.exit_code  # 0 passed, 99 thresholds crossed, anything else: broken
 
 The process runs in its own process group (so a timeout or Ctrl-C stops it
-and anything it spawned) and, on Linux, gets SIGKILL if the harness dies.
+and anything it spawned: SIGINT, k6's own graceful stop, then SIGKILL after
+procs.STOP_GRACE_S) and, on Linux, gets SIGKILL if the harness dies.
 Inherited ``K6_*`` variables are dropped: a stray ``K6_OUT`` in someone's
 shell must not send results anywhere, and the usage report stays off.
 """
@@ -23,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cluster.procs import stop_child
 from ..errors import InfraError
 from ..tools import find
 
@@ -45,7 +47,6 @@ EXIT_NAMES = {
     109: "Go panic",
     110: "marked as failed",
 }
-STOP_GRACE_S = 3.0
 
 
 def k6_binary() -> Path:
@@ -93,20 +94,6 @@ def child_env(extra: Mapping[str, str]) -> dict[str, str]:
     env.update({"K6_NO_USAGE_REPORT": "true", "K6_CSV_TIME_FORMAT": "unix_milli"})
     env.update(extra)
     return env
-
-
-def stop_group(proc: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S) -> None:
-    """SIGTERM the child's process group, SIGKILL it after `grace_s`."""
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def run_k6(
@@ -161,12 +148,12 @@ def run_k6(
         try:
             code = _wait(proc, start + timeout_s, on_tick, tick_s)
         except subprocess.TimeoutExpired:
-            stop_group(proc)
+            stop_child(proc, first=signal.SIGINT)
             raise InfraError(
                 f"k6 did not finish within {timeout_s:.0f}s and was killed ({script.name}); stderr: {stderr}"
             ) from None
         except BaseException:  # KeyboardInterrupt and friends: never leave k6 behind
-            stop_group(proc)
+            stop_child(proc, first=signal.SIGINT)  # k6's own Ctrl-C; SIGKILL after the grace
             raise
     return K6Process(tuple(argv), code, time.monotonic() - start, stdout, stderr)
 
@@ -239,5 +226,4 @@ __all__ = [
     "digest_log",
     "k6_binary",
     "run_k6",
-    "stop_group",
 ]

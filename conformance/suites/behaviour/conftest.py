@@ -25,7 +25,7 @@ import pytest
 
 from conformance.cluster import Cluster, Kube, WorkloadDriver, create_provider
 from conformance.cluster.base import Provider
-from conformance.cluster.lifecycle import guarded, install_signal_handlers
+from conformance.cluster.lifecycle import guarded, install_signal_handlers, note_interrupt
 from conformance.errors import InfraError
 from conformance.inventory import Inventory, K8sObject, build_inventory
 from conformance.k8s import of_kinds
@@ -67,8 +67,27 @@ _RENDER = pytest.StashKey["Inventory | InfraError"]()
 _RENDERS = pytest.StashKey[dict[str, "Inventory | InfraError"]]()
 
 
+_FULL_TRACE: list[bool] = []  # --full-trace of this session (pytest_keyboard_interrupt gets no config)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_TIMING] = BehaviourTiming()
+    _FULL_TRACE[:] = [bool(config.option.fulltrace)]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """However the interrupt came (the cluster fixture's signal handlers note theirs first), the
+    teardown that follows takes the fast path (lifecycle.INTERRUPT_BUDGET_S).
+
+    Without --full-trace pytest prints one line of the interrupt's traceback, but first builds
+    all of it, parsing the source of every frame: 2.5 s of the budget on a loaded machine. Only
+    the last frame (the line it prints) is kept.
+    """
+    note_interrupt()
+    shown = excinfo.traceback.filter(excinfo)[-1:]  # the frame pytest names (not a hidden one)
+    if shown and not any(_FULL_TRACE):
+        excinfo.traceback = shown
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -258,7 +277,8 @@ def provider(settings: Settings) -> Provider:
 def cluster(
     provider: Provider, pytestconfig: pytest.Config, behaviour_timing: BehaviourTiming
 ) -> Iterator[Cluster]:
-    """The session's cluster, started once; released at the end, on failure and on SIGINT/SIGTERM.
+    """The session's cluster, started once; released at the end, on failure and on SIGINT/SIGTERM
+    (then within lifecycle.INTERRUPT_BUDGET_S of the signal).
 
     Example: ``def test_x(cluster): assert cluster.capabilities.owns_cluster``
     """

@@ -5,6 +5,10 @@ ns = spaces.create(labels=psa_labels)          # bt-pdb-evictions-x7k2 (prefixed
 spaces.apply(deployment_in(ns))                 # real object; deleted at teardown
 spaces.cordon("kwok-zone-a-0")                  # uncordoned at teardown
 errors = spaces.cleanup()                       # newest first; every step runs even if one fails
+
+After an interrupt, on a cluster the suite owns, cleanup() undoes nothing: the provider
+deletes the whole cluster next, and polite per-object deletes would only spend the run's
+interrupt budget (lifecycle.INTERRUPT_BUDGET_S).
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ class TestNamespaces:
         self.cluster = cluster
         self.purpose = slug(purpose)
         self.names: list[str] = []
-        self.undo = UndoStack()
+        self.undo = UndoStack(abandon_on_interrupt=cluster.capabilities.owns_cluster)
 
     def create(self, labels: Mapping[str, str] | None = None, suffix: str = "") -> str:
         """A new namespace (run label added), deleted at cleanup. Returns its name."""
