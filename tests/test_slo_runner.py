@@ -198,7 +198,9 @@ def test_on_tick_reports_while_k6_runs_and_not_after(tmp_path: Path) -> None:
         tmp_path / "s.js", tmp_path / "w", {}, timeout_s=30, k6=k6, on_tick=ticks.append, tick_s=0.3
     )
     assert proc.exit_code == 0
-    assert 2 <= len(ticks) <= 5, ticks
+    # Bounds from the run as measured, not from an idle machine: on a busy one k6 may take longer
+    # to start and end (more ticks), or a tick may oversleep (fewer), but one comes per tick_s at most.
+    assert 1 <= len(ticks) <= proc.wall_s / 0.3 + 1, (ticks, proc.wall_s)
     assert ticks == sorted(ticks)
     assert all(t < proc.wall_s for t in ticks)
 
