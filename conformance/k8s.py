@@ -299,6 +299,18 @@ def _finite(text: str, scale: float) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def restricted_container_context(user: int) -> dict[str, Any]:
+    """A container securityContext that Pod Security "restricted" admits, running as `user`:
+    what the suite's own probe and workload pods wear in the platform's namespaces."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+        "runAsUser": user,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
 def conditions(obj: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
     """An API object's status.conditions by type (a later one of a type wins); {} without status.
 

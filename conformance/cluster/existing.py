@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import InfraError
+from ..k8s import restricted_container_context
 from ..settings import Settings
 from .base import MANAGED_BY, RUN_LABEL, Capabilities, Cluster, register
 from .kind import PROBE_IMAGE, WORKLOAD_IMAGE, ConsumerWorkloads
@@ -115,13 +116,7 @@ class ExistingProvider:
                                 "image": WORKLOAD_IMAGE,
                                 "imagePullPolicy": "IfNotPresent",
                                 "command": ["/resource-consumer"],
-                                "securityContext": {
-                                    "allowPrivilegeEscalation": False,
-                                    "capabilities": {"drop": ["ALL"]},
-                                    "runAsNonRoot": True,
-                                    "runAsUser": 65532,
-                                    "seccompProfile": {"type": "RuntimeDefault"},
-                                },
+                                "securityContext": restricted_container_context(65532),
                             }
                         ],
                         "terminationGracePeriodSeconds": 0,

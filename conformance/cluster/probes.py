@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..k8s import restricted_container_context
+
 PROBE_LABEL = "conformance.tartware.io/probe"
 PROBE_CONTAINER = "probe"
 TIMEOUT_MS = 2000  # per connection; a policy REJECT answers at once, a DROP takes this long
@@ -72,13 +74,7 @@ def probe_pod(
                         {**({"name": pname} if pname else {}), "containerPort": port, "protocol": proto}
                         for (port, proto), pname in ports
                     ],
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "capabilities": {"drop": ["ALL"]},
-                        "runAsNonRoot": True,
-                        "runAsUser": 10001,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": restricted_container_context(10001),
                 }
             ],
             "securityContext": pod_security,

@@ -43,6 +43,7 @@ from conformance.k8s import (
     fmt_selector,
     of_kinds,
     policy_types,
+    restricted_container_context,
     selector_matches,
 )
 from conformance.netpol import (
@@ -490,13 +491,7 @@ def probe_pod(
                     "name": "probe",
                     "image": image,
                     "ports": ports,
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "capabilities": {"drop": ["ALL"]},
-                        "runAsNonRoot": True,
-                        "runAsUser": 10001,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": restricted_container_context(10001),
                 }
             ],
             "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
