@@ -1,20 +1,32 @@
-"""Command line: `python -m conformance doctor|catalogue`.
+"""Command line: `python -m conformance doctor|catalogue|static`.
 
 doctor     every tool, its version (reported vs pinned), path; where schemas come from
 catalogue  the rule catalogue (Markdown) generated from the registry
+static     the static tier as a CI gate (what `make static` runs): every further argument goes to
+           pytest (`--manifests DIR --fail-on normal ...`); exit 0 clean, 1 findings, 2 or more:
+           the tier could not judge (see README, "The static tier as a CI gate")
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
+from typing import TYPE_CHECKING
 
 from . import tools
-from .cluster.dataplane import unavailable
 from .errors import InfraError, ToolMissing
-from .schema.crds import Catalogue
-from .schema.lifecycle import LifecycleTable
-from .settings import Settings
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+# The static tier's pytest command: `make static` and CI run this and nothing else. The tiers do not
+# use hypothesis (its plugin alone costs ~0.6 s of start-up); `-p conformance.plugin` makes the
+# suite's options known before pytest looks for conftest.py files, so `--manifests ../their-repo`
+# is never taken for a test path.
+STATIC_PYTEST = ("-m", "pytest", "-p", "no:hypothesispytest", "-p", "conformance.plugin")
+STATIC_SUITE = tools.REPO / "conformance" / "suites" / "static"
 
 
 def _pins() -> dict[str, str]:
@@ -31,6 +43,9 @@ def _pins() -> dict[str, str]:
 
 
 def doctor() -> int:
+    from .cluster.dataplane import unavailable
+    from .settings import Settings
+
     pins = _pins()
     settings = Settings.from_env()
     missing = 0
@@ -66,6 +81,9 @@ def doctor() -> int:
 
 def _doctor_crds(settings: Settings) -> int:
     """Print where CRDs and the API lifecycle table come from; 1 per missing part."""
+    from .schema.crds import Catalogue
+    from .schema.lifecycle import LifecycleTable
+
     missing = 0
     catalogue = Catalogue.load(settings.schemas / "crds")
     if not catalogue.sources:
@@ -136,11 +154,35 @@ def catalogue() -> int:
     return 0
 
 
+def static(pytest_args: list[str]) -> int:
+    """Run the static tier (pytest in a child process) and return its exit status unchanged.
+
+    0 clean; 1 findings at or above --fail-on; 2 the tier could not judge (a tool missing or failing,
+    a check that crashed, a tier that checked nothing, an interrupted run); 3 pytest's internal error;
+    4 a usage error (an unknown flag, a bad option value, --manifests that does not exist).
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tools.REPO), env.get("PYTHONPATH")) if p)
+    env["PATH"] = os.pathsep.join(
+        (str(tools.TOOLS_BIN), str(tools.REPO / ".venv" / "bin"), env.get("PATH", ""))
+    )
+    proc = subprocess.Popen([sys.executable, *STATIC_PYTEST, str(STATIC_SUITE), *pytest_args], env=env)
+    while True:
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:
+            continue  # the child has the same signal and ends on its own (exit 2: interrupted)
+        return code if code >= 0 else 128 - code  # killed by a signal: the shell's 128+N
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["static"]:  # everything after it is pytest's (argparse would take --help etc.)
+        return static(args[1:])
     parser = argparse.ArgumentParser(prog="python -m conformance", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["doctor", "catalogue"])
-    args = parser.parse_args(argv)
-    return doctor() if args.command == "doctor" else catalogue()
+    parser.add_argument("command", choices=["doctor", "catalogue", "static"])
+    parsed = parser.parse_args(args)
+    return doctor() if parsed.command == "doctor" else catalogue()
 
 
 if __name__ == "__main__":

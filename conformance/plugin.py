@@ -60,7 +60,16 @@ def pytest_runtest_makereport(
     # Infra faults carry their own clear message: show it, not a traceback.
     if call.excinfo is not None and isinstance(call.excinfo.value, InfraError):
         report.longrepr = f"BROKEN (infrastructure, not a conformance verdict): {call.excinfo.value}"
+    # A test that failed on anything but a verdict (assertion, pytest.fail) could not judge: the
+    # exit status says so (conformance.report.plugin). An attribute, so pytest-xdist forwards it.
+    if report.failed and call.excinfo is not None and not call.excinfo.errisinstance(VERDICTS):
+        setattr(report, BROKEN_ATTR, True)
     return report
+
+
+# What a failing verdict raises; anything else a test raises means it could not judge.
+VERDICTS = (AssertionError, pytest.fail.Exception)
+BROKEN_ATTR = "conformance_broken"  # read by conformance.report.plugin.is_broken
 
 
 __all__ = ["InfraError", "settings", "settings_from_config"]

@@ -117,7 +117,7 @@ class Policy:
     # org.hpa.<direction>.stabilization_window_seconds (and per profile): {"ci": {"scale_down": 15}}
     windows: dict[str, dict[str, int]] = field(default_factory=dict)
     # `exercise`: the objects the behaviour tier exercises, by kind ("hpa", "pdb") -> names.
-    # Unset: the tier picks from the inventory itself (see suites/behaviour/exercise.py).
+    # Unset: the tier picks from the inventory itself (see behaviour/exercise.py).
     exercise: dict[str, tuple[str, ...]] = field(default_factory=dict)
     observability: Observability | None = None  # absent: no generated alert tests
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .inventory.loader import Limits
-from .policy import is_policy_file
+from .policy import SEVERITIES, is_policy_file
 from .tools import REPO
 
 POLICY_FILE = "policy.yaml"  # looked for in the manifests folder
@@ -79,6 +79,15 @@ OPTIONS: tuple[Option, ...] = (
         "20",
     ),
     Option(
+        "fail_on",
+        "--fail-on",
+        "CONFORMANCE_FAIL_ON",
+        "lowest rule severity that fails the static tier: blocker, critical, normal or minor; findings "
+        "of rules below it are reported (summary, warnings, SARIF) but pass. Schema, input and policy "
+        "problems always fail",
+        "minor",
+    ),
+    Option(
         "sarif",
         "--sarif",
         "CONFORMANCE_SARIF",
@@ -134,6 +143,14 @@ OPTIONS: tuple[Option, ...] = (
         "base URL of a running API gateway for the SLO tier (default: a local reference target)",
     ),
     Option(
+        "slo_generators",
+        "--slo-generators",
+        "CONFORMANCE_SLO_GENERATORS",
+        "local k6 processes sharing each SLO scenario (k6 execution segments); above 1 the verdicts "
+        "are PromQL over their samples merged in a Prometheus (remote write, native histograms)",
+        "1",
+    ),
+    Option(
         "kind_node_image",
         "--kind-node-image",
         "CONFORMANCE_KIND_NODE_IMAGE",
@@ -183,6 +200,8 @@ class Settings:
     exclude: tuple[str, ...] = ()
     max_findings_per_rule: int = 20
     sarif: Path | None = None
+    fail_on: str = "minor"  # lowest rule severity that fails the static tier (SEVERITIES)
+    slo_generators: int = 1
 
     @property
     def policy_label(self) -> str:
@@ -229,6 +248,8 @@ class Settings:
             exclude=tuple(g.strip() for g in str(raw["exclude"] or "").split(",") if g.strip()),
             max_findings_per_rule=_count("max_findings_per_rule", str(raw["max_findings_per_rule"])),
             sarif=Path(raw["sarif"]).expanduser() if raw["sarif"] else None,
+            fail_on=_severity("fail_on", str(raw["fail_on"])),
+            slo_generators=_count("slo_generators", str(raw["slo_generators"]), minimum=1),
         )
 
     @classmethod
@@ -247,12 +268,20 @@ def _policy_path(value: str | None, manifests: Path) -> Path | None:
     return local if local.is_file() and is_policy_file(local) else None
 
 
-def _count(name: str, value: str) -> int:
+def _severity(name: str, value: str) -> str:
+    severity = value.strip().lower()
+    if severity not in SEVERITIES:
+        opt = next(o for o in OPTIONS if o.name == name)
+        raise ValueError(f"{opt.flag} / {opt.env} must be one of {', '.join(SEVERITIES)}, got {value!r}")
+    return severity
+
+
+def _count(name: str, value: str, minimum: int = 0) -> int:
     try:
         number = int(value)
     except ValueError:
-        number = -1
-    if number < 0:
+        number = minimum - 1
+    if number < minimum:
         opt = next(o for o in OPTIONS if o.name == name)
-        raise ValueError(f"{opt.flag} / {opt.env} must be a whole number >= 0, got {value!r}")
+        raise ValueError(f"{opt.flag} / {opt.env} must be a whole number >= {minimum}, got {value!r}")
     return number

@@ -36,7 +36,7 @@ from .inventory import (
 )
 from .inventory.locate import save_positions
 from .netpol import DeclaredFlow, default_flows_path, load_flows
-from .policy import BASELINE, Exemption, Policy, PolicyError, load_policy
+from .policy import BASELINE, SEVERITIES, Exemption, Policy, PolicyError, load_policy
 from .rules import Context, Finding, Rule, RuleOutcome, evaluate, load_all
 from .rules.registry import configured, disabled_rules, evaluate_profiles, locate_findings
 from .schema import SCHEMA_RULE
@@ -194,6 +194,12 @@ def provided_objects(policy: Policy) -> list[K8sObject]:
         K8sObject(body, Source(f"{rel} provided", i), "default", provided=True)
         for i, body in enumerate(policy.provided)
     ]
+
+
+def fails_the_run(settings: Settings, rule: Rule) -> bool:
+    """Whether a rule's findings fail the tier: its severity (the policy's, if it sets one) is at or
+    above --fail-on. Below it, findings are reported and pass."""
+    return SEVERITIES.index(rule.severity.value) <= SEVERITIES.index(settings.fail_on)
 
 
 @cache

@@ -6,6 +6,9 @@
 #   tools/install.sh            # Go tools + kubectl/k6 links + offline schemas + CRDs
 #   tools/install.sh actionlint # only the named Go tools (see below)
 #   TARTWARE_TOOLS_CACHE=/x ... # another cache location
+#   TOOLS_TIER=static ...       # only what the static tier uses (`make static`): helm, kubeconform,
+#                               # kubectl, promtool + promql-inspect, schemas, CRDs and the API table;
+#                               # quiet: silent when all is cached, else only the work being done
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,15 +19,39 @@ bin=${TOOLS_BIN:-$repo/.tools/bin}
 venv=${VENV:-$repo/.venv}
 mkdir -p "$cache" "$bin"
 
-say() { printf 'tools: %s\n' "$*"; }
+# TOOLS_TIER=static: the static tier's tools only, and quiet (see the header).
+tier=${TOOLS_TIER:-}
+case $tier in "" | static) ;; *) echo "tools: TOOLS_TIER=$tier: only 'static' is known" >&2; exit 2 ;; esac
+quiet=0; [ "$tier" = static ] && quiet=1
+worked=$(mktemp "${TMPDIR:-/tmp}/tools-worked.XXXXXX"); rm -f "$worked"  # exists once work is printed
+trap 'rm -f "$worked"' EXIT
+# say: routine news (what is cached, a step done), left out when quiet; tell: work being done.
+say() { [ "$quiet" = 1 ] || printf 'tools: %s\n' "$*"; }
+tell() { : >"$worked"; printf 'tools: %s\n' "$*"; }
+# quiet_filter: the lines of a step's scripts, less the routine ones when quiet (errors, builds and
+# heartbeats pass); marks that work was printed.
+quiet_filter() {
+  if [ "$quiet" != 1 ]; then cat; return; fi
+  awk -v flag="$worked" '
+    /^tools: (schemas Kubernetes .* -> |CRDs [^ ]+ [^ ]+ cached$|API lifecycle .* cached$|CRDs: [0-9]+ from )/ { next }
+    { print; fflush(); if (!marked) { printf "" > flag; close(flag); marked = 1 } }'
+}
 # shellcheck source=tools/progress.sh
 . "$repo/tools/progress.sh"
 # The steps in order, so that every line (and every heartbeat of a long build) says where
 # the install is and what comes next. Optional steps are left out when skipped.
-steps=(helm kubeconform kind actionlint prometheus "core schemas")
+if [ "$tier" = static ]; then
+  # The behaviour tier's cluster (control plane, data plane, kind) and lint's actionlint are not the
+  # static tier's business: not built, not checked, not mentioned.
+  SKIP_CONTROLPLANE=1 SKIP_DATAPLANE=1
+  steps=(helm kubeconform prometheus "core schemas")
+else
+  steps=(helm kubeconform kind actionlint prometheus "core schemas")
+fi
 [ "${SKIP_CRDS:-0}" != 1 ] && steps+=("CRDs and API lifecycle")
 [ "${SKIP_CONTROLPLANE:-0}" != 1 ] && steps+=("control plane")
 [ "${SKIP_DATAPLANE:-0}" != 1 ] && steps+=("data plane")
+started_all=$SECONDS
 step_no=0
 # begin NAME: the next step starts (exported for the scripts it runs).
 begin() {
@@ -35,7 +62,7 @@ begin() {
 step() {
   local name=$1 start=$SECONDS; shift
   begin "$name"
-  "$@"
+  if [ "$quiet" = 1 ]; then "$@" 2>&1 | quiet_filter; else "$@"; fi
   say "$name: done in $(( SECONDS - start ))s"
 }
 
@@ -45,14 +72,14 @@ go_tool() {
   local dir="$cache/$name-$version" start
   if [ ! -x "$dir/$name" ]; then
     command -v go >/dev/null || { echo "tools: 'go' is not on PATH: install Go 1.26 to build $name $version" >&2; exit 2; }
-    say "building $name $version (go install $module@$version)"
+    tell "building $name $version (go install $module@$version)"
     start=$(date +%s)
     local tmp; tmp=$(mktemp -d "$cache/.build-$name.XXXXXX")
     # Build into a temp dir and move into place: an interrupted build never
     # leaves a half-written binary in the cache.
     with_heartbeat "$name $version" env GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath -ldflags "$ldflags" "$module@$version"
     mkdir -p "$dir" && mv "$tmp/$name" "$dir/$name" && rmdir "$tmp"
-    say "built $name in $(( $(date +%s) - start ))s"
+    tell "built $name in $(( $(date +%s) - start ))s"
   fi
   link_tool "$dir/$name" "$bin/$name"
 }
@@ -72,8 +99,10 @@ fi
 
 begin helm; go_tool helm "$HELM_MODULE" "$HELM_VERSION" "$HELM_LDFLAGS"
 begin kubeconform; go_tool kubeconform "$KUBECONFORM_MODULE" "$KUBECONFORM_VERSION" "$KUBECONFORM_LDFLAGS"
-begin kind; go_tool kind "$KIND_MODULE" "$KIND_VERSION" "$KIND_LDFLAGS"
-begin actionlint; go_tool actionlint "$ACTIONLINT_MODULE" "$ACTIONLINT_VERSION" "$ACTIONLINT_LDFLAGS"
+if [ "$tier" != static ]; then
+  begin kind; go_tool kind "$KIND_MODULE" "$KIND_VERSION" "$KIND_LDFLAGS"
+  begin actionlint; go_tool actionlint "$ACTIONLINT_MODULE" "$ACTIONLINT_VERSION" "$ACTIONLINT_LDFLAGS"
+fi
 
 # --- step: prometheus -----------------------------------------------------------
 # promtool (static tier: check rules, generated alert tests), prometheus (SLO tier: live
@@ -96,7 +125,7 @@ prometheus_step() {
     esac
     if [ ! -x "$dir/$name" ] || [ "$(cat "$dir/.$name.stamp" 2>/dev/null)" != "$stamp" ]; then
       command -v go >/dev/null || { echo "tools: 'go' is not on PATH: install Go 1.26 to build $name" >&2; exit 2; }
-      say "prometheus: building $name $version ($((SECONDS - started))s into the step; ~5 min cold)"
+      tell "prometheus: building $name $version ($((SECONDS - started))s into the step; ~5 min cold)"
       mkdir -p "$dir"
       local tmp="$dir/.$name.tmp.$$"
       with_heartbeat "$name $version" env -C "$moddir" CGO_ENABLED=0 go build -mod=readonly -trimpath \
@@ -138,4 +167,9 @@ fi
 if [ -x "$repo/tools/install-dataplane.sh" ] && [ "${SKIP_DATAPLANE:-0}" != 1 ]; then
   step "data plane" env TARTWARE_TOOLS_CACHE="$cache" TOOLS_BIN="$bin" "$repo/tools/install-dataplane.sh"
 fi
-say "ready in $bin"
+if [ "$quiet" = 1 ]; then
+  # One closing line only after work was done (something built or generated); none when all was cached.
+  if [ -e "$worked" ]; then printf "tools: the %s tier's tools ready in %ss\n" "$tier" "$((SECONDS - started_all))"; fi
+else
+  say "ready in $bin"
+fi

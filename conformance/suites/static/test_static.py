@@ -35,6 +35,7 @@ from conformance.static import (
     RuleVerdict,
     StaticRun,
     cached_run,
+    fails_the_run,
     input_problems,
     rule_verdicts,
     schema_groups,
@@ -47,6 +48,10 @@ TIER = "static"
 
 class DeprecatedApiWarning(UserWarning):
     """An object uses an API the target Kubernetes version deprecates (reported, not failed)."""
+
+
+class BelowFailOnWarning(UserWarning):
+    """A rule found something, but its severity is below --fail-on (reported, not failed)."""
 
 
 def _run(config: pytest.Config) -> StaticRun | InfraError:
@@ -224,6 +229,16 @@ def test_rule(item: Any) -> None:
             for m in v.findings
         ]
         attach_text("findings", "\n".join(blocks))
+        if not fails_the_run(run.settings, rule):
+            refs = ", ".join(dict.fromkeys(m.item.obj.ref for m in v.findings))
+            warnings.warn(
+                BelowFailOnWarning(
+                    f"{len(v.findings)} finding(s) of rule {rule.id} ({rule.severity.value}, below --fail-on "
+                    f"{run.settings.fail_on}: reported, not failed): {redact_text(refs)}"
+                ),
+                stacklevel=1,
+            )
+            return
         where = f" (checked in {', '.join(v.checked)})" if v.not_applicable else ""
         pytest.fail(
             redact_text(
