@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
+from conformance.behaviour.blame import platform_fault
+from conformance.behaviour.exercise import hpa_subjects, pdb_subjects, scaling_intent
+from conformance.behaviour.hpa import scale_down_variant
+from conformance.behaviour.scaling import HpaSpec, Rate, Sample, Timeline, check_scale_up, intended
 from conformance.cluster.kube import ApiError
 from conformance.cluster.wait import WaitTimeout
 from conformance.inventory import Inventory, K8sObject, Source
 from conformance.policy import PolicyError, load_policy
-from conformance.suites.behaviour.blame import platform_fault
-from conformance.suites.behaviour.exercise import hpa_subjects, pdb_subjects, scaling_intent
-from conformance.suites.behaviour.hpa import scale_down_variant
-from conformance.suites.behaviour.scaling import HpaSpec, Rate, Sample, Timeline, check_scale_up, intended
 from conformance.tools import REPO
 
 POLICY = load_policy(REPO / "manifests" / "policy.yaml")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conformance.suites.behaviour.scaling import (
+from conformance.behaviour.scaling import (
     HpaSpec,
     Sample,
     ScalingPolicy,

@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from conformance.inventory import Inventory, K8sObject, Source
-from conformance.netpol import compare, load_flows, modelled_from_flows, truth_table
-from conformance.suites.behaviour.disruption import (
+from conformance.behaviour.disruption import (
     PDB_REFUSAL,
     Eviction,
     allowed_disruptions,
     desired_healthy,
 )
-from conformance.suites.behaviour.platform import NamespaceMap, pod_from_workload
+from conformance.behaviour.platform import NamespaceMap, pod_from_workload
+from conformance.inventory import Inventory, K8sObject, Source
+from conformance.netpol import compare, load_flows, modelled_from_flows, truth_table
 
 
 def obj(body: dict[str, Any]) -> K8sObject:

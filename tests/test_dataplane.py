@@ -22,6 +22,14 @@ from typing import Any
 
 import pytest
 
+from conformance.behaviour.probe_matrix import (
+    Cell,
+    Observation,
+    build_matrix,
+    explain,
+    judge,
+    render,
+)
 from conformance.cluster.base import Capabilities
 from conformance.cluster.dataplane import SYSTEM_TOOLS, netns, unavailable
 from conformance.cluster.dataplane.watch import UplinkWatch, bpf_program, default_interface, describe
@@ -30,14 +38,6 @@ from conformance.inventory import Inventory, K8sObject, Source
 from conformance.k8s import policy_types
 from conformance.netpol import load_flows
 from conformance.settings import Settings
-from conformance.suites.behaviour.probe_matrix import (
-    Cell,
-    Observation,
-    build_matrix,
-    explain,
-    judge,
-    render,
-)
 from conformance.suites.behaviour.test_network_policy import stored_differences
 from conformance.tools import REPO, TOOLS_BIN
 

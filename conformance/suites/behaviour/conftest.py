@@ -23,6 +23,9 @@ from typing import Any
 
 import pytest
 
+from conformance.behaviour.exercise import HpaSubject, hpa_subjects, pdb_subjects
+from conformance.behaviour.platform import WORKLOAD_KINDS, NamespaceMap, PlatformState, apply_platform
+from conformance.behaviour.resources import TestNamespaces
 from conformance.cluster import Cluster, Kube, WorkloadDriver, create_provider
 from conformance.cluster.base import Provider
 from conformance.cluster.lifecycle import guarded, install_signal_handlers, note_interrupt
@@ -39,10 +42,6 @@ from conformance.schema.crds import Catalogue
 from conformance.schema.lifecycle import LifecycleTable
 from conformance.settings import Settings
 from conformance.static import render_namespace
-
-from .exercise import HpaSubject, hpa_subjects, pdb_subjects
-from .platform import WORKLOAD_KINDS, NamespaceMap, PlatformState, apply_platform
-from .resources import TestNamespaces
 
 TIER = "behaviour"
 

@@ -36,6 +36,20 @@ from typing import Any
 import allure
 import pytest
 
+from conformance.behaviour.blame import platform_fault
+from conformance.behaviour.exercise import HpaSubject, ScalingIntent, scaling_intent
+from conformance.behaviour.hpa import HpaRun, InBackground, scale_down_variant
+from conformance.behaviour.platform import PlatformState
+from conformance.behaviour.resources import TestNamespaces
+from conformance.behaviour.scaling import (
+    Rate,
+    check_scale_down,
+    check_scale_up,
+    drift_in,
+    render_svg,
+    summarize,
+)
+from conformance.behaviour.verdict import require
 from conformance.cluster import Cluster, Kube, WorkloadDriver
 from conformance.cluster.kube import ApiError
 from conformance.cluster.wait import WaitTimeout
@@ -45,14 +59,7 @@ from conformance.report.allure_labels import attach_text, label
 from conformance.report.live import Progress
 from conformance.settings import Settings
 
-from .blame import platform_fault
 from .conftest import TIER, BehaviourTiming, render_profile, scale_down_cases
-from .exercise import HpaSubject, ScalingIntent, scaling_intent
-from .hpa import HpaRun, InBackground, scale_down_variant
-from .platform import PlatformState
-from .resources import TestNamespaces
-from .scaling import Rate, check_scale_down, check_scale_up, drift_in, render_svg, summarize
-from .verdict import require
 
 VARIANT_REPLICAS = 3  # 3 -> 2 -> 1 under 10 %: two steps, one whole period apart
 SHORT_WINDOW_S = 0

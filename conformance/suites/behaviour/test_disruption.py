@@ -8,9 +8,10 @@
 
 The workload runs at its HPA minReplicas (its spec.replicas without an HPA): the count at
 which a budget most often blocks drains, and the one the chart promises stays drainable ("minAvailable
-stays below the HPA minimum, or maxUnavailable >= 1"). All nodes are cordoned
-once the pods run, so replacement pods stay Pending and the budget cannot
-refill: what the PDB allows is then exactly what can be evicted.
+stays below the HPA minimum, or maxUnavailable >= 1"). Once the pods run, the budget must not
+refill, so that what the PDB allows is exactly what can be evicted: for evictions a LimitRange
+in the test's namespace refuses every replacement pod (any cluster, shared ones too); a drain
+cordons the nodes as `kubectl drain` does (a cluster the suite owns only).
 """
 
 from __future__ import annotations
@@ -21,16 +22,8 @@ from typing import Any
 
 import pytest
 
-from conformance.cluster import Cluster, Kube, Poll, WorkloadDriver, wait_until
-from conformance.cluster.kube import ApiError
-from conformance.cluster.wait import WaitTimeout
-from conformance.inventory import Inventory, K8sObject
-from conformance.policy import Policy
-from conformance.report.allure_labels import attach_text, label
-
-from .blame import platform_fault
-from .conftest import TIER, BehaviourTiming
-from .disruption import (
+from conformance.behaviour.blame import platform_fault
+from conformance.behaviour.disruption import (
     PDB_REFUSAL,
     allowed_disruptions,
     desired_healthy,
@@ -39,10 +32,18 @@ from .disruption import (
     pods_of,
     ready_count,
 )
-from .exercise import PdbSubject
-from .platform import PlatformState
-from .resources import TestNamespaces, deployment_state, pod_security_labels
-from .verdict import require
+from conformance.behaviour.exercise import PdbSubject
+from conformance.behaviour.platform import PlatformState
+from conformance.behaviour.resources import TestNamespaces, deployment_state, pod_security_labels
+from conformance.behaviour.verdict import require
+from conformance.cluster import Cluster, Kube, Poll, WorkloadDriver, wait_until
+from conformance.cluster.kube import ApiError
+from conformance.cluster.wait import WaitTimeout
+from conformance.inventory import Inventory, K8sObject
+from conformance.policy import Policy
+from conformance.report.allure_labels import attach_text, label
+
+from .conftest import TIER, BehaviourTiming
 
 DRAIN_TIMEOUT_S = 8.0
 
@@ -144,6 +145,20 @@ def _cordon_all(kube: Kube, spaces: TestNamespaces, except_node: str = "") -> li
     return names
 
 
+def _fence(spaces: TestNamespaces, namespace: str) -> None:
+    """A LimitRange no container meets (1000 CPUs minimum): the ReplicaSet's replacements for
+    evicted pods are refused at admission, in this namespace only, so the budget cannot refill
+    (no node is cordoned: it works on a shared cluster too). The running pods are not touched."""
+    spaces.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "LimitRange",
+            "metadata": {"name": "no-replacements", "namespace": namespace},
+            "spec": {"limits": [{"type": "Container", "min": {"cpu": "1000"}}]},
+        }
+    )
+
+
 def _needs_owned(cluster: Cluster) -> None:
     reason = cluster.capabilities.lacks(owns_cluster=True)
     if reason:
@@ -163,10 +178,9 @@ def test_pdb_evictions(
     behaviour_timing: BehaviourTiming,
 ) -> None:
     label(TIER, "disruption", [pdb_subject.name], "critical")
-    _needs_owned(cluster)
     d = _deploy(kube, spaces, workloads, inventory, pdb_subject)
     allowed = _require_budget(d)
-    _cordon_all(kube, spaces)  # replacements stay Pending: the budget cannot refill
+    _fence(spaces, d.namespace)  # no replacement pod is admitted: the budget cannot refill
     pods = [str(p["metadata"]["name"]) for p in pods_of(kube, d.namespace, d.selector)]
     attempts = evict_in_turn(kube, d.namespace, pods, allowed + 1)
     attach_text("evictions", "\n".join(map(str, attempts)))

@@ -25,6 +25,11 @@ from typing import Any
 
 import pytest
 
+from conformance.behaviour.platform import NamespaceMap, PlatformState
+from conformance.behaviour.probe_matrix import build_matrix, explain, judge, render
+from conformance.behaviour.probe_run import probe_exec, probe_local
+from conformance.behaviour.resources import TestNamespaces
+from conformance.behaviour.verdict import require
 from conformance.cluster import ApiError, Cluster, Kube
 from conformance.errors import InfraError
 from conformance.inventory import Inventory, K8sObject, Source
@@ -33,11 +38,6 @@ from conformance.report.allure_labels import attach_text, label
 from conformance.settings import DATA_PLANE_OPTION, Settings
 
 from .conftest import TIER, BehaviourTiming, flows_path
-from .platform import NamespaceMap, PlatformState
-from .probe_matrix import build_matrix, explain, judge, render
-from .probe_run import probe_exec, probe_local
-from .resources import TestNamespaces
-from .verdict import require
 
 
 @dataclass

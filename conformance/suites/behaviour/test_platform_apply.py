@@ -13,12 +13,12 @@ import json
 
 import pytest
 
+from conformance.behaviour.platform import Outcome, PlatformState
 from conformance.errors import InfraError
 from conformance.inventory import Inventory
 from conformance.report.allure_labels import attach_text, label
 
 from .conftest import TIER
-from .platform import Outcome, PlatformState
 
 
 def test_render_is_complete(inventory: Inventory, platform: PlatformState) -> None:

@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
+from conformance.behaviour.platform import WORKLOAD_KINDS, NamespaceMap, PlatformState, pod_from_workload
+from conformance.behaviour.resources import PSA_PREFIX, TestNamespaces
+from conformance.behaviour.verdict import require
 from conformance.cluster import ApiError, Kube
 from conformance.inventory import Inventory, K8sObject
 from conformance.k8s import of_kinds
 from conformance.report.allure_labels import attach_text, label
 
 from .conftest import TIER
-from .platform import WORKLOAD_KINDS, NamespaceMap, PlatformState, pod_from_workload
-from .resources import PSA_PREFIX, TestNamespaces
-from .verdict import require
 
 LEVELS = ("restricted", "baseline", "privileged")  # strictest first
 ENFORCE = PSA_PREFIX + "enforce"
