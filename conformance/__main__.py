@@ -13,6 +13,7 @@ import argparse
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import tools
@@ -72,11 +73,31 @@ def doctor() -> int:
     missing += _doctor_crds(settings)
     why = unavailable(tools.TOOLS_BIN)
     print(f"data plane:    {'available' if why is None else 'off: ' + why} (local provider)")
+    print(f"kind node:     {_kind_node(settings)}")
     print(f"manifests:     {settings.manifests}")
     print(f"policy:        {settings.policy_label}")
     if missing:
         print(f"\n{missing} tool(s) missing: run `make tools`.", file=sys.stderr)
     return 1 if missing else 0
+
+
+def _kind_node(settings: Settings) -> str:
+    """The kind provider's node image: the user's (--kind-node-image), else the project's offline
+    build for this checkout (cached or not yet built: `make kind-node`, only when kind is used)."""
+    if settings.kind_node_image:
+        return f"{settings.kind_node_image} (--kind-node-image; the suite's images from the offline build)"
+    from .cluster.kind import BUILD_SCRIPT
+
+    try:
+        out = subprocess.run(
+            [str(BUILD_SCRIPT), "--print"], capture_output=True, text=True, timeout=60, check=True
+        ).stdout.split()
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"unknown ({BUILD_SCRIPT.name} --print failed: {err}; `make tools` first)"
+    folder, tag = Path(out[0]), out[1]
+    if (folder / "node.tar").is_file():
+        return f"{tag} (built, {folder})"
+    return f"{tag} not built yet: `make kind-node` (root, ~11 min cold; only for --provider kind)"
 
 
 def _doctor_crds(settings: Settings) -> int:

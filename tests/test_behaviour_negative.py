@@ -52,10 +52,16 @@ class Verdict:
 
 
 def run_behaviour(
-    manifests: Path, tests: list[str], tmp_path: Path, timeout_s: float = 300, extra_args: Sequence[str] = ()
+    manifests: Path,
+    tests: list[str],
+    tmp_path: Path,
+    timeout_s: float = 300,
+    extra_args: Sequence[str] = (),
+    *,
+    suite: str = SUITE,
 ) -> dict[str, Verdict]:
-    """Run behaviour tests against `manifests` in a subprocess; the verdict of each test by name.
-    The run's terminal output is kept in tmp_path/output.txt."""
+    """Run a tier's tests (default: the behaviour tier's) against `manifests` in a subprocess; the
+    verdict of each test by name. The run's terminal output is kept in tmp_path/output.txt."""
     junit = tmp_path / "junit.xml"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
     env["PYTHONPATH"] = str(REPO)
@@ -63,7 +69,7 @@ def run_behaviour(
         sys.executable,
         "-m",
         "pytest",
-        *(f"{SUITE}/{t}" for t in tests),
+        *(f"{suite}/{t}" for t in tests),
         "--manifests",
         str(manifests),
         "-p",

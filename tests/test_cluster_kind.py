@@ -428,6 +428,27 @@ def test_existing_uses_rendered_images_until_the_consumer_is_detected() -> None:
     from conformance.cluster.existing import UnchangedWorkloads
 
     existing = ExistingProvider(settings())
-    assert isinstance(existing.workloads(), UnchangedWorkloads)
+    assert isinstance(existing.workloads().inner, UnchangedWorkloads)
     existing._consumer = True  # what start() sets when a pod of the workload image ran
-    assert isinstance(existing.workloads(), ConsumerWorkloads)
+    assert isinstance(existing.workloads().inner, ConsumerWorkloads)
+
+
+def test_existing_drops_a_priority_class_the_cluster_lacks() -> None:
+    """The existing provider creates no cluster-scoped objects: a pod naming a PriorityClass the
+    cluster does not have would never be admitted, so that one field goes (and nothing else)."""
+    existing = ExistingProvider(settings())
+    existing._classes = frozenset({"system-cluster-critical"})
+    body: dict[str, Any] = {
+        "kind": "Deployment",
+        "spec": {
+            "template": {"spec": {"priorityClassName": "tartware-standard", "containers": [{"name": "a"}]}}
+        },
+    }
+    adapted = existing.workloads().adapt(body)
+    assert "priorityClassName" not in adapted["spec"]["template"]["spec"]
+    assert (
+        body["spec"]["template"]["spec"]["priorityClassName"] == "tartware-standard"
+    )  # the render untouched
+    body["spec"]["template"]["spec"]["priorityClassName"] = "system-cluster-critical"
+    kept = existing.workloads().adapt(body)["spec"]["template"]["spec"]
+    assert kept["priorityClassName"] == "system-cluster-critical"

@@ -49,13 +49,15 @@ MARGIN_S = 5.0  # beyond the budget: this test's own observation of the exit on 
 class Run:
     """A behaviour run in its own session, with its output collected line by line."""
 
-    def __init__(self, tmp: Path, tests: str = "conformance/suites/behaviour/test_autoscaling.py") -> None:
+    def __init__(
+        self, tmp: Path, tests: str = "conformance/suites/behaviour/test_autoscaling.py", *extra: str
+    ) -> None:
         self.tmp = tmp
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
         env.update(TMPDIR=str(tmp), PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
         # The HPA module runs long enough (> 60 s) to be interrupted in the middle.
         # Not -q: the tier's live lines (the cluster-ready one among them) are quiet under -q.
-        cmd = tier_pytest(tests, "-p", "no:cacheprovider", "-s")
+        cmd = tier_pytest(tests, "-p", "no:cacheprovider", "-s", *extra)
         self.proc = subprocess.Popen(
             cmd,
             cwd=REPO,

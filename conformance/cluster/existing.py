@@ -18,9 +18,11 @@ the HPA tests are skipped with what the pod reported (e.g. ErrImageNeverPull / I
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InfraError
@@ -37,7 +39,7 @@ class UnchangedWorkloads:
     """Workloads run with their own images; CPU usage is whatever real traffic causes."""
 
     def adapt(self, body: dict[str, Any]) -> dict[str, Any]:
-        return body
+        return copy.deepcopy(body)  # a copy: callers change it
 
     def set_cpu(self, kube: Kube, namespace: str, selector: Mapping[str, str], millicores: int) -> int:
         raise InfraError("the existing provider cannot set CPU usage (capability can_set_usage=False)")
@@ -58,6 +60,7 @@ class ExistingProvider:
         self.prefix = f"ct-{self.run_id}-"
         self._kube: Kube | None = None
         self._consumer = False
+        self._classes: frozenset[str] = frozenset()  # the PriorityClasses the cluster has
 
     def start(self) -> Cluster:
         """Check the kubeconfig and that the API answers; nothing is created."""
@@ -75,6 +78,12 @@ class ExistingProvider:
         except ApiError as err:
             raise InfraError(f"cluster of {path} did not answer /version: {err}") from None
         why_not = self._detect_consumer(self._kube)
+        try:
+            self._classes = frozenset(
+                str(pc["metadata"]["name"]) for pc in self._kube.list("scheduling.k8s.io/v1", "PriorityClass")
+            )
+        except ApiError as err:
+            raise InfraError(f"cluster of {path}: cannot list PriorityClasses: {err}") from None
         caps = Capabilities(
             data_plane=True,
             metrics="real",
@@ -95,6 +104,7 @@ class ExistingProvider:
                 "namespaces": f"{self.prefix}*",
                 "workload image": WORKLOAD_IMAGE if self._consumer else f"not runnable here: {why_not}",
                 "probe image": PROBE_IMAGE,  # the probe pods' (pulled only if the cluster can)
+                "priority classes": ", ".join(sorted(self._classes)) or "none",
             },
         )
 
@@ -163,6 +173,32 @@ class ExistingProvider:
         finally:
             kube.close()
 
-    def workloads(self) -> UnchangedWorkloads | ConsumerWorkloads:
-        """The suite's resource-consumer where the cluster runs it (detected), else the images as rendered."""
-        return ConsumerWorkloads(WORKLOAD_IMAGE) if self._consumer else UnchangedWorkloads()
+    def workloads(self) -> ClassBoundWorkloads:
+        """The suite's resource-consumer where the cluster runs it (detected), else the images as rendered;
+        either way without a PriorityClass the cluster does not have."""
+        inner = ConsumerWorkloads(WORKLOAD_IMAGE) if self._consumer else UnchangedWorkloads()
+        return ClassBoundWorkloads(inner, self._classes)
+
+
+@dataclass
+class ClassBoundWorkloads:
+    """A workload driver whose pods name only PriorityClasses the cluster has.
+
+    The provider never creates cluster-scoped objects, so a platform PriorityClass that is not
+    installed on the cluster would keep every pod out ("no PriorityClass with name ..."). The
+    HPA and PDB tests judge scaling and evictions, not priority: such pods run without the field,
+    and the cluster line of the summary lists the classes the cluster has.
+    """
+
+    inner: UnchangedWorkloads | ConsumerWorkloads
+    classes: frozenset[str]
+
+    def adapt(self, body: dict[str, Any]) -> dict[str, Any]:
+        out = self.inner.adapt(body)
+        spec = ((out.get("spec") or {}).get("template") or {}).get("spec") or {}
+        if spec.get("priorityClassName") and spec["priorityClassName"] not in self.classes:
+            del spec["priorityClassName"]
+        return out
+
+    def set_cpu(self, kube: Kube, namespace: str, selector: Mapping[str, str], millicores: int) -> int:
+        return self.inner.set_cpu(kube, namespace, selector, millicores)

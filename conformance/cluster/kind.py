@@ -40,9 +40,11 @@ from typing import Any
 from .. import tools
 from ..errors import InfraError
 from ..settings import Settings
+from . import reaper
 from .base import RUN_LABEL, Capabilities, Cluster, register
 from .kind_addons import KUBE_ROUTER, contain_coredns, kube_router_stack
 from .kube import ApiError, Kube
+from .lifecycle import interrupted
 from .local import metrics_server_objects
 from .wait import Poll, wait_until
 
@@ -52,6 +54,7 @@ KUBE_VERSION = "v1.36.3"  # tools/controlplane-versions.env; the node image and 
 KUBE_ROUTER_VERSION = "v2.1.0"  # tools/dataplane-versions.env
 WORKLOAD_IMAGE = f"tartware.local/conformance/resource-consumer:{KUBE_VERSION}"
 PROBE_IMAGE = f"tartware.local/conformance/probe:{KUBE_VERSION}"
+TARGET_IMAGE = f"tartware.local/conformance/target:{KUBE_VERSION}"  # twtarget: the SLO workload
 KUBE_ROUTER_IMAGE = f"tartware.local/conformance/kube-router:{KUBE_ROUTER_VERSION}"
 METRICS_SERVER_IMAGE = "registry.k8s.io/metrics-server/metrics-server:v0.8.0"
 ZONE = "zone-a"
@@ -479,6 +482,7 @@ class KindProvider:
         self._created = False
         self._network = False
         self._loaded: list[str] = []  # images this run loaded into the engine (removed at stop)
+        self._reaper: subprocess.Popen[str] | None = None  # cleans up if this process is SIGKILLed
         self.progress: Any = None  # callable(str) for live lines, set by the caller (optional)
         self.timings: dict[str, float] = {}
 
@@ -530,6 +534,10 @@ class KindProvider:
         image, folder = self._node_image(cmds)
         config = kind_config(self.cluster_name, image, own_image=folder is not None)
         cmds.config.write_text(json.dumps(config, indent=1))
+        # Before anything of the cluster exists: a SIGKILLed run leaves nothing either.
+        self._reaper = reaper.spawn(
+            ["--kind", str(self.tmp), cmds.docker, self.cluster_name, cmds.network], dict(os.environ)
+        )
         _run(cmds.network_create(), timeout_s=60, what="docker network create")
         self._network = True
         self._created = True  # from here on stop() must run `kind delete`, even after a failed create
@@ -560,6 +568,7 @@ class KindProvider:
                 "network": cmds.network,
                 "enforcer": ENFORCER,
                 "probe image": PROBE_IMAGE,
+                "target image": TARGET_IMAGE,
                 "workload image": WORKLOAD_IMAGE,
                 "timings": figures,
             },
@@ -641,10 +650,17 @@ class KindProvider:
 
     def stop(self) -> None:
         """kind delete (also after a failed create), leftover node containers, the run's network,
-        the images this run loaded, the temp dir. Idempotent."""
+        the images this run loaded, the temp dir. Idempotent. Interrupted: the node containers are
+        removed at once (what `kind delete` does, without its waits), within the run's budget."""
         tmp, self.tmp = self.tmp, None
-        if tmp is None:
-            return
+        try:
+            if tmp is not None:
+                self._release(tmp)
+        finally:
+            proc, self._reaper = self._reaper, None
+            reaper.dismiss(proc)
+
+    def _release(self, tmp: Path) -> None:
         try:
             cmds = self.commands(tmp)
         except InfraError:
@@ -652,7 +668,8 @@ class KindProvider:
             return
         try:
             if self._created:
-                _quiet(cmds.delete())
+                if not interrupted():
+                    _quiet(cmds.delete())
                 try:
                     left = subprocess.run(
                         cmds.containers(), capture_output=True, text=True, timeout=30, check=False

@@ -42,6 +42,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .base import Cluster, Provider
 
 _pending: dict[int, tuple[str, Callable[[], None]]] = {}
 _lock = threading.Lock()
@@ -143,6 +147,21 @@ def _release_all() -> None:
     for _name, run in reversed(items):
         with contextlib.suppress(Exception):
             run()
+
+
+@contextlib.contextmanager
+def running(provider: Provider) -> Iterator[Cluster]:
+    """The provider's cluster for the block: started with the signal handlers installed, stopped at
+    the end, on failure and on SIGINT/SIGTERM (within INTERRUPT_BUDGET_S), also after a failed start.
+
+        with running(create_provider(settings)) as cluster: ...
+    """
+    install_signal_handlers()
+    stop = guarded(f"{provider.name} cluster", provider.stop)
+    try:
+        yield provider.start()
+    finally:
+        stop()
 
 
 @dataclass

@@ -33,7 +33,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -44,7 +43,7 @@ from typing import Any
 from .. import tools
 from ..errors import InfraError
 from ..settings import Settings
-from . import dataplane
+from . import dataplane, reaper
 from .base import Capabilities, Cluster, register
 from .dataplane import netns
 from .kube import ApiError, Kube
@@ -58,7 +57,6 @@ from .procs import (
     stop_child,
     terminate,
 )
-from .reaper import DONE
 from .wait import Poll, WaitTimeout, wait_until
 
 KUBE_VERSION = tools.pinned_versions()["KUBE_VERSION"]
@@ -544,39 +542,13 @@ class LocalProvider:
     def _start_reaper(self) -> None:
         """See reaper.py: cleans up if this process dies without calling stop() (e.g. SIGKILL)."""
         assert self.tmp is not None
-        env = self._env()
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tools.REPO), env.get("PYTHONPATH", "")) if p)
-        self._reaper = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "conformance.cluster.reaper",
-                str(self.tmp),
-                self._kwokctl(),
-                self.cluster_name,
-                # What a killed run's data plane left: the namespaces of this run.
-                str(self.bin_dir / "ip"),
-                netns.run_name(os.getpid(), self.tag),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            cwd=tools.REPO,
-            text=True,
-            start_new_session=True,
-        )
+        # What a killed run's data plane left: the namespaces of this run (the last two).
+        args = [str(self.tmp), self._kwokctl(), self.cluster_name, str(self.bin_dir / "ip")]
+        self._reaper = reaper.spawn([*args, netns.run_name(os.getpid(), self.tag)], self._env())
 
     def _dismiss_reaper(self) -> None:
-        reaper, self._reaper = self._reaper, None
-        if reaper is None or reaper.stdin is None:
-            return
-        with contextlib.suppress(OSError, ValueError):
-            reaper.stdin.write(f"{DONE}\n")
-            reaper.stdin.close()
-        # Everything is cleaned up: no need to wait until it reads the word (on a loaded machine
-        # it may still be importing), SIGTERM ends it now either way.
-        stop_child(reaper)
+        proc, self._reaper = self._reaper, None
+        reaper.dismiss(proc)
 
     def workloads(self) -> KwokWorkloads:
         return KwokWorkloads()

@@ -1,16 +1,21 @@
-"""Last line of defence: clean up a local cluster when the test process dies without doing so.
+"""Last line of defence: clean up a cluster when the test process dies without doing so.
 
 Signal handlers and atexit cannot run after SIGKILL (or an OOM kill). So the
-local provider starts this reaper in its own session with a pipe on its stdin:
+local and kind providers start this reaper in its own session with a pipe on its stdin:
 
     python -m conformance.cluster.reaper <tmp dir> <kwokctl> <cluster name> [<ip> <netns run>]
+    python -m conformance.cluster.reaper --kind <tmp dir> <docker> <cluster name> <network>
+
+    reaper = spawn([...the arguments above...], env)    # the providers' start()
+    dismiss(reaper)                                      # their stop(), once all is cleaned up
 
 It blocks reading the pipe. A normal stop() writes "done" and the reaper exits
 doing nothing; if the pipe closes without that word, the provider's process is
-gone, and the reaper runs the same cleanup: `kwokctl delete cluster`, end every
+gone, and the reaper runs the same cleanup. local: `kwokctl delete cluster`, end every
 process whose command line names the temp dir, delete the run's network namespaces
 (with the processes inside them, their iptables rules and ipsets), remove the dir.
-Stdlib only.
+kind: remove the cluster's node containers (kind's own label) and the run's network,
+remove the dir. Stdlib only.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ import sys
 from pathlib import Path
 
 from .dataplane import netns
-from .procs import processes_referencing, read_pid_files, terminate
+from .procs import processes_referencing, read_pid_files, stop_child, terminate
+
+REPO = Path(__file__).resolve().parents[2]  # stdlib only: not conformance.tools
 
 DONE = "done"
 
@@ -52,15 +59,63 @@ def cleanup(tmp: Path, kwokctl: str, name: str, ip: str = "", netns_run: str = "
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+def kind_cleanup(tmp: Path, docker: str, name: str, network: str) -> None:
+    """The kind cluster's node containers (`kind delete` does no more), the run's network, tmp."""
+
+    def run(*args: str) -> str:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run([docker, *args], capture_output=True, text=True, timeout=60, check=False)
+            return out.stdout
+        return ""
+
+    ids = run("ps", "-aq", "--filter", f"label=io.x-k8s.kind.cluster={name}").split()
+    if ids:
+        run("rm", "-f", "-v", *ids)
+    run("network", "rm", network)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start the reaper with `args` (see the module docstring) in its own session."""
+    env = dict(env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    return subprocess.Popen(
+        [sys.executable, "-m", "conformance.cluster.reaper", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=REPO,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def dismiss(reaper: subprocess.Popen[str] | None) -> None:
+    """Tell the reaper all is cleaned up, and end it."""
+    if reaper is None or reaper.stdin is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        reaper.stdin.write(f"{DONE}\n")
+        reaper.stdin.close()
+    # Everything is cleaned up: no need to wait until it reads the word (on a loaded machine
+    # it may still be importing), SIGTERM ends it now either way.
+    stop_child(reaper)
+
+
 def main(argv: list[str]) -> int:
-    tmp, kwokctl, name = Path(argv[0]), argv[1], argv[2]
-    ip, netns_run = (argv[3], argv[4]) if len(argv) >= 5 else ("", "")
     try:
         word = sys.stdin.readline().strip()
     except (OSError, KeyboardInterrupt):
         word = ""
-    if word != DONE:
-        cleanup(tmp, kwokctl, name, ip, netns_run)
+    if word == DONE:
+        return 0
+    if argv[0] == "--kind":
+        kind_cleanup(Path(argv[1]), argv[2], argv[3], argv[4])
+        return 0
+    tmp, kwokctl, name = Path(argv[0]), argv[1], argv[2]
+    ip, netns_run = (argv[3], argv[4]) if len(argv) >= 5 else ("", "")
+    cleanup(tmp, kwokctl, name, ip, netns_run)
     return 0
 
 
