@@ -28,6 +28,7 @@ from .inventory import (
     K8sObject,
     Problem,
     Source,
+    build_inventory,
     chart_inputs,
     discover_inputs,
     load_inputs,
@@ -81,6 +82,19 @@ class StaticRun:
 def render_namespace(settings: Settings, policy: Policy | None) -> str | None:
     """Charts render into --namespace, else the policy's org.namespace, else helm's default."""
     return settings.namespace or (policy.namespace if policy is not None else None)
+
+
+def render_inventory(settings: Settings, policy: Policy | None, profile: str | None = None) -> Inventory:
+    """The inventory of one profile (default: the run profile) as the settings ask for it: the
+    namespace charts render into, limits, exclusions, the target Kubernetes version."""
+    return build_inventory(
+        settings.manifests,
+        profile or settings.run_profile,
+        render_namespace(settings, policy),
+        settings.limits,
+        exclude=settings.exclude,
+        kube_version=settings.k8s_version,
+    )
 
 
 @contextmanager

@@ -60,7 +60,7 @@ done
 inputs_hash() {
   {
     cat "$0" "$TOOLS_DIR/controlplane-versions.env" "$TOOLS_DIR/dataplane-versions.env"
-    find "$NODE_DIR" "$TOOLS_DIR/go/kind-node" "$TOOLS_DIR/go/kind-probe" -type f -print0 | sort -z | xargs -0 sha256sum
+    find "$NODE_DIR" "$TOOLS_DIR/go/kind-node" "$TOOLS_DIR/go/kind-probe" "$TOOLS_DIR/go/kind-target" -type f -print0 | sort -z | xargs -0 sha256sum
     echo "$MIRROR"
     for b in "${HOST_BINARIES[@]}"; do sha256sum "$(host_binary "$b")" | cut -d' ' -f1; done
   } | sha256sum | cut -c1-12
@@ -68,7 +68,7 @@ inputs_hash() {
 bin_hash() {
   {
     cat "$NODE_DIR/versions.env" "$TOOLS_DIR/controlplane-versions.env"
-    find "$TOOLS_DIR/go/kind-node" "$TOOLS_DIR/go/kind-probe" -type f -print0 | sort -z | xargs -0 sha256sum
+    find "$TOOLS_DIR/go/kind-node" "$TOOLS_DIR/go/kind-probe" "$TOOLS_DIR/go/kind-target" -type f -print0 | sort -z | xargs -0 sha256sum
     go version
   } | sha256sum | cut -c1-12
 }
@@ -141,6 +141,7 @@ gobuild resource-consumer "$TOOLS_DIR/go/kind-node" k8s.io/kubernetes/test/image
 gobuild consume-cpu "$TOOLS_DIR/go/kind-node" k8s.io/kubernetes/test/images/resource-consumer/consume-cpu
 LDFLAGS=""
 gobuild twprobe "$TOOLS_DIR/go/kind-probe" .
+gobuild twtarget "$TOOLS_DIR/go/kind-target" .
 gobuild crictl - "$CRICTL_MODULE/cmd/crictl@$CRICTL_VERSION"
 gobuild coredns - "$COREDNS_MODULE@$COREDNS_VERSION"
 for c in containerd containerd-shim-runc-v2 ctr; do
@@ -210,6 +211,9 @@ mkimage --out "$IMAGES/pause.tar" "${pause_tags[@]}" --dir "$dir" --entrypoint '
 dir=$(stage probe); install -m 755 "$BIN/twprobe" "$dir/twprobe"
 mkimage --out "$IMAGES/probe.tar" --tag "tartware.local/conformance/probe:$KUBE_VERSION" --dir "$dir" \
   --entrypoint '["/twprobe"]' --user 10001
+# The SLO tier's reference target on kind (tools/go/kind-target: target.py's API, --work-us CPU per request).
+binary_image target "tartware.local/conformance/target:$KUBE_VERSION" "$BIN/twtarget" \
+  --entrypoint '["/usr/local/bin/twtarget"]' --user 65532
 dir=$(stage consumer); mkdir -p "$dir/consume-cpu"
 install -m 755 "$BIN/resource-consumer" "$dir/resource-consumer"
 install -m 755 "$BIN/consume-cpu" "$dir/consume-cpu/consume-cpu"
@@ -294,7 +298,7 @@ mkimage --out "$OUT.tmp/node.tar" --tag "$TAG" --layer "$WORK/node-layer.tar" \
 printf '%s\n' "$TAG" >"$OUT.tmp/image"
 # The suite's own images, for a node image from elsewhere (--kind-node-image): `kind load image-archive`.
 mkdir -p "$OUT.tmp/images"
-for name in probe resource-consumer kube-router metrics-server; do cp "$IMAGES/$name.tar" "$OUT.tmp/images/"; done
+for name in probe target resource-consumer kube-router metrics-server; do cp "$IMAGES/$name.tar" "$OUT.tmp/images/"; done
 find "$IMAGES" -name '*.tar' -printf '%f\n' | sort >"$OUT.tmp/images.txt"
 rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
 say "built $TAG in $((SECONDS - began)) s ($(du -m "$OUT/node.tar" | cut -f1) MB): $OUT/node.tar"

@@ -11,7 +11,7 @@ line stay readable together), with the policy's p95/p99 bounds dashed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from xml.sax.saxutils import escape
 
 from .timeseries import Series
@@ -27,6 +27,7 @@ COLOURS = {
     "p95": "#ff7f0e",
     "p99": "#9467bd",
     "slo": "#d62728",
+    "replicas": "#8c564b",
 }
 
 
@@ -79,8 +80,10 @@ def render_svg(
     title: str,
     requested: Sequence[tuple[float, float]] = (),
     slo_lines: dict[str, float] | None = None,
+    replicas: Sequence[tuple[float, int]] = (),
 ) -> str:
-    """The plot as SVG text. `requested`: (t_s, rate) corners of the requested rate."""
+    """The plot as SVG text. `requested`: (t_s, rate) corners of the requested rate; `replicas`:
+    (t_s, count) samples of the scaled workload, drawn as steps on the top panel's right axis."""
     svg = _Svg()
     x_max = max(
         [series.points[-1].t_s + series.bucket_s if series.points else 1.0, *(t for t, _ in requested)]
@@ -110,15 +113,15 @@ def render_svg(
     svg.polyline([(x_of(t), y_rate(r)) for t, r in requested], COLOURS["requested"], dash="6,4")
     svg.polyline([(x_of(p.t_s + mid), y_rate(p.rps)) for p in series.points], COLOURS["achieved"])
     svg.polyline([(x_of(p.t_s + mid), y_rate(p.failed_per_s)) for p in series.points], COLOURS["failed"])
-    _legend(
-        svg,
-        top,
-        [
-            ("achieved", COLOURS["achieved"], ""),
-            ("requested", COLOURS["requested"], "6,4"),
-            ("failed", COLOURS["failed"], ""),
-        ],
-    )
+    entries = [
+        ("achieved", COLOURS["achieved"], ""),
+        ("requested", COLOURS["requested"], "6,4"),
+        ("failed", COLOURS["failed"], ""),
+    ]
+    if replicas:
+        _steps(svg, replicas, (top, bottom), x_of)
+        entries.append(("replicas (right)", COLOURS["replicas"], ""))
+    _legend(svg, top + 24 if replicas else top, entries)
 
     # Latency panel (log10).
     top, bottom = PANELS[1]
@@ -149,20 +152,47 @@ def render_svg(
         legend.append((key, COLOURS[key], ""))
     _legend(svg, bottom - 56, legend)
 
-    # Shared time axis.
-    step = _nice_step(x_max, 10)
-    tick = 0.0
-    while tick <= x_max + 1e-9:
-        svg.line(x_of(tick), bottom, x_of(tick), bottom + 4, "#333")
-        svg.text(x_of(tick), bottom + 16, _fmt(tick), anchor="middle")
-        tick += step
-    svg.text(LEFT + plot_w / 2, bottom + 34, "seconds since first request", anchor="middle")
+    _time_axis(svg, x_max, x_of, bottom)
     body = "\n".join(svg.parts)
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif">\n'
         f'<rect width="100%" height="100%" fill="white"/>\n{body}\n</svg>\n'
     )
+
+
+def _time_axis(svg: _Svg, x_max: float, x_of: Callable[[float], float], bottom: float) -> None:
+    """The shared time axis under the bottom panel."""
+    step = _nice_step(x_max, 10)
+    tick = 0.0
+    while tick <= x_max + 1e-9:
+        svg.line(x_of(tick), bottom, x_of(tick), bottom + 4, "#333")
+        svg.text(x_of(tick), bottom + 16, _fmt(tick), anchor="middle")
+        tick += step
+    svg.text((LEFT + WIDTH - RIGHT) / 2, bottom + 34, "seconds since first request", anchor="middle")
+
+
+def _steps(
+    svg: _Svg,
+    samples: Sequence[tuple[float, int]],
+    panel: tuple[float, float],
+    x_of: Callable[[float], float],
+) -> None:
+    """A count over time as steps, on its own axis at the panel's right edge (0 .. max + 1)."""
+    top, bottom = panel
+    r_max = max(count for _, count in samples) + 1
+
+    def y_count(v: float) -> float:
+        return bottom - (bottom - top) * v / r_max
+
+    corners: list[tuple[float, float]] = []
+    for i, (t, count) in enumerate(samples):
+        if i:
+            corners.append((x_of(t), y_count(samples[i - 1][1])))
+        corners.append((x_of(t), y_count(count)))
+    svg.polyline(corners, COLOURS["replicas"])
+    for count in range(0, r_max + 1, max(1, r_max // 5)):
+        svg.text(WIDTH - RIGHT + 4, y_count(count) + 4, str(count), size=10)
 
 
 def _frame(svg: _Svg, top: float, bottom: float, label: str) -> None:

@@ -30,7 +30,7 @@ from conformance.cluster import Cluster, Kube, WorkloadDriver, create_provider
 from conformance.cluster.base import Provider
 from conformance.cluster.lifecycle import guarded, install_signal_handlers, note_interrupt
 from conformance.errors import InfraError
-from conformance.inventory import Inventory, K8sObject, build_inventory
+from conformance.inventory import Inventory, K8sObject
 from conformance.k8s import of_kinds
 from conformance.netpol import default_flows_path
 from conformance.plugin import settings_from_config
@@ -41,7 +41,7 @@ from conformance.schema import SCHEMA_RULE
 from conformance.schema.crds import Catalogue
 from conformance.schema.lifecycle import LifecycleTable
 from conformance.settings import Settings
-from conformance.static import render_namespace
+from conformance.static import render_inventory
 
 TIER = "behaviour"
 
@@ -117,14 +117,7 @@ def render(config: pytest.Config) -> Inventory:
         try:
             settings = settings_from_config(config)
             policy = load_policy_or_infra(settings)
-            cached = build_inventory(
-                settings.manifests,
-                settings.run_profile,
-                render_namespace(settings, policy),
-                settings.limits,
-                exclude=settings.exclude,
-                kube_version=settings.k8s_version,
-            )
+            cached = render_inventory(settings, policy)
         except InfraError as err:
             cached = err
         except (OSError, ValueError) as err:
@@ -142,14 +135,7 @@ def render_profile(config: pytest.Config, profile: str) -> Inventory:
         try:
             settings = settings_from_config(config)
             policy = load_policy_or_infra(settings)
-            renders[profile] = build_inventory(
-                settings.manifests,
-                profile,
-                render_namespace(settings, policy),
-                settings.limits,
-                exclude=settings.exclude,
-                kube_version=settings.k8s_version,
-            )
+            renders[profile] = render_inventory(settings, policy, profile)
         except InfraError as err:
             renders[profile] = err
     cached = renders[profile]

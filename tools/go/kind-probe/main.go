@@ -9,6 +9,11 @@
 //	    one result per line: {"id": 0, "outcome": "connected", "detail": "tartware/guests"}
 //	    outcomes: connected (an expected token answered), wrong-peer (something else answered),
 //	    refused (RST / ICMP unreachable: what a policy REJECT looks like), timeout, error.
+//	twprobe relay --listen 8080 --to api-gateway.tartware.svc:80
+//	    a TCP relay: every accepted connection is joined to a new one to --to (resolved per
+//	    connection, so a Service name follows its endpoints). The SLO tier's stand-in for an
+//	    ingress controller: it runs with the controller's labels, so the platform's own
+//	    NetworkPolicies decide whether clients from outside reach the gateway.
 //	twprobe pause
 //	    sleeps until SIGTERM/SIGINT (the pod sandbox's pause process).
 package main
@@ -212,6 +217,52 @@ func connect(stdin io.Reader, stdout io.Writer) error {
 	return nil
 }
 
+func relay(args []string) error {
+	fs := flag.NewFlagSet("relay", flag.ExitOnError)
+	listen := fs.String("listen", "8080", "port to accept connections on")
+	to := fs.String("to", "", "host:port every connection is relayed to")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *to == "" {
+		return errors.New("relay needs --to host:port")
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("", *listen))
+	if err != nil {
+		return err
+	}
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				continue
+			}
+			go func() {
+				defer in.Close()
+				out, err := net.DialTimeout("tcp", *to, 5*time.Second)
+				if err != nil {
+					return // the client sees the connection closed: k6 counts an error
+				}
+				defer out.Close()
+				done := make(chan struct{}, 2)
+				pipe := func(dst, src net.Conn) {
+					_, _ = io.Copy(dst, src)
+					if tc, ok := dst.(*net.TCPConn); ok {
+						_ = tc.CloseWrite()
+					}
+					done <- struct{}{}
+				}
+				go pipe(out, in)
+				go pipe(in, out)
+				<-done
+				<-done
+			}()
+		}
+	}()
+	waitSignal()
+	return nil
+}
+
 func waitSignal() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
@@ -233,12 +284,14 @@ func main() {
 		err = serve(os.Args[2:])
 	case "connect":
 		err = connect(os.Stdin, os.Stdout)
+	case "relay":
+		err = relay(os.Args[2:])
 	case "pause":
 		waitSignal()
 	case "version":
 		fmt.Println("twprobe 1")
 	default:
-		err = errors.New("usage: twprobe serve|connect|pause|version")
+		err = errors.New("usage: twprobe serve|connect|relay|pause|version")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "twprobe:", err)

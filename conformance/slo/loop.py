@@ -1,0 +1,412 @@
+"""The load -> autoscaling -> SLO loop on a cluster whose pods really run (the `kind` provider).
+
+The platform's own gateway objects as rendered (Deployment, Service, HPA, PDB, the namespace's
+NetworkPolicies, quotas and ConfigMaps, the PriorityClasses) go on the cluster with one change,
+said in every verdict: the gateway's image is the suite's reference target (a Go port of
+conformance/slo/target.py that burns WORK_US of real CPU per API request, so CPU follows the
+request rate). Clients reach it the way the platform routes them: through an ingress stand-in
+(the probe image relaying TCP) that carries the labels the platform's NetworkPolicies admit
+from outside, behind a NodePort on the node's address on the run's own container network.
+k6 then ramps the arrival rate while a sampler records the HPA's replicas and CPU every second.
+
+    route = gateway_route(inventory, policy)                    # Ingress -> Service -> Deployment + HPA
+    loop = GatewayLoop.deploy(kube, inventory, route, images)   # waits for ready pods and metrics
+    with loop.sampling():                                       # Timeline of replicas / CPU
+        run = run_scenario(policy, profile, "stress", loop.url, workdir, options=ramp_options())
+    problems = loop.scaling_problems(intent)                     # against policy.yaml org.hpa
+
+Nothing here is simulated: real pods, real CPU (metrics-server), the real HPA controller,
+kube-router enforcing the NetworkPolicies, kube-proxy routing the Service and the NodePort.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.behaviour.scaling import HpaSpec, Sample, Timeline, check_bounds, check_scale_up
+from conformance.cluster.kube import ApiError, Kube
+from conformance.cluster.lifecycle import interrupted, pause
+from conformance.cluster.wait import Poll, WaitTimeout, wait_until
+from conformance.errors import InfraError
+from conformance.inventory import Inventory, K8sObject
+from conformance.k8s import HPA, conditions, restricted_container_context
+
+from .evaluate import RunOptions
+
+WORK_US = 1500  # CPU per API request in the target: 200 req/s ~ 300m, beyond two pods' 200m limits
+# The ramp (k6 ramping-arrival-rate stages [target rate, seconds]): a quiet start, a climb to
+# several replicas' worth, a hold at the top. The ci gateway requests 10m CPU per pod.
+RAMP = [[20, 20], [200, 60], [200, 40]]
+RAMP_VUS = {"pre_allocated_vus": 60, "max_vus": 200}
+SAMPLE_S = 1.0
+READY_TIMEOUT_S = 240.0  # pods of a fresh image on one loaded node
+METRICS_TIMEOUT_S = 180.0  # metrics-server's first sample of new pods (kind: ~30-60 s)
+ENTRY_LABEL = "conformance.tartware.io/slo-entry"
+ENTRY_PORT = 80  # what the stand-in listens on (the admitting policy's port, else this)
+
+
+def ramp_options(**extra: Any) -> RunOptions:
+    """k6 options of the loop: the `stress` executor (ramping arrival rate) with the loop's ramp."""
+    return RunOptions(overrides={"stress": {"stages": RAMP, **RAMP_VUS}}, calibrate_above=None, **extra)
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a client reaches the gateway, as the render declares it."""
+
+    ingress: K8sObject
+    service: K8sObject
+    service_port: Mapping[str, Any]
+    deployment: K8sObject
+    hpa: K8sObject
+    # The ingress controller as the platform's NetworkPolicies know it.
+    entry_namespace: str
+    entry_labels: Mapping[str, str]
+    entry_port: int
+
+    def describe(self) -> str:
+        return (
+            f"Ingress {self.ingress.namespace}/{self.ingress.name} -> Service {self.service.name}:"
+            f"{self.service_port.get('port')} -> Deployment {self.deployment.name} "
+            f"(HPA {self.hpa.name}); clients enter through a stand-in in {self.entry_namespace} "
+            f"labelled {dict(self.entry_labels)}"
+        )
+
+
+def gateway_route(inventory: Inventory, namespace: str) -> Route:
+    """The first Ingress (by name) in `namespace` whose backend Service selects a Deployment an HPA
+    scales: the platform's front door. InfraError when the render has none."""
+    for ingress in sorted(inventory.of_kind("Ingress"), key=lambda o: (o.namespace != namespace, o.name)):
+        for rule in ingress.spec.get("rules") or []:
+            for path in (rule.get("http") or {}).get("paths") or []:
+                backend = (path.get("backend") or {}).get("service") or {}
+                route = _route(inventory, ingress, backend)
+                if route is not None:
+                    return route
+    raise InfraError(
+        f"no Ingress of the render routes to a Deployment an HPA scales (looked in {namespace} first): "
+        "the loop needs the platform's front door"
+    )
+
+
+def _route(inventory: Inventory, ingress: K8sObject, backend: Mapping[str, Any]) -> Route | None:
+    service = inventory.get("Service", ingress.namespace, str(backend.get("name", "")))
+    if service is None:
+        return None
+    wanted = backend.get("port") or {}
+    port = next(
+        (
+            p
+            for p in service.spec.get("ports") or []
+            if p.get("name") == wanted.get("name") or p.get("port") == wanted.get("number")
+        ),
+        None,
+    )
+    selector = service.spec.get("selector") or {}
+    if port is None or not selector:
+        return None
+    for deployment in inventory.of_kind("Deployment"):
+        labels = ((deployment.spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+        if deployment.namespace != service.namespace or any(labels.get(k) != v for k, v in selector.items()):
+            continue
+        hpa = next(
+            (
+                h
+                for h in inventory.of_kind(HPA)
+                if h.namespace == deployment.namespace
+                and (h.spec.get("scaleTargetRef") or {}).get("name") == deployment.name
+            ),
+            None,
+        )
+        if hpa is not None:
+            entry_ns, entry_labels, entry_port = _entry(inventory, deployment, port)
+            return Route(ingress, service, port, deployment, hpa, entry_ns, entry_labels, entry_port)
+    return None
+
+
+def _entry(
+    inventory: Inventory, deployment: K8sObject, port: Mapping[str, Any]
+) -> tuple[str, dict[str, str], int]:
+    """Where the ingress stand-in goes: the peer the gateway's NetworkPolicies admit on its serving
+    port (namespace + pod labels), completed by the peer namespace's policy that admits clients from
+    anywhere (its labels and port). Without such policies: a namespace of its own, port 80."""
+    target = port.get("targetPort")
+    pod_labels = ((deployment.spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    for policy in sorted(inventory.of_kind("NetworkPolicy"), key=lambda o: o.name):
+        if policy.namespace != deployment.namespace or not _selects(
+            policy.spec.get("podSelector"), pod_labels
+        ):
+            continue
+        for rule in policy.spec.get("ingress") or []:
+            if not any(p.get("port") in (target, port.get("port")) for p in rule.get("ports") or []):
+                continue
+            for peer in rule.get("from") or []:
+                ns_labels = (peer.get("namespaceSelector") or {}).get("matchLabels") or {}
+                namespace = ns_labels.get("kubernetes.io/metadata.name")
+                labels = dict((peer.get("podSelector") or {}).get("matchLabels") or {})
+                if namespace:
+                    extra, listen = _outside_admission(inventory, namespace, labels)
+                    return namespace, {**labels, **extra}, listen
+    return "slo-entry", {}, ENTRY_PORT
+
+
+def _outside_admission(
+    inventory: Inventory, namespace: str, labels: Mapping[str, str]
+) -> tuple[dict[str, str], int]:
+    for policy in sorted(inventory.of_kind("NetworkPolicy"), key=lambda o: o.name):
+        selector = (policy.spec.get("podSelector") or {}).get("matchLabels") or {}
+        if policy.namespace != namespace or any(labels.get(k, v) != v for k, v in selector.items()):
+            continue
+        for rule in policy.spec.get("ingress") or []:
+            anywhere = any(
+                (p.get("ipBlock") or {}).get("cidr") == "0.0.0.0/0" for p in rule.get("from") or []
+            )
+            ports = [p.get("port") for p in rule.get("ports") or [] if isinstance(p.get("port"), int)]
+            if anywhere and ports:
+                return dict(selector), int(ports[0])
+    return {}, ENTRY_PORT
+
+
+def _selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    wanted = (selector or {}).get("matchLabels") or {}
+    return all(labels.get(k) == v for k, v in wanted.items()) and not (selector or {}).get("matchExpressions")
+
+
+@dataclass
+class GatewayLoop:
+    """The gateway deployed with the target image, its entry, and the sampler's timeline."""
+
+    kube: Kube
+    route: Route
+    url: str
+    spec: HpaSpec  # the HPA as rendered
+    timeline: Timeline = field(default_factory=Timeline)
+    cpu: list[tuple[float, int | None]] = field(default_factory=list)  # (t, HPA CPU utilization %)
+    began: float = field(default_factory=time.monotonic)
+    notes: list[str] = field(default_factory=list)  # what differs from the platform, said in verdicts
+
+    # -- setup ---------------------------------------------------------------------------------
+    @classmethod
+    def deploy(
+        cls, kube: Kube, inventory: Inventory, route: Route, target_image: str, relay_image: str
+    ) -> GatewayLoop:
+        namespaces = {route.deployment.namespace, route.entry_namespace}
+        for pc in inventory.of_kind("PriorityClass"):
+            kube.apply(pc.body)
+        for name in sorted(namespaces):
+            ns = inventory.get("Namespace", "", name)
+            body = (
+                ns.body
+                if ns is not None
+                else {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            )
+            kube.apply(body)
+        kept = ("ConfigMap", "ServiceAccount", "ResourceQuota", "LimitRange", "NetworkPolicy")
+        for obj in inventory.objects:
+            if obj.namespace in namespaces and obj.kind in kept:
+                kube.apply(obj.body)
+        notes = [
+            f"the gateway's image is the suite's reference target {target_image} "
+            f"({WORK_US} µs CPU per request)"
+        ]
+        kube.apply(gateway_body(route, target_image, notes))
+        kube.apply(route.service.body)
+        for obj in inventory.objects:
+            if obj.kind == "PodDisruptionBudget" and obj.namespace == route.deployment.namespace:
+                kube.apply(obj.body)
+        service = kube.get("v1", "Service", route.service.name, route.service.namespace)
+        cluster_ip = str((service.get("spec") or {}).get("clusterIP"))
+        node_port = _entry_objects(kube, route, relay_image, f"{cluster_ip}:{route.service_port.get('port')}")
+        notes.append(
+            f"clients enter through an ingress stand-in ({relay_image} relaying TCP) in "
+            f"{route.entry_namespace} with the controller's labels, behind a NodePort"
+        )
+        _wait_ready(kube, route.entry_namespace, "slo-entry", 1)
+        kube.apply(route.hpa.body)  # from here the HPA owns the replica count (at least its minimum)
+        _wait_ready(
+            kube, route.deployment.namespace, route.deployment.name, int(route.hpa.spec.get("minReplicas", 1))
+        )
+        _wait_metrics(kube, route.hpa)
+        url = f"http://{_node_address(kube)}:{node_port}"
+        return cls(kube, route, url, HpaSpec.from_body(route.hpa.body), notes=notes)
+
+    # -- observation ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def sampling(self) -> Iterator[GatewayLoop]:
+        """Sample replicas and CPU every SAMPLE_S in a thread while the block runs; marks "raise"
+        when it begins and "lower" when it ends."""
+        stop = threading.Event()
+        self.began = time.monotonic()
+        thread = threading.Thread(target=self._sample, args=(stop,), daemon=True, name="slo-loop-sampler")
+        self._sample_once()
+        self.timeline.marks["raise"] = 0.0
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.timeline.marks["lower"] = time.monotonic() - self.began
+            stop.set()
+            thread.join(timeout=10)
+
+    def _sample(self, stop: threading.Event) -> None:
+        while not stop.is_set() and not interrupted():
+            pause(SAMPLE_S)
+            with contextlib.suppress(ApiError, InfraError):
+                self._sample_once()
+
+    def _sample_once(self) -> None:
+        hpa = self.route.hpa
+        dep = self.kube.get("apps/v1", "Deployment", self.route.deployment.name, hpa.namespace)
+        status = self.kube.get("autoscaling/v2", HPA, hpa.name, hpa.namespace).get("status") or {}
+        utilization = None
+        for metric in status.get("currentMetrics") or []:
+            current = (metric.get("resource") or {}).get("current") or {}
+            if (metric.get("resource") or {}).get("name") == "cpu":
+                utilization = current.get("averageUtilization")
+        cond = conditions({"status": status}).get("ScalingLimited", {})
+        limited = str(cond.get("reason", "")) if cond.get("status") == "True" else ""
+        t = time.monotonic() - self.began
+        replicas = int((dep.get("spec") or {}).get("replicas") or 0)
+        self.timeline.add(Sample(t, replicas, utilization, limited))
+        self.cpu.append((t, utilization))
+
+    # -- judgement -----------------------------------------------------------------------------
+    def scaling_problems(self, intent: HpaSpec) -> list[str]:
+        """The timeline against the policy's intent: every step within scaleUp, no decrease under
+        load, bounds kept, and the replicas reaching the intended maximum under the ramp."""
+        if not self.timeline.samples:
+            return ["no replica sample was taken"]
+        return check_scale_up(self.timeline, intent, intent.max_replicas) or check_bounds(
+            self.timeline, intent
+        )
+
+    def replicas_over_time(self) -> list[tuple[float, int]]:
+        return [(s.t, s.replicas) for s in self.timeline.samples]
+
+
+def gateway_body(route: Route, image: str, notes: list[str]) -> dict[str, Any]:
+    """The gateway Deployment as rendered, its serving container running the reference target."""
+    body: dict[str, Any] = copy.deepcopy(route.deployment.body)
+    spec = body["spec"]["template"]["spec"]
+    target_port = route.service_port.get("targetPort")
+    for container in spec.get("containers") or []:
+        ports = container.get("ports") or []
+        serving = next((p for p in ports if target_port in (p.get("name"), p.get("containerPort"))), None)
+        if serving is None:
+            continue
+        container["image"] = image
+        container["imagePullPolicy"] = "Never"
+        container["command"] = ["/usr/local/bin/twtarget"]
+        container["args"] = [f"--port={serving['containerPort']}", f"--work-us={WORK_US}", "--host=0.0.0.0"]
+        for key in ("startupProbe", "livenessProbe", "readinessProbe"):
+            get = (container.get(key) or {}).get("httpGet")
+            if isinstance(get, dict) and get.get("path") not in (None, "/healthz"):
+                notes.append(f"{key} path {get['path']} -> /healthz (what the target serves)")
+                get["path"] = "/healthz"
+    return body
+
+
+def _entry_objects(kube: Kube, route: Route, image: str, upstream: str) -> int:
+    """The ingress stand-in (relay pod) and its NodePort Service; the node port."""
+    labels = {**route.entry_labels, ENTRY_LABEL: "relay"}
+    kube.apply(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "slo-entry", "namespace": route.entry_namespace, "labels": labels},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {ENTRY_LABEL: "relay"}},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "automountServiceAccountToken": False,
+                        "terminationGracePeriodSeconds": 0,
+                        # Port 80 without a capability: a safe, namespaced sysctl.
+                        "securityContext": {
+                            "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}],
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
+                        "containers": [
+                            {
+                                "name": "relay",
+                                "image": image,
+                                "imagePullPolicy": "Never",
+                                "command": ["/twprobe", "relay"],
+                                "args": [f"--listen={route.entry_port}", f"--to={upstream}"],
+                                "ports": [{"name": "http", "containerPort": route.entry_port}],
+                                "readinessProbe": {
+                                    "tcpSocket": {"port": route.entry_port},
+                                    "periodSeconds": 2,
+                                },
+                                "resources": {
+                                    "requests": {"cpu": "50m", "memory": "16Mi", "ephemeral-storage": "16Mi"},
+                                    "limits": {"cpu": "1", "memory": "64Mi", "ephemeral-storage": "64Mi"},
+                                },
+                                "securityContext": restricted_container_context(65532),
+                            }
+                        ],
+                    },
+                },
+            },
+        }
+    )
+    service = kube.apply(
+        {  # the Service as stored: its node port
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "slo-entry", "namespace": route.entry_namespace},
+            "spec": {
+                "type": "NodePort",
+                "selector": {ENTRY_LABEL: "relay"},
+                "ports": [{"name": "http", "port": route.entry_port, "targetPort": route.entry_port}],
+            },
+        }
+    )
+    return int(service.body["spec"]["ports"][0]["nodePort"])
+
+
+def _node_address(kube: Kube) -> str:
+    for node in kube.list("v1", "Node"):
+        for address in (node.get("status") or {}).get("addresses") or []:
+            if address.get("type") == "InternalIP":
+                return str(address["address"])
+    raise InfraError("no node reports an InternalIP address: the loop cannot reach the NodePort")
+
+
+def _wait_ready(kube: Kube, namespace: str, name: str, replicas: int) -> None:
+    def ready() -> Poll[bool]:
+        dep = kube.get("apps/v1", "Deployment", name, namespace)
+        have = int((dep.get("status") or {}).get("readyReplicas") or 0)
+        why = "; ".join(
+            f"{t}: {c.get('message', '')}" for t, c in conditions(dep).items() if c.get("status") != "True"
+        )
+        return Poll(have >= replicas, f"{have}/{replicas} ready{'; ' + why if why else ''}")
+
+    wait_until(ready, what="be ready", objects=[f"Deployment/{namespace}/{name}"], timeout_s=READY_TIMEOUT_S,
+               interval_s=1, retry_on=(ApiError,))  # fmt: skip
+
+
+def _wait_metrics(kube: Kube, hpa: K8sObject) -> None:
+    def measured() -> Poll[bool]:
+        status = kube.get("autoscaling/v2", HPA, hpa.name, hpa.namespace).get("status") or {}
+        have = any((m.get("resource") or {}).get("current") for m in status.get("currentMetrics") or [])
+        return Poll(have, "no CPU metric in the HPA's status yet")
+
+    try:
+        wait_until(
+            measured,
+            what="report CPU",
+            objects=[f"HorizontalPodAutoscaler/{hpa.namespace}/{hpa.name}"],
+            timeout_s=METRICS_TIMEOUT_S,
+            interval_s=2,
+            retry_on=(ApiError,),
+        )
+    except WaitTimeout as err:
+        raise InfraError(f"the loop cannot start: {err}") from None

@@ -1,0 +1,124 @@
+"""The load -> autoscaling -> SLO loop, end to end on real pods (conformance/slo/loop.py).
+
+One test, on a cluster the suite owns whose pods really run (`--provider kind`): the platform's
+gateway (its own Deployment, Service, HPA, PDB, NetworkPolicies; only the image is the reference
+target) under a k6 ramp through the platform's front door. It passes when the HPA scaled out on
+real CPU within policy.yaml's scale-up limits up to the intended maximum AND p95, p99, the error
+rate and the achieved rate held. Elsewhere (`local` simulates pods) it is skipped with that reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import allure
+import pytest
+
+from conformance.behaviour.exercise import scaling_intent
+from conformance.behaviour.scaling import HpaSpec, summarize
+from conformance.cluster import Kube, create_provider
+from conformance.cluster.kind import PROBE_IMAGE, TARGET_IMAGE
+from conformance.cluster.lifecycle import running
+from conformance.errors import InfraError
+from conformance.policy import Policy
+from conformance.report.allure_labels import attach_file, attach_text, label
+from conformance.settings import Settings
+from conformance.slo.config import slo_specs
+from conformance.slo.evaluate import ScenarioRun, run_scenario
+from conformance.slo.loop import RAMP, GatewayLoop, gateway_route, ramp_options
+from conformance.slo.plot import render_svg
+from conformance.static import render_inventory
+
+NEEDS = {"metrics": "real", "owns_cluster": True, "data_plane": True}
+
+
+@pytest.fixture(scope="module")
+def gateway_loop(settings: Settings, slo_policy: Policy) -> Iterator[GatewayLoop]:
+    provider = create_provider(settings)
+    why = provider.capabilities.lacks(**NEEDS)
+    if why is not None:
+        pytest.skip(
+            f"the load -> autoscaling -> SLO loop needs real pods on a cluster the suite owns: {why}; "
+            "run it with --provider kind (make docker first)"
+        )
+    inventory = render_inventory(settings, slo_policy)
+    route = gateway_route(inventory, slo_policy.namespace or "default")
+    with running(provider) as cluster:
+        kube = Kube(cluster.kubeconfig)
+        try:
+            target = cluster.details.get("target image", TARGET_IMAGE)
+            relay = cluster.details.get("probe image", PROBE_IMAGE)
+            yield GatewayLoop.deploy(kube, inventory, route, target, relay)
+        finally:
+            kube.close()
+
+
+@pytest.mark.slo
+def test_slo_holds_while_scaling(
+    gateway_loop: GatewayLoop, slo_policy: Policy, settings: Settings, tmp_path: Path
+) -> None:
+    loop, profile = gateway_loop, settings.run_profile
+    label("slo", "scaling loop", ["holds while scaling"], "critical")
+    allure.dynamic.title(f"SLO holds while {loop.route.deployment.name} scales on real CPU")  # type: ignore[no-untyped-call]
+    intent = scaling_intent(slo_policy, profile, loop.route.hpa)
+    spec, drift = intent.judge(HpaSpec.from_body(loop.route.hpa.body))
+    with loop.sampling():
+        run = run_scenario(slo_policy, profile, "stress", loop.url, tmp_path / "k6", options=ramp_options())
+    if run.generator_faults:
+        raise InfraError(f"the load generator fell short, not the gateway: {'; '.join(run.generator_faults)}")
+    timeline = loop.timeline.render()
+    plot = tmp_path / "loop.svg"
+    plot.write_text(
+        render_svg(
+            run.series,
+            f"{loop.route.deployment.name} under a ramp ({profile}): requests, replicas, latency",
+            [(0.0, 0.0), *_corners()],
+            {f"{s.id} SLO": s.bound for s in slo_specs(slo_policy) if s.unit == "ms"},
+            replicas=loop.replicas_over_time(),
+        )
+    )
+    attach_file("joint timeline (rate, replicas, latency)", str(plot), allure.attachment_type.SVG)
+    attach_text("replica timeline", timeline + "\n\nCPU (HPA utilization %):\n" + _cpu(loop))
+    attach_text("what differs from the platform", "\n".join(loop.notes))
+    scaling = loop.scaling_problems(spec)
+    bounds = {s.id: s.bound for s in slo_specs(slo_policy)}
+    broken = [f"{r.message}{_when(run, r.slo, bounds)}" for r in run.results.values() if not r.passed]
+    peak = max(s.replicas for s in loop.timeline.samples)
+    measured = ", ".join(f"{r.title} {r.measured}" for r in run.results.values() if r.slo != "integrity")
+    summary = (
+        f"{loop.route.describe()}\nreplicas {loop.timeline.samples[0].replicas} -> peak {peak}: "
+        f"{summarize(loop.timeline.changes())} after the ramp began (judged against {intent.source}); "
+        f"{run.series.requests} requests, ramp {RAMP}; {measured}\n"
+        + "\n".join(f"  note: {n}" for n in loop.notes)
+    )
+    print(summary)
+    if scaling or broken:
+        lines = [*(f"SLO broke: {b}" for b in broken), *(f"scaling: {p}" for p in scaling)]
+        lines += [f"drift: {d}" for d in drift]
+        pytest.fail("\n".join([*lines, summary, timeline]), pytrace=False)
+
+
+def _corners() -> list[tuple[float, float]]:
+    """The ramp's requested-rate corners (t, rate) for the plot."""
+    t, out = 0.0, []
+    for rate, seconds in RAMP:
+        t += seconds
+        out.append((t, float(rate)))
+    return out
+
+
+def _cpu(loop: GatewayLoop) -> str:
+    return "\n".join(f"t={t:6.1f} s  {u if u is not None else '?'} %" for t, u in loop.cpu[::5])
+
+
+def _when(run: ScenarioRun, slo: str, bounds: dict[str, float]) -> str:
+    """When a latency or error SLO first broke, from the per-second series."""
+    bound = bounds.get(slo)
+    for p in run.series.points:
+        value = {"p95": p.p95_ms, "p99": p.p99_ms}.get(slo)
+        if slo == "error_rate" and p.rps:
+            value = p.failed_per_s / p.rps
+        if bound is not None and value is not None and value > bound:
+            return f"; first broke at t={p.t_s:.0f} s ({p.rps:.0f} req/s completed that second)"
+    return ""

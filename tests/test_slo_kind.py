@@ -1,0 +1,58 @@
+"""The load -> autoscaling -> SLO loop on kind, and its negative proof (issue 21).
+
+1. The SLO tier's `test_slo_holds_while_scaling` with `--provider kind` on the platform: the
+   gateway's HPA scales out on real CPU within policy.yaml's limits while p95, p99, the error
+   rate and the achieved rate hold, through the platform's front door with its NetworkPolicies.
+2. The same on a copy whose gateway HPA is held at one replica (min = max = 1): the test FAILS,
+   naming the SLO that broke and when, and the scaling that did not happen.
+Nothing of kind is left after either run. Skipped with the reason where no container engine
+answers (`make docker`) or kind is not built.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_behaviour_negative import broken_copy, edit_ci_values, run_behaviour
+from test_kind_e2e import _engine, _leftovers
+
+from conformance.tools import REPO
+
+pytestmark = pytest.mark.slow
+SUITE = "conformance/suites/slo"
+TEST = "test_slo_scaling.py::test_slo_holds_while_scaling"
+TIMEOUT_S = 1800.0
+
+
+def _loop(root: Path, tmp_path: Path) -> tuple[str, str, str]:
+    verdicts = run_behaviour(
+        root, [TEST], tmp_path, timeout_s=TIMEOUT_S, extra_args=["--provider", "kind", "-s"], suite=SUITE
+    )
+    verdict = verdicts["test_slo_holds_while_scaling"]
+    return verdict.outcome, verdict.message, (tmp_path / "output.txt").read_text()
+
+
+def test_the_slo_holds_while_the_gateway_scales_on_kind(tmp_path: Path) -> None:
+    docker = _engine()
+    outcome, message, output = _loop(REPO / "manifests", tmp_path)
+    assert outcome == "passed", f"{message}\n{output[-4000:]}"
+    assert "replicas 2 -> peak 6" in output, output[-4000:]
+    assert "the gateway's image is the suite's reference target" in output
+    assert not _leftovers(docker)
+
+
+def test_a_gateway_held_at_one_replica_breaks_the_slo(tmp_path: Path) -> None:
+    docker = _engine()
+
+    def hold(values: dict[str, Any]) -> None:
+        values["api-gateway"]["autoscaling"] = {"minReplicas": 1, "maxReplicas": 1}
+        values["api-gateway"]["pdb"] = {"budget": "maxUnavailable", "value": 1}
+
+    root = broken_copy(tmp_path, lambda r: edit_ci_values(r, hold))
+    outcome, message, output = _loop(root, tmp_path)
+    assert outcome == "failure" and message.startswith("Failed: "), f"{message}\n{output[-4000:]}"
+    assert "SLO broke: stress: p95 latency" in message and "first broke at t=" in message, message
+    assert "replicas peaked at 1 under load but 6 were expected" in message, message
+    assert not _leftovers(docker)

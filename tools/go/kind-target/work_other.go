@@ -1,0 +1,9 @@
+//go:build !linux
+
+package main
+
+func burn(us int64) {
+	if us > 0 {
+		burnWall(us)
+	}
+}
