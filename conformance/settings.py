@@ -157,13 +157,6 @@ OPTIONS: tuple[Option, ...] = (
         "node image for the `kind` provider (default: the pinned kind's own default)",
     ),
     Option(
-        "agnhost_image",
-        "--agnhost-image",
-        "CONFORMANCE_AGNHOST_IMAGE",
-        "agnhost image the `kind`/`existing` providers run for CPU load and connection probes",
-        "registry.k8s.io/e2e-test-images/agnhost:2.53",
-    ),
-    Option(
         "data_plane",
         "--data-plane",
         "CONFORMANCE_DATA_PLANE",
@@ -194,7 +187,6 @@ class Settings:
     slo_target: str | None
     explicit: frozenset[str] = field(default_factory=frozenset)
     kind_node_image: str = ""
-    agnhost_image: str = ""
     data_plane: bool = True
     namespace: str | None = None  # chart render namespace asked for (flag/env)
     exclude: tuple[str, ...] = ()
@@ -242,7 +234,6 @@ class Settings:
             slo_target=raw["slo_target"],
             explicit=frozenset(explicit),
             kind_node_image=raw["kind_node_image"] or "",
-            agnhost_image=raw["agnhost_image"] or "",
             data_plane=str(raw["data_plane"]).strip().lower() not in ("off", "0", "false", "no"),
             namespace=raw["namespace"] or None,
             exclude=tuple(g.strip() for g in str(raw["exclude"] or "").split(",") if g.strip()),

@@ -10,7 +10,7 @@
 
 The real Deployment, ServiceAccount and HPA of the render are applied in a test
 namespace (labelled like the platform namespace). CPU usage is driven through the
-provider's WorkloadDriver (kwok: a pod annotation; kind: agnhost ConsumeCPU). Levels
+provider's WorkloadDriver (kwok: a pod annotation; kind: resource-consumer's ConsumeCPU). Levels
 derive from the pod's CPU request and the HPA's target: 4x the target while loaded,
 1m when idle. The timeline is judged against `intent` (the policy's rates, windows
 and bounds: scaling.intended), and the budgets of each phase come from it too, so an

@@ -39,7 +39,7 @@ class Capabilities:
 
     data_plane: bool  # pods really run and connect: NetworkPolicy can be probed with connections
     metrics: Metrics  # where pod CPU metrics come from (the HPA needs some)
-    can_set_usage: bool  # the suite can drive a pod's CPU usage (kwok annotation, agnhost ConsumeCPU)
+    can_set_usage: bool  # the suite can drive a pod's CPU usage (kwok annotation, ConsumeCPU on kind)
     owns_cluster: bool  # made for this run: nodes may be cordoned, CRDs and cluster-scoped objects created
     # Why a capability is absent on this machine, e.g. {"data_plane": "the data plane needs root ..."}.
     why_not: Mapping[str, str] = field(default_factory=dict)

@@ -7,7 +7,7 @@ test_policies_as_applied   every NetworkPolicy applied for real and read back: n
 test_data_plane_probe      the probe matrix (probe_matrix.py): every source workload x
                            destination workload x port, to the pod IP and through its
                            Service, expected from manifests/flows.yaml, connected for real
-                           (local: network namespaces + kube-router; kind/existing: agnhost);
+                           (local: network namespaces + kube-router; kind/existing: the suite's probe image);
                            cyclonus-style grids, "N wrong, M correct", each wrong cell naming
                            the policy at fault. Without flows.yaml: skipped (nothing declared).
                            With flows.yaml but no data plane: BROKEN ("NOT RUN: ..."), never
@@ -31,6 +31,7 @@ from conformance.behaviour.probe_run import probe_exec, probe_local
 from conformance.behaviour.resources import TestNamespaces
 from conformance.behaviour.verdict import require
 from conformance.cluster import ApiError, Cluster, Kube
+from conformance.cluster.kind import PROBE_IMAGE
 from conformance.errors import InfraError
 from conformance.inventory import Inventory, K8sObject, Source
 from conformance.netpol import load_flows
@@ -198,7 +199,7 @@ def test_data_plane_probe(
         matrix=matrix,
         inventory=inventory,
         nsmap=nsmap,
-        image=settings.agnhost_image,
+        image=PROBE_IMAGE,
     )
     if cluster.data_plane is not None:
         run = functools.partial(probe_local, cluster.data_plane, **run.keywords)
