@@ -167,7 +167,7 @@ def test_config_asks_for_one_file_grouped_by_tier(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_results_are_safe_under_xdist(tmp_path: Path) -> None:
     sample = write_sample(tmp_path, ("-n", "2"))
-    assert sample.exit_code == 1, sample.output[-3000:]
+    assert sample.exit_code == 2, sample.output[-3000:]  # a BROKEN test beside the failures: 2 wins over 1
     files = list(sample.results.glob("*-result.json"))
     bodies = [json.loads(p.read_text()) for p in files]
     assert len(files) == 11, "one result per test, none lost or overwritten by a worker"

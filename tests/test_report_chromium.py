@@ -97,7 +97,7 @@ def texts(dom: str, testid: str) -> list[str]:
 
 
 def test_sample_has_every_outcome_in_every_tier(sample: Sample) -> None:
-    assert sample.exit_code == 1, sample.output[-3000:]
+    assert sample.exit_code == 2, sample.output[-3000:]  # a BROKEN test beside the failures: 2 wins over 1
     label_tiers(sample.results)  # the mark-skipped static test never ran label(): prepare fills its epic
     seen = {(tier_of(r), r["status"]) for r in load_results(sample.results)}
     for tier in TIERS:

@@ -218,7 +218,8 @@ def test_suite_reports_a_rate_beyond_the_generator_as_broken(
     suite = REPO / "conformance" / "suites" / "slo"
     args = [str(suite), "--policy", str(suite_policy(tmp_path, load)), "--run-profile", "ci", "-rfEs"]
     result = pytester.runpytest_subprocess(*args, timeout=300)
-    result.assert_outcomes(passed=5, errors=12)
+    # skipped: the scaling loop (it needs --provider kind).
+    result.assert_outcomes(passed=5, errors=12, skipped=1)
     result.stdout.fnmatch_lines(
         [
             "*BROKEN*load: the load generator reached * of 200,000 req/s on this machine; "

@@ -163,8 +163,9 @@ def test_suite_reports_latency_as_failed_tests(pytester: pytest.Pytester, tmp_pa
     with ReferenceTarget(latency_ms=700).start(tmp_path) as target:
         result = run_suite(pytester, tiny_policy(tmp_path), target.url)
         host = target.url.split("://", 1)[1].rstrip("/")  # ids name the target measured (--slo-target)
-    # The 6 live alert checks need the local reference target: skipped, with the reason.
-    result.assert_outcomes(passed=9, failed=2, skipped=6)
+    # The 6 live alert checks need the local reference target: skipped, with the reason; the
+    # scaling loop needs --provider kind (the 7th skip).
+    result.assert_outcomes(passed=9, failed=2, skipped=7)
     result.stdout.fnmatch_lines(["SKIPPED [[]6[]]*live alert checks need the local reference target*"])
     out = result.stdout.str()
     assert "FAILED" in out and f"test_slo[{host}-smoke-p95]" in out and f"test_slo[{host}-load-p95]" in out
@@ -174,7 +175,7 @@ def test_suite_reports_latency_as_failed_tests(pytester: pytest.Pytester, tmp_pa
 
 def test_suite_reports_a_down_target_as_errors(pytester: pytest.Pytester, tmp_path: Path) -> None:
     result = run_suite(pytester, tiny_policy(tmp_path), f"http://127.0.0.1:{closed_port()}")
-    result.assert_outcomes(errors=11, skipped=6)
+    result.assert_outcomes(errors=11, skipped=7)  # the live checks and the scaling loop
     result.stdout.fnmatch_lines(["*is unreachable*nothing to measure*"])
 
 
@@ -190,7 +191,7 @@ def test_suite_fails_achieved_rate_once_when_a_slow_target_starves_the_vus(
     policy.write_text(yaml.safe_dump(data))
     with ReferenceTarget(latency_ms=300).start(tmp_path) as target:
         result = run_suite(pytester, policy, target.url)
-    result.assert_outcomes(passed=10, failed=1, skipped=6)
+    result.assert_outcomes(passed=10, failed=1, skipped=7)  # the live checks and the scaling loop
     out = result.stdout.str()
     assert "measured twice" not in out and "measuring once more" not in out, out[-3000:]
     assert "-load-achieved_rate]" in out and "-load-integrity]" not in out.split("short test summary")[-1]

@@ -67,7 +67,8 @@ def test_suite_reports_a_slow_tail_as_a_failed_p99_test(
         args = ["--policy", str(small), "--run-profile", "ci", "--slo-target", target.url, "-rfEs"]
         result = pytester.runpytest_subprocess(str(suite), *args, timeout=120)
         host = target.url.split("://", 1)[1].rstrip("/")
-    # The 6 live alert checks need the local reference target: skipped (as in test_slo_negative).
-    result.assert_outcomes(passed=10, failed=1, skipped=6)
+    # The 6 live alert checks need the local reference target and the scaling loop needs
+    # --provider kind: skipped (as in test_slo_negative).
+    result.assert_outcomes(passed=10, failed=1, skipped=7)
     result.stdout.fnmatch_lines([f"FAILED *test_slo[[]{host}-load-p99[]]*"])
     result.stdout.fnmatch_lines(["*load: p99 latency 1*ms, required < 1000.0 ms (slo.latency_p99_ms)*"])
