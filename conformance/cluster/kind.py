@@ -650,9 +650,17 @@ class KindProvider:
 
     def stop(self) -> None:
         """kind delete (also after a failed create), leftover node containers, the run's network,
-        the images this run loaded, the temp dir. Idempotent. Interrupted: the node containers are
-        removed at once (what `kind delete` does, without its waits), within the run's budget."""
+        the images this run loaded, the temp dir. Idempotent. Interrupted: all of it is handed to
+        the reaper (reaper.hand_over), which goes on after the run has exited within its budget."""
         tmp, self.tmp = self.tmp, None
+        if tmp is not None and interrupted() and self._reaper is not None:
+            # The reaper removes the containers, network, images and tmp at the machine's pace; the
+            # run exits within its budget however slowly `docker rm` goes on a loaded machine.
+            handed, self._reaper = self._reaper, None
+            reaper.hand_over(handed, self._loaded)
+            self._created = self._network = False
+            self._loaded = []
+            return
         try:
             if tmp is not None:
                 self._release(tmp)

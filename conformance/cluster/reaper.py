@@ -33,6 +33,7 @@ from .procs import processes_referencing, read_pid_files, stop_child, terminate
 REPO = Path(__file__).resolve().parents[2]  # stdlib only: not conformance.tools
 
 DONE = "done"
+IMAGE = "image"  # "image <tag>": an image the run loaded, removed with the cluster
 
 
 def cleanup(tmp: Path, kwokctl: str, name: str, ip: str = "", netns_run: str = "") -> None:
@@ -59,8 +60,9 @@ def cleanup(tmp: Path, kwokctl: str, name: str, ip: str = "", netns_run: str = "
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def kind_cleanup(tmp: Path, docker: str, name: str, network: str) -> None:
-    """The kind cluster's node containers (`kind delete` does no more), the run's network, tmp."""
+def kind_cleanup(tmp: Path, docker: str, name: str, network: str, images: list[str] | None = None) -> None:
+    """The kind cluster's node containers (`kind delete` does no more), the run's network, the
+    images the run loaded into the engine, tmp."""
 
     def run(*args: str) -> str:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
@@ -72,6 +74,8 @@ def kind_cleanup(tmp: Path, docker: str, name: str, network: str) -> None:
     if ids:
         run("rm", "-f", "-v", *ids)
     run("network", "rm", network)
+    for image in images or []:
+        run("rmi", image)
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -103,15 +107,31 @@ def dismiss(reaper: subprocess.Popen[str] | None) -> None:
     stop_child(reaper)
 
 
+def hand_over(reaper: subprocess.Popen[str] | None, images: list[str]) -> None:
+    """An interrupted run leaves its cleanup to the reaper and exits at once: the reaper (its own
+    session, outliving the run) removes what `images` and its arguments name, at the machine's
+    pace, while the run stays within lifecycle.INTERRUPT_BUDGET_S."""
+    if reaper is None or reaper.stdin is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        for image in images:
+            reaper.stdin.write(f"{IMAGE} {image}\n")
+        reaper.stdin.close()  # EOF without the word: the reaper cleans up
+
+
 def main(argv: list[str]) -> int:
+    images: list[str] = []
     try:
-        word = sys.stdin.readline().strip()
+        for line in sys.stdin:
+            word, _, rest = line.strip().partition(" ")
+            if word == DONE:
+                return 0
+            if word == IMAGE and rest:
+                images.append(rest)
     except (OSError, KeyboardInterrupt):
-        word = ""
-    if word == DONE:
-        return 0
+        pass
     if argv[0] == "--kind":
-        kind_cleanup(Path(argv[1]), argv[2], argv[3], argv[4])
+        kind_cleanup(Path(argv[1]), argv[2], argv[3], argv[4], images)
         return 0
     tmp, kwokctl, name = Path(argv[0]), argv[1], argv[2]
     ip, netns_run = (argv[3], argv[4]) if len(argv) >= 5 else ("", "")
