@@ -35,7 +35,14 @@ from conformance.cluster.lifecycle import interrupted, pause
 from conformance.cluster.wait import Poll, WaitTimeout, wait_until
 from conformance.errors import InfraError
 from conformance.inventory import Inventory, K8sObject
-from conformance.k8s import HPA, conditions, restricted_container_context
+from conformance.k8s import (
+    HPA,
+    conditions,
+    labels_match,
+    pod_labels,
+    restricted_container_context,
+    selector_matches,
+)
 
 from .evaluate import RunOptions
 
@@ -112,8 +119,7 @@ def _route(inventory: Inventory, ingress: K8sObject, backend: Mapping[str, Any])
     if port is None or not selector:
         return None
     for deployment in inventory.of_kind("Deployment"):
-        labels = ((deployment.spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-        if deployment.namespace != service.namespace or any(labels.get(k) != v for k, v in selector.items()):
+        if deployment.namespace != service.namespace or not labels_match(selector, pod_labels(deployment)):
             continue
         hpa = next(
             (
@@ -137,10 +143,10 @@ def _entry(
     port (namespace + pod labels), completed by the peer namespace's policy that admits clients from
     anywhere (its labels and port). Without such policies: a namespace of its own, port 80."""
     target = port.get("targetPort")
-    pod_labels = ((deployment.spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    labels_of_pods = pod_labels(deployment)
     for policy in sorted(inventory.of_kind("NetworkPolicy"), key=lambda o: o.name):
-        if policy.namespace != deployment.namespace or not _selects(
-            policy.spec.get("podSelector"), pod_labels
+        if policy.namespace != deployment.namespace or not selector_matches(
+            policy.spec.get("podSelector"), labels_of_pods
         ):
             continue
         for rule in policy.spec.get("ingress") or []:
@@ -171,11 +177,6 @@ def _outside_admission(
             if anywhere and ports:
                 return dict(selector), int(ports[0])
     return {}, ENTRY_PORT
-
-
-def _selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    wanted = (selector or {}).get("matchLabels") or {}
-    return all(labels.get(k) == v for k, v in wanted.items()) and not (selector or {}).get("matchExpressions")
 
 
 @dataclass
