@@ -126,16 +126,7 @@ def test_kind_commands_are_exact(tmp_path: Path) -> None:
     create = cmds.network_create()
     assert create[:3] == ["/usr/bin/docker", "network", "create"] and create[-1] == "tw-9-net"
     assert "com.docker.network.bridge.enable_ip_masquerade=false" in create  # nothing NATed out
-    assert cmds.network_remove() == ["/usr/bin/docker", "network", "rm", "tw-9-net"]
-    assert cmds.containers() == [
-        "/usr/bin/docker",
-        "ps",
-        "-aq",
-        "--filter",
-        "label=io.x-k8s.kind.cluster=tw-9",
-    ]
     assert cmds.image_load(Path("/c/node.tar")) == ["/usr/bin/docker", "load", "--input", "/c/node.tar"]
-    assert cmds.image_remove("img:1") == ["/usr/bin/docker", "image", "rm", "img:1"]
     assert cmds.load_archive(Path("/c/p.tar")) == [
         "/t/kind",
         "load",
@@ -452,3 +443,23 @@ def test_existing_drops_a_priority_class_the_cluster_lacks() -> None:
     body["spec"]["template"]["spec"]["priorityClassName"] = "system-cluster-critical"
     kept = existing.workloads().adapt(body)["spec"]["template"]["spec"]
     assert kept["priorityClassName"] == "system-cluster-critical"
+
+
+def test_kind_cleanup_removes_containers_network_images_and_tmp(tmp_path: Path) -> None:
+    """The one cleanup both the provider's stop and the reaper run (glue only: a recording docker)."""
+    from conformance.cluster.reaper import kind_cleanup
+
+    calls = tmp_path / "calls"
+    docker = tmp_path / "docker"
+    docker.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n[ "$1" = ps ] && echo abc123\nexit 0\n')
+    docker.chmod(0o755)
+    work = tmp_path / "tartware-kind-x"
+    work.mkdir()
+    kind_cleanup(work, str(docker), "tw-9", "tw-9-net", ["tartware.local/kind-node:v1"])
+    assert calls.read_text().splitlines() == [
+        "ps -aq --filter label=io.x-k8s.kind.cluster=tw-9",
+        "rm -f -v abc123",
+        "network rm tw-9-net",
+        "rmi tartware.local/kind-node:v1",
+    ]
+    assert not work.exists()

@@ -189,21 +189,11 @@ class KindCommands:
             self.network,
         ]
 
-    def network_remove(self) -> list[str]:
-        return [self.docker, "network", "rm", self.network]
-
-    def containers(self) -> list[str]:
-        """The run's node containers (kind labels them with the cluster's name)."""
-        return [self.docker, "ps", "-aq", "--filter", f"label=io.x-k8s.kind.cluster={self.name}"]
-
     def image_present(self, image: str) -> list[str]:
         return [self.docker, "image", "inspect", "--format", "{{.Id}}", image]
 
     def image_load(self, archive: Path) -> list[str]:
         return [self.docker, "load", "--input", str(archive)]
-
-    def image_remove(self, image: str) -> list[str]:
-        return [self.docker, "image", "rm", image]
 
     def load_archive(self, archive: Path) -> list[str]:
         return [self.kind, "load", "image-archive", str(archive), "--name", self.name]
@@ -675,22 +665,9 @@ class KindProvider:
             shutil.rmtree(tmp, ignore_errors=True)
             return
         try:
-            if self._created:
-                if not interrupted():
-                    _quiet(cmds.delete())
-                try:
-                    left = subprocess.run(
-                        cmds.containers(), capture_output=True, text=True, timeout=30, check=False
-                    )
-                    ids = left.stdout.split()
-                except (OSError, subprocess.TimeoutExpired):
-                    ids = []
-                if ids:
-                    _quiet([cmds.docker, "rm", "-f", "-v", *ids])
-            if self._network:
-                _quiet(cmds.network_remove())
-            for image in self._loaded:
-                _quiet(cmds.image_remove(image))
+            if self._created and not interrupted():
+                _quiet(cmds.delete())  # kind's own delete first; the same cleanup as the reaper's after it
+            reaper.kind_cleanup(tmp, cmds.docker, self.cluster_name, cmds.network, self._loaded)
         finally:
             self._created = self._network = False
             self._loaded = []
