@@ -254,8 +254,20 @@ def _unconfined(b: list[Body], svc: str, data: st.DataObject) -> str:
     return ref("Deployment", svc)
 
 
+def _written_down(text: str) -> bool:
+    """Not one of the values the rule documents as no credential: a placeholder filled in at run
+    time ($X, ${X}, $(X)), a short dashed id such as `etcd-cluster-k8s` (what API_TOKEN may hold),
+    an image reference (a CI run drew 'a00000-0' for API_TOKEN: an id by the rule's own terms)."""
+    from conformance.credentials import _IMAGE, PLACEHOLDER, _short_id
+
+    literal = PLACEHOLDER.sub("", text).strip()
+    return len(literal) >= 8 and not _short_id(literal) and not _IMAGE.fullmatch(literal)
+
+
 # Printable secrets without spaces (so "the message does not contain it" is a meaningful check).
-SECRETS = st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=8, max_size=24)
+SECRETS = st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=8, max_size=24).filter(
+    _written_down
+)
 
 
 def _literal_password(b: list[Body], svc: str, data: st.DataObject) -> str:
