@@ -60,7 +60,9 @@ done
 inputs_hash() {
   {
     cat "$0" "$TOOLS_DIR/controlplane-versions.env" "$TOOLS_DIR/dataplane-versions.env"
-    find "$NODE_DIR" "$TOOLS_DIR/go/kind-node" "$TOOLS_DIR/go/kind-probe" "$TOOLS_DIR/go/kind-target" -type f -print0 | sort -z | xargs -0 sha256sum
+    # Tracked sources only in effect: a checkout where tests ran (__pycache__) hashes like a fresh clone.
+    find "$NODE_DIR" "$TOOLS_DIR/go/kind-node" "$TOOLS_DIR/go/kind-probe" "$TOOLS_DIR/go/kind-target" -type f \
+      -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum
     echo "$MIRROR"
     for b in "${HOST_BINARIES[@]}"; do sha256sum "$(host_binary "$b")" | cut -d' ' -f1; done
   } | sha256sum | cut -c1-12
@@ -68,7 +70,8 @@ inputs_hash() {
 bin_hash() {
   {
     cat "$NODE_DIR/versions.env" "$TOOLS_DIR/controlplane-versions.env"
-    find "$TOOLS_DIR/go/kind-node" "$TOOLS_DIR/go/kind-probe" "$TOOLS_DIR/go/kind-target" -type f -print0 | sort -z | xargs -0 sha256sum
+    find "$TOOLS_DIR/go/kind-node" "$TOOLS_DIR/go/kind-probe" "$TOOLS_DIR/go/kind-target" -type f \
+      -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum
     go version
   } | sha256sum | cut -c1-12
 }
