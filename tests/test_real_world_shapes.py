@@ -6,21 +6,29 @@ public charts and manifests) and fixtures/rules/<rule>/ (credential, probe and p
 
   * a chart's crds/ file that starts with `---` (controller-gen output) or holds several CRDs;
   * lists kubectl applies item by item: `v1 List`, `ConfigMapList`, `RoleList`, `RoleBindingList`;
-  * credential look-alikes: counts, cluster ids, commands, references, images, comments, nested keys.
+  * credential look-alikes: counts, cluster ids, commands, references, images, comments, nested keys;
+  * YAML merge keys (`<<: *app`): kubectl resolves them, kubeconform -strict refused the file;
+  * `port: null` in a NetworkPolicy: the API server reads it as every port, the schema check gave an
+    unreadable oneOf error; now one finding of netpol-port-null.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conformance import tools
 from conformance.credentials import embeds_credential, fingerprint, is_credential
 from conformance.inventory import K8sObject, Problem, load_bytes
+from conformance.inventory.locate import locate
 from conformance.inventory.render import parse_rendered
 from conformance.report.redact import redact_object, redact_text
+from conformance.schema.locations import SchemaLocations
 from conformance.settings import Settings
 from conformance.static import (
     StaticRun,
@@ -287,3 +295,111 @@ def test_redaction_still_hides_every_credential_named_value() -> None:
 def test_free_text_redaction_hides_look_alikes_and_known_tokens(text: str, hidden: str) -> None:
     scrubbed = redact_text(text)
     assert hidden not in scrubbed and "<redacted:" in scrubbed, scrubbed
+
+
+# --- 4. YAML merge keys ------------------------------------------------------------------------
+
+MERGE = REAL / "merge-keys"
+
+
+def test_kubeconform_alone_refuses_a_merged_key_set_again() -> None:
+    """Why the file is not handed to kubeconform as written: go-yaml's strict decoding refuses a
+    key the merge already set, though kubectl (and the API server) take the overriding value."""
+    no_flags: dict[str, str] = {}
+    locations = SchemaLocations.from_settings(Settings.resolve(no_flags.get, {}))
+    file = MERGE / "shop" / "deployment.yaml"
+    cmd = [str(tools.find("kubeconform")), "-strict", "-output", "json", *locations.args(), str(file)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+    (entry,) = json.loads(out.stdout)["resources"]
+    assert entry["status"] == "statusError" and "already set in map" in entry["msg"], entry
+
+
+def test_merge_keys_are_resolved_before_the_schema_check() -> None:
+    run = _run(MERGE)
+    assert not input_problems(run), [str(m.item) for m in input_problems(run)]
+    groups = schema_groups(run)
+    assert {m.item.status.value for g in groups.values() for m in g} == {"valid"}, groups
+    assert not [v.rule.id for v in rule_verdicts(run) if v.findings], "the merged containers pass every rule"
+    deployment = next(o for o in run.targets[0].inventory.objects if o.kind == "Deployment")
+    web, worker = deployment.body["spec"]["template"]["spec"]["containers"]
+    assert (worker["name"], worker["args"], worker["image"]) == ("worker", ["work"], web["image"])
+    assert worker["securityContext"] == web["securityContext"]
+
+
+def test_an_unknown_field_in_a_merged_mapping_still_fails(tmp_path: Path) -> None:
+    """True positive: strict validation of the resolved object, findings at the file's own lines."""
+    root = _copy("merge-keys", tmp_path)
+    file = root / "shop" / "deployment.yaml"
+    text = file.read_text()
+    at = text.index("- <<: *app")
+    file.write_text(text[:at] + text[at:].replace("livenessProbe:", "livenesProbe:", 1))
+    broken = _run(root)
+    (bad,) = failing_schema(broken, schema_groups(broken)["apps/v1 Deployment"])
+    assert bad.item.obj.source.path == "merge-keys/shop/deployment.yaml"
+    error = bad.item.errors[0]
+    assert bad.item.errors == (error,), bad.item.errors
+    assert error.path == "spec.template.spec.containers[1]" and "livenesProbe" in error.message, error
+    assert locate(bad.item.obj, error.path).line == _line_of(file, "- <<: *app"), error
+
+    # A field only the merge gives is located in the mapping it comes from.
+    limits = "limits: {cpu: 500m, memory: 256Mi}"
+    file.write_text(text.replace(limits, f"{limits}\n            limts: {{cpu: 500m}}", 1))
+    broken = _run(root)
+    (bad,) = failing_schema(broken, schema_groups(broken)["apps/v1 Deployment"])
+    paths = sorted(e.path for e in bad.item.errors)
+    assert paths == [
+        "spec.template.spec.containers[0].resources",
+        "spec.template.spec.containers[1].resources",
+    ], bad.item.errors
+    assert all("limts" in e.message for e in bad.item.errors), bad.item.errors
+    assert {locate(bad.item.obj, p).line for p in paths} == {_line_of(file, "resources:")}, paths
+
+
+# --- 5. `port: null` in a NetworkPolicy --------------------------------------------------------
+
+NULL_PORT = REAL / "netpol-port-null"
+
+
+def test_a_null_port_is_one_finding_not_a_schema_error() -> None:
+    """The API server stores `port: null` as unset (every TCP port): no unreadable oneOf error from
+    the schema check, one finding naming the file, the document, the object and the field."""
+    run = _run(NULL_PORT)
+    assert not input_problems(run), [str(m.item) for m in input_problems(run)]
+    results = schema_groups(run)["networking.k8s.io/v1 NetworkPolicy"]
+    assert {m.item.status.value for m in results} == {"valid"}, [m.item.message for m in results]
+    (verdict,) = [v for v in rule_verdicts(run) if v.findings]
+    assert verdict.rule.id == "netpol-port-null" and verdict.rule.severity.value == "critical"
+    (finding,) = verdict.findings
+    file = NULL_PORT / "shop" / "networkpolicies.yaml"
+    assert finding.item.obj.ref == "NetworkPolicy/shop/allow-metrics"
+    assert finding.item.obj.source.document == 1
+    assert finding.item.violation.field == "spec.ingress[0].ports[0].port"
+    assert "every TCP port" in finding.item.violation.message
+    location = finding.item.location
+    assert location.path == "netpol-port-null/shop/networkpolicies.yaml"
+    assert location.line == _line_of(file, "port: null"), location
+
+
+def test_a_null_port_does_not_hide_a_real_schema_error(tmp_path: Path) -> None:
+    """True positive: the null is read as unset, a misspelt field next to it still fails strict."""
+    root = _copy("netpol-port-null", tmp_path)
+    file = root / "shop" / "networkpolicies.yaml"
+    file.write_text(file.read_text().replace("          protocol: TCP", "          protocl: TCP"))
+    broken = _run(root)
+    (bad,) = failing_schema(broken, schema_groups(broken)["networking.k8s.io/v1 NetworkPolicy"])
+    assert bad.item.obj.ref == "NetworkPolicy/shop/allow-metrics"
+    (error,) = bad.item.errors
+    assert error.path == "spec.ingress[0].ports[0]" and "protocl" in error.message, error
+    assert "oneOf" not in bad.item.message, bad.item.message
+
+
+def test_a_null_port_with_merge_keys_is_judged_from_memory_the_same_way(tmp_path: Path) -> None:
+    """Both paths of the schema check (the file as written, the loaded objects) read null as unset."""
+    root = _copy("netpol-port-null", tmp_path)
+    file = root / "shop" / "networkpolicies.yaml"
+    text = file.read_text().replace("podSelector: {}", "podSelector: &all {}")
+    file.write_text(text.replace("    - from:\n", "    - <<: {}\n      from:\n"))
+    run = _run(root)
+    results = schema_groups(run)["networking.k8s.io/v1 NetworkPolicy"]
+    assert {m.item.status.value for m in results} == {"valid"}, [m.item.message for m in results]
+    assert [v.rule.id for v in rule_verdicts(run) if v.findings] == ["netpol-port-null"]

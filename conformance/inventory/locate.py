@@ -263,7 +263,7 @@ def _walk(node: yaml.Node, field: str) -> tuple[int, int]:
         if not isinstance(node, yaml.MappingNode):
             return best
         chosen = None
-        for key, value in node.value:
+        for key, value in _pairs(node):
             name = str(key.value) if isinstance(key, yaml.ScalarNode) else None
             matches = bool(name) and (rest == name or rest.startswith((f"{name}.", f"{name}[")))
             if matches and (chosen is None or len(str(name)) > len(str(chosen[0].value))):
@@ -274,6 +274,26 @@ def _walk(node: yaml.Node, field: str) -> tuple[int, int]:
         best = (key.start_mark.line + 1, key.start_mark.column + 1)
         rest = rest[len(str(key.value)) :]
     return best
+
+
+def _is_merge(key: yaml.Node) -> bool:
+    """A merge key: a plain `<<` (this module's loader resolves no tags, so by its spelling)."""
+    return isinstance(key, yaml.ScalarNode) and key.value == "<<" and not key.style
+
+
+def _pairs(node: yaml.MappingNode, seen: frozenset[int] = frozenset()) -> list[tuple[yaml.Node, yaml.Node]]:
+    """A mapping's own key/value pairs, then those it merges (`<<: *base`, `<<: [*a, *b]`): a
+    field that only a merge gives points at the merged mapping's line."""
+    own = [(k, v) for k, v in node.value if not _is_merge(k)]
+    names = {k.value for k, _ in own if isinstance(k, yaml.ScalarNode)}
+    seen |= {id(node)}
+    for key, value in node.value:
+        if _is_merge(key):
+            sources = value.value if isinstance(value, yaml.SequenceNode) else [value]
+            for source in sources:
+                if isinstance(source, yaml.MappingNode) and id(source) not in seen:
+                    own += [(k, v) for k, v in _pairs(source, seen) if k.value not in names]
+    return own
 
 
 def _item(node: yaml.SequenceNode, index: str) -> yaml.Node | None:

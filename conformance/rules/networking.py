@@ -597,3 +597,32 @@ def ingress_host_set(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
         if not isinstance(host, str) or not host:
             hint = f"rule {i} has no host, so it matches every host"
             yield Violation(obj, f"spec.rules[{i}].host", host, "a hostname", hint)
+
+
+@object_rule(
+    "netpol-port-null",
+    family="networking",
+    severity=Severity.CRITICAL,
+    kinds=(NETPOL,),
+    description="No NetworkPolicy port entry spells its port as null (`port: null`, `port: ~`, `port:`): "
+    "the API server accepts it as unset, so the entry admits every port of its protocol. Critical: a "
+    "rule written for one port silently opens all of them to its peers (a database's admin port, a "
+    "debug listener), and nothing fails until someone probes; not a blocker, as the peers stay "
+    "restricted by the rule's from/to.",
+    remediation="Set the port meant (e.g. `port: 8080` or a named port); to allow every port of the "
+    "protocol on purpose, leave `port` out of the entry (or the `ports` list out of the rule).",
+)
+def netpol_port_null(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    for direction in ("ingress", "egress"):
+        for i, rule in enumerate(as_list(obj.spec.get(direction))):
+            for j, entry in enumerate(as_list(as_dict(rule).get("ports"))):
+                if isinstance(entry, dict) and "port" in entry and entry["port"] is None:
+                    protocol = entry.get("protocol") or "TCP"
+                    yield Violation(
+                        obj,
+                        f"spec.{direction}[{i}].ports[{j}].port",
+                        None,
+                        "a port number or name, or no `port` key",
+                        f"port is null, which the API server reads as unset: this {direction} rule "
+                        f"admits every {protocol} port, not one",
+                    )

@@ -3,10 +3,20 @@
 Each object is written as one JSON file (kubeconform reads JSON as YAML, JSON
 parses faster, and one file per object maps results back exactly). Files, not
 stdin: kubeconform v0.7.0's stdin reader garbles documents with -n >= 2.
+
+kubeconform judges the objects as the API server reads them, not as the YAML spells them:
+  * a file whose YAML merges mappings (`<<: *base`) is judged from its loaded objects (merges
+    resolved, as kubectl sends them): kubeconform -strict decodes files with go-yaml's strict
+    mode, which refuses a key the merge already set ("key already set in map");
+  * a null int-or-string (`port: null`, `maxSurge: null`) is unset for the API server, but matches
+    both arms of the schema's oneOf ("oneOf failed, subschemas 0, 1 matched"): such an object is
+    judged again without those nulls (rules judge the null itself, e.g. netpol-port-null).
+Findings keep the objects' own file:line either way.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -61,6 +71,56 @@ _STATUS = {
     "statusEmpty": Status.SKIPPED,
 }
 _DETAIL = re.compile(r"- at '([^']*)': (.*?)(?=\s+- at '|$)")
+
+
+# A YAML merge key as a plain mapping key, block or flow style (`<<: *base`, `{<<: *base}`).
+_MERGE_KEY = re.compile(rb"(?:^|[\s{,?])<<[ \t]*:(?=\s|$)", re.MULTILINE)
+# What kubeconform says of a null where the schema allows an int or a string (both arms nullable).
+_NULL_CHOICE = "oneOf failed, subschemas 0, 1 matched"
+
+
+def uses_merge_keys(data: bytes) -> bool:
+    """Whether YAML text merges mappings (`<<: *base`); a look-alike inside a string only costs
+    judging that file from its loaded objects, which is the same verdict."""
+    return _MERGE_KEY.search(data) is not None
+
+
+def _unescape(part: str) -> str:
+    return part.replace("~1", "/").replace("~0", "~")
+
+
+def _child(node: Any, part: str) -> Any:
+    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return node[int(part)]
+    return node.get(part) if isinstance(node, dict) else None
+
+
+def _null_choices(result: SchemaResult) -> list[list[str]]:
+    """JSON pointers (as parts) of nulls kubeconform rejected only as an ambiguous int-or-string."""
+    if result.status is not Status.INVALID:
+        return []
+    found = []
+    for pointer, message in _DETAIL.findall(result.message):
+        if not message.strip().startswith(_NULL_CHOICE):
+            continue
+        parts = [_unescape(p) for p in pointer.strip("/").split("/")]
+        node: Any = result.obj.body
+        for part in parts[:-1]:
+            node = _child(node, part)
+        if isinstance(node, dict) and parts[-1] in node and node[parts[-1]] is None:
+            found.append(parts)
+    return found
+
+
+def _without(body: Mapping[str, Any], paths: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """A copy of `body` without the (null) mapping entries at `paths`."""
+    out: dict[str, Any] = copy.deepcopy(dict(body))
+    for parts in paths:
+        node: Any = out
+        for part in parts[:-1]:
+            node = _child(node, part)
+        del node[parts[-1]]
+    return out
 
 
 def _dotted(pointer: str) -> str:
@@ -152,22 +212,47 @@ def _result(obj: K8sObject, entry: dict[str, object], locations: SchemaLocations
     return SchemaResult(obj, status, errors, msg, verdict.message if verdict is not None else "")
 
 
-def validate(objects: Sequence[K8sObject], locations: SchemaLocations) -> list[SchemaResult]:
+def validate(
+    objects: Sequence[K8sObject],
+    locations: SchemaLocations,
+    bodies: Sequence[Mapping[str, Any]] | None = None,
+) -> list[SchemaResult]:
     """Run kubeconform -strict over objects given in memory; one result per object, in order.
 
     Each object becomes one JSON file (exact mapping back; JSON parses faster).
-    CRDs among `objects` are schemas for the custom resources among them.
+    CRDs among `objects` are schemas for the custom resources among them. `bodies`: what
+    kubeconform reads instead of each object's body (the same object as the API server reads it).
+    A null int-or-string is judged as unset (see the module's docstring).
     """
     if not objects:
         return []
+    results = _validate(objects, locations, bodies)
+    again = [(r.obj, paths) for r in results if (paths := _null_choices(r))]
+    if again:
+        bodies = bodies or [o.body for o in objects]
+        body_of = {id(o): b for o, b in zip(objects, bodies, strict=True)}
+        fixed = _validate(
+            [o for o, _ in again], locations, [_without(body_of[id(o)], paths) for o, paths in again]
+        )
+        by_id = {id(r.obj): r for r in fixed}
+        results = [by_id.get(id(r.obj), r) for r in results]
+    return results
+
+
+def _validate(
+    objects: Sequence[K8sObject],
+    locations: SchemaLocations,
+    bodies: Sequence[Mapping[str, Any]] | None = None,
+) -> list[SchemaResult]:
+    bodies = bodies or [o.body for o in objects]
     crds = [o.body for o in objects if is_crd(o.body)]
     results: dict[int, SchemaResult] = {}
     with (
         crds_first(crds, locations) as where,
         tempfile.TemporaryDirectory(prefix="conformance-schema-") as tmp,
     ):
-        for i, obj in enumerate(objects):
-            Path(tmp, f"{i:07d}.json").write_text(json.dumps(obj.body, separators=(",", ":"), default=str))
+        for i, body in enumerate(bodies):
+            Path(tmp, f"{i:07d}.json").write_text(json.dumps(body, separators=(",", ":"), default=str))
         entries = _finish(_start(_command(where, [Path(tmp)])), f"{len(objects)} objects")
         for entry in entries:
             index = int(Path(str(entry.get("filename", ""))).stem or -1)
@@ -191,7 +276,10 @@ class SchemaCheck:
 
     Results map back by (file, apiVersion, kind, name). Objects that cannot be
     mapped unambiguously (the same identity twice in one file, List items) are
-    validated again from memory, so every object gets exactly one result.
+    validated again from memory, so every object gets exactly one result. Files
+    with YAML merge keys are validated from memory only (kubectl resolves merges;
+    kubeconform -strict refuses a merged key set again), and an object rejected
+    only for a null int-or-string is validated again without it.
     """
 
     def __init__(
@@ -201,8 +289,11 @@ class SchemaCheck:
         todo: Sequence[Path],
         cached: list[dict[str, Any]] | None = None,
         store: ResultCache | None = None,
+        *,
+        merged: frozenset[Path] = frozenset(),
     ) -> None:
         self._proc, self._locations, self._todo = proc, locations, list(todo)
+        self._merged = merged  # files with YAML merge keys: judged from their loaded objects
         self._cached, self._store = cached or [], store
         self._entries: list[dict[str, Any]] | None = None
         self._by_key: dict[tuple[str, str, str, str], list[dict[str, object]]] | None = None
@@ -213,15 +304,22 @@ class SchemaCheck:
     def start(cls, inputs: Sequence[InputFile], locations: SchemaLocations) -> SchemaCheck:
         """kubeconform on the files the result cache (schema/cache.py) has no entries for."""
         store = ResultCache.open(locations)
-        todo, cached = [], []
+        todo, cached, merged = [], [], set()
         for item in inputs:
+            try:
+                data = item.disk.read_bytes()
+            except OSError:
+                data = b""  # kubeconform reports the unreadable file
+            if uses_merge_keys(data):
+                merged.add(item.disk)
+                continue
             entries = store.get(item.disk) if store is not None else None
             if entries is None:
                 todo.append(item.disk)
             else:
                 cached += entries
         proc = _start(_command(locations, todo)) if todo else None
-        return cls(proc, locations, todo, cached, store)
+        return cls(proc, locations, todo, cached, store, merged=frozenset(merged))
 
     @property
     def cache_hits(self) -> int:
@@ -258,6 +356,7 @@ class SchemaCheck:
         by_key = self._entries_by_key()
         results: dict[int, SchemaResult] = {}
         leftovers: list[K8sObject] = []
+        bodies: list[dict[str, Any]] = []  # what kubeconform reads for each leftover
         crds = input_crds(inputs)
         defined = {identity(c) for c in crds}
         for item in inputs:
@@ -267,8 +366,10 @@ class SchemaCheck:
                 ident = (obj.api_version, obj.kind, obj.name)
                 counts[ident] = counts.get(ident, 0) + 1
             for obj in objects:
-                if (obj.group, obj.kind) in defined:
-                    leftovers.append(obj)  # judged by the CRD in the input, not the catalogue's
+                if (obj.group, obj.kind) in defined or item.disk in self._merged:
+                    # Judged by the CRD in the input (not the catalogue's), or merges resolved.
+                    leftovers.append(obj)
+                    bodies.append(obj.body)
                     continue
                 found = by_key.get((str(item.disk), obj.api_version, obj.kind, obj.name), [])
                 verdicts = {(e.get("status"), e.get("msg")) for e in found}
@@ -278,11 +379,17 @@ class SchemaCheck:
                     judged = self._judged.get(id(obj))
                     if judged is None:
                         judged = self._judged[id(obj)] = _result(obj, found[0], self._locations)
-                    results[id(obj)] = judged
+                    nulls = _null_choices(judged)
+                    if not nulls:
+                        results[id(obj)] = judged
+                        continue
+                    leftovers.append(obj)  # again, without the nulls the API server reads as unset
+                    bodies.append(_without(obj.body, nulls))
                 else:
                     leftovers.append(obj)
+                    bodies.append(obj.body)
         with crds_first(crds, self._locations) as locations:
-            for result in validate(leftovers, locations):
+            for result in validate(leftovers, locations, bodies):
                 results[id(result.obj)] = result
         return [results[id(o)] for item in inputs for o in item.items if isinstance(o, K8sObject)]
 
