@@ -19,10 +19,11 @@ Timestamps are when the suite saw a change (polled), so every check allows
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from xml.sax.saxutils import escape
+
+from ..svg import LegendEntry, Svg, linear, ticks
 
 # The API's defaults for an HPA without behavior (autoscaling/v2).
 _DEFAULT_UP = {
@@ -383,95 +384,60 @@ def compress_scale_down(
 # -- plot -----------------------------------------------------------------------------------
 
 _W, _H, _L, _R, _T, _B = 860, 420, 60, 150, 56, 76
+_PLOT_RIGHT, _PLOT_BOTTOM = _W - _R, _H - _B
+_REPLICAS, _CPU, _WINDOW = "#2ca02c", "#ff7f0e", "#fde9c8"
+_MARKS = {"raise": "#d62728", "lower": "#1f77b4"}  # other marks grey
+_LEGEND = (
+    LegendEntry("replicas", _REPLICAS),
+    LegendEntry("CPU utilization (% of request)", _CPU),
+    LegendEntry("scale-down stabilization window", _WINDOW, box=True),
+)
 
 
 def render_svg(tl: Timeline, spec: HpaSpec, title: str, subtitle: str = "") -> str:
     """Replicas over time as a step line, with minReplicas/maxReplicas, the moments usage was
     raised and lowered, the scale-down stabilization window, and CPU utilization (right axis)."""
     if not tl.samples:
-        return (
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="80"><text x="10" y="40">'
-            f"{escape(title)}: no samples</text></svg>"
-        )
+        empty = Svg(_W, 80)
+        empty.text(10, 40, f"{title}: no samples")
+        return empty.document()
+    svg = Svg(_W, _H)
+    svg.text(_L, 22, title, size=14, weight="bold")
+    svg.text(_L, 40, subtitle, fill="#555")
     t_end = max(tl.samples[-1].t, *tl.marks.values(), 1.0)
     top = max(spec.max_replicas, *(s.replicas for s in tl.samples)) + 1
-    util_top = max([s.utilization or 0 for s in tl.samples] + [spec.cpu_target_percent or 0, 100])
-    plot_w, plot_h = _W - _L - _R, _H - _T - _B
-
-    def x(t: float) -> float:
-        return _L + plot_w * t / t_end
-
-    def y(r: float) -> float:
-        return _T + plot_h * (1 - r / top)
-
-    def yu(u: float) -> float:
-        return _T + plot_h * (1 - u / util_top)
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" font-family="sans-serif" '
-        f'font-size="11"><rect width="100%" height="100%" fill="white"/>',
-        f'<text x="{_L}" y="22" font-size="14" font-weight="bold">{escape(title)}</text>',
-        f'<text x="{_L}" y="40" font-size="11" fill="#555">{escape(subtitle)}</text>',
-    ]
+    x, y = linear(t_end, _L, _PLOT_RIGHT), linear(top, _PLOT_BOTTOM, _T)
     lowered = tl.marks.get("lower")
     if lowered is not None:
-        w = x(min(lowered + spec.down.window_s, t_end)) - x(lowered)
-        parts.append(
-            f'<rect x="{x(lowered):.1f}" y="{_T}" width="{w:.1f}" height="{plot_h}" fill="#fde9c8"/>'
-        )
-    for r in range(top + 1):
-        parts.append(f'<line x1="{_L}" x2="{_L + plot_w}" y1="{y(r):.1f}" y2="{y(r):.1f}" stroke="#eee"/>')
-        parts.append(f'<text x="{_L - 8}" y="{y(r) + 4:.1f}" text-anchor="end">{r}</text>')
-    step = max(5, int(t_end / 10 / 5 + 1) * 5)
-    for tick in range(0, int(t_end) + 1, step):
-        parts.append(f'<text x="{x(tick):.1f}" y="{_T + plot_h + 16}" text-anchor="middle">{tick}</text>')
-    parts.append(f'<text x="{_L + plot_w / 2}" y="{_T + plot_h + 32}" text-anchor="middle">seconds</text>')
+        window_end = x(min(lowered + spec.down.window_s, t_end))
+        svg.rect(x(lowered), _T, window_end - x(lowered), _PLOT_BOTTOM - _T, fill=_WINDOW)
+    svg.y_grid(range(top + 1), y, _L, _PLOT_RIGHT, label=lambda r: f"{r:g}", colour="#eee")
+    svg.x_ticks(ticks(t_end, 10), x, _PLOT_BOTTOM)
+    svg.text((_L + _PLOT_RIGHT) / 2, _PLOT_BOTTOM + 32, "seconds", anchor="middle")
     for value, name in ((spec.min_replicas, "minReplicas"), (spec.max_replicas, "maxReplicas")):
-        parts.append(
-            f'<line x1="{_L}" x2="{_L + plot_w}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
-            f'stroke="#888" stroke-dasharray="6,4"/>'
-        )
-        parts.append(f'<text x="{_L + plot_w + 4}" y="{y(value) + 4:.1f}">{name} {value}</text>')
+        svg.line(_L, y(value), _PLOT_RIGHT, y(value), "#888", dash="6,4")
+        svg.text(_PLOT_RIGHT + 4, y(value) + 4, f"{name} {value}")
     for name, t in sorted(tl.marks.items(), key=lambda kv: kv[1]):
-        colour = {"raise": "#d62728", "lower": "#1f77b4"}.get(name, "#999")
-        parts.append(
-            f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{_T}" y2="{_T + plot_h}" stroke="{colour}" '
-            f'stroke-dasharray="3,3"/><text x="{x(t) + 3:.1f}" y="{_T + 12}" fill="{colour}">'
-            f"{escape(name)}</text>"
-        )
+        svg.line(x(t), _T, x(t), _PLOT_BOTTOM, _MARKS.get(name, "#999"), dash="3,3")
+        svg.text(x(t) + 3, _T + 12, name, fill=_MARKS.get(name, "#999"))
+    _cpu(svg, tl, spec, x)
+    svg.steps([(x(s.t), y(s.replicas)) for s in tl.samples], _REPLICAS, width=2.5, end_x=x(t_end))
+    svg.legend(_L, _H - 15, _LEGEND, across=True)
+    return svg.document()
+
+
+def _cpu(svg: Svg, tl: Timeline, spec: HpaSpec, x: Callable[[float], float]) -> None:
+    """CPU utilization on its own scale (0 .. the highest of samples, target and 100 %)."""
     utils = [(s.t, s.utilization) for s in tl.samples if s.utilization is not None]
-    if utils:
-        points = " ".join(f"{x(t):.1f},{yu(float(u)):.1f}" for t, u in utils)
-        parts.append(f'<polyline points="{points}" fill="none" stroke="#ff7f0e" stroke-width="1"/>')
-        if spec.cpu_target_percent:
-            parts.append(
-                f'<line x1="{_L}" x2="{_L + plot_w}" y1="{yu(spec.cpu_target_percent):.1f}" '
-                f'y2="{yu(spec.cpu_target_percent):.1f}" stroke="#ff7f0e" stroke-dasharray="2,4"/>'
-            )
-        parts.append(
-            f'<text x="{_L + plot_w + 4}" y="{_T + plot_h - 4}" fill="#ff7f0e">CPU % (0-{util_top})</text>'
-        )
-    path = [f"M{x(tl.samples[0].t):.1f},{y(tl.samples[0].replicas):.1f}"]
-    for prev, cur in zip(tl.samples, tl.samples[1:], strict=False):
-        path.append(f"H{x(cur.t):.1f}")
-        if cur.replicas != prev.replicas:
-            path.append(f"V{y(cur.replicas):.1f}")
-    path.append(f"H{x(t_end):.1f}")
-    parts.append(f'<path d="{" ".join(path)}" fill="none" stroke="#2ca02c" stroke-width="2.5"/>')
-    legend = [
-        ("#2ca02c", "replicas"),
-        ("#ff7f0e", "CPU utilization (% of request)"),
-        ("#fde9c8", "scale-down stabilization window"),
-    ]
-    lx = float(_L)
-    for colour, name in legend:
-        parts.append(
-            f'<rect x="{lx:.0f}" y="{_H - 20}" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{lx + 14:.0f}" y="{_H - 11}">{escape(name)}</text>'
-        )
-        lx += 24 + 6.5 * len(name)
-    parts.append("</svg>")
-    return "\n".join(parts)
+    if not utils:
+        return
+    util_top = max([u for _, u in utils] + [spec.cpu_target_percent or 0, 100])
+    y = linear(util_top, _PLOT_BOTTOM, _T)
+    svg.polyline([(x(t), y(u)) for t, u in utils], _CPU, width=1)
+    if spec.cpu_target_percent:
+        target = y(spec.cpu_target_percent)
+        svg.line(_L, target, _PLOT_RIGHT, target, _CPU, dash="2,4")
+    svg.text(_PLOT_RIGHT + 4, _PLOT_BOTTOM - 4, f"CPU % (0-{util_top})", fill=_CPU)
 
 
 def summarize(changes: Sequence[Change]) -> str:
