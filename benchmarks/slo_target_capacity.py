@@ -29,9 +29,9 @@ from conformance.policy import load_policy
 from conformance.settings import Settings
 from conformance.slo.config import build_config, write_config
 from conformance.slo.evaluate import RunOptions, run_scenario
+from conformance.slo.k6_summary import parse_summary
 from conformance.slo.launcher import ReferenceTarget
 from conformance.slo.runner import run_k6
-from conformance.slo.summary import parse_summary
 from conformance.tools import REPO
 
 LOOP_SCRIPT = """\

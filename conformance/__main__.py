@@ -102,8 +102,8 @@ def _kind_node(settings: Settings) -> str:
 
 def _doctor_crds(settings: Settings) -> int:
     """Print where CRDs and the API lifecycle table come from; 1 per missing part."""
+    from .schema.api_lifecycle import LifecycleTable
     from .schema.crds import Catalogue
-    from .schema.lifecycle import LifecycleTable
 
     missing = 0
     catalogue = Catalogue.load(settings.schemas / "crds")

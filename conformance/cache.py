@@ -1,6 +1,6 @@
 """Where the static tier's content-hash caches live, and how an entry is written.
 
-Three caches share the root: kubeconform's per-file results (schema/cache.py), the parsed
+Three caches share the root: kubeconform's per-file results (schema/result_cache.py), the parsed
 objects of each plain file (inventory/parsed.py) and the positions of findings in each plain
 file (inventory/locate.py). Each is keyed by a hash of the file's content and of everything
 that judges, parses or locates it, and none is ever required: an unreadable or corrupt

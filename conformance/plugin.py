@@ -13,7 +13,7 @@ from .errors import InfraError
 from .settings import OPTIONS, Settings
 
 # The gate (an empty or wholly skipped tier fails) and Allure case identities.
-pytest_plugins = ["conformance.report.plugin"]
+pytest_plugins = ["conformance.report.hooks"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,7 +61,7 @@ def pytest_runtest_makereport(
     if call.excinfo is not None and isinstance(call.excinfo.value, InfraError):
         report.longrepr = f"BROKEN (infrastructure, not a conformance verdict): {call.excinfo.value}"
     # A test that failed on anything but a verdict (assertion, pytest.fail) could not judge: the
-    # exit status says so (conformance.report.plugin). An attribute, so pytest-xdist forwards it.
+    # exit status says so (conformance.report.hooks). An attribute, so pytest-xdist forwards it.
     if report.failed and call.excinfo is not None and not call.excinfo.errisinstance(VERDICTS):
         setattr(report, BROKEN_ATTR, True)
     return report
@@ -69,7 +69,7 @@ def pytest_runtest_makereport(
 
 # What a failing verdict raises; anything else a test raises means it could not judge.
 VERDICTS = (AssertionError, pytest.fail.Exception)
-BROKEN_ATTR = "conformance_broken"  # read by conformance.report.plugin.is_broken
+BROKEN_ATTR = "conformance_broken"  # read by conformance.report.hooks.is_broken
 
 
 __all__ = ["InfraError", "settings", "settings_from_config"]

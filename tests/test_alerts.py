@@ -15,7 +15,7 @@ import yaml
 
 from conformance.alerts.generate import Generator
 from conformance.alerts.rulefiles import write_rule_files
-from conformance.alerts.static import AlertsRun, alerts_run
+from conformance.alerts.run import AlertsRun, alerts_run
 from conformance.errors import InfraError
 from conformance.inventory import K8sObject, Source
 from conformance.policy import Policy, PolicyError, load_policy

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from conformance.inventory import build_inventory
+from conformance.schema.api_lifecycle import LifecycleTable
 from conformance.schema.kubeconform import Status, validate
-from conformance.schema.lifecycle import LifecycleTable
 from conformance.schema.locations import SchemaLocations
 from conformance.settings import Settings
 from conformance.tools import REPO

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conformance.behaviour.disruption import (
+from conformance.behaviour.eviction import (
     PDB_REFUSAL,
     Eviction,
     allowed_disruptions,

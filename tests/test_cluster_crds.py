@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.cluster.base import MANAGED_BY
-from conformance.cluster.crds import choose, for_cluster
+from conformance.cluster.crd_install import choose, for_cluster
 from conformance.schema.crds import Catalogue
 from conformance.settings import Settings
 

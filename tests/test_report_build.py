@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from conformance.report import build
-from conformance.report.build import HISTORY_FILE, Paths, ReportError, generate, label_tiers, prepare
+from conformance.report import allure_html
+from conformance.report.allure_html import HISTORY_FILE, Paths, ReportError, generate, label_tiers, prepare
 from conformance.report.categories import CATEGORIES, allure_rules, classify
 from conformance.report.environment import merge, read_properties, write_properties
 from conformance.report.sample import write_sample
@@ -157,7 +157,7 @@ def test_a_failed_generation_keeps_the_old_report(
 
 
 def test_config_asks_for_one_file_grouped_by_tier(tmp_path: Path) -> None:
-    config = build.allure_config(tmp_path / "out", tmp_path / "h.jsonl", allure_rules())
+    config = allure_html.allure_config(tmp_path / "out", tmp_path / "h.jsonl", allure_rules())
     options = config["plugins"]["awesome"]["options"]
     assert options["singleFile"] is True, "only the single-file report opens from file://"
     assert options["groupBy"] == ["epic", "feature", "story"]
@@ -195,7 +195,7 @@ def test_merge_parts_keeps_every_result_and_both_environments(tmp_path: Path) ->
         write_properties(part / "environment.properties", {"tiers": tier, "provider": "local"})
         (part / "categories.json").write_text("[]")
     into = tmp_path / "results"
-    assert build.merge_parts(sorted((tmp_path / "parts").iterdir()), into) == 2
+    assert allure_html.merge_parts(sorted((tmp_path / "parts").iterdir()), into) == 2
     assert len(list(into.glob("*-result.json"))) == 2
     assert read_properties(into / "environment.properties") == {"tiers": "slo | static", "provider": "local"}
     assert not (into / "categories.json").exists()

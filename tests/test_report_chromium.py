@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conformance.errors import ToolMissing
-from conformance.report.build import HISTORY_FILE, Paths, generate, label_tiers, load_results, prepare
+from conformance.report.allure_html import HISTORY_FILE, Paths, generate, label_tiers, load_results, prepare
 from conformance.report.categories import CATEGORIES, TIERS, classify, tier_of
 from conformance.report.sample import EXPECTED, Sample, write_sample
 from conformance.tools import find

@@ -1,4 +1,4 @@
-"""The gate cannot pass empty: conformance.report.plugin, run in real pytest sessions (pytester)."""
+"""The gate cannot pass empty: conformance.report.hooks, run in real pytest sessions (pytester)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from conformance.tools import REPO
 
 pytest_plugins = ["pytester"]
 
-PLUGINS = ("-p", "conformance.plugin", "-p", "conformance.report.plugin", "-p", "no:cacheprovider")
+PLUGINS = ("-p", "conformance.plugin", "-p", "conformance.report.hooks", "-p", "no:cacheprovider")
 
 ALL_SKIPPED = """
 import pytest
@@ -61,7 +61,7 @@ def tier_file(pytester: pytest.Pytester, tier: str, source: str) -> None:
 def test_a_tier_whose_every_test_skipped_fails_naming_the_reason(suite: pytest.Pytester) -> None:
     tier_file(suite, "slo", ALL_SKIPPED)
     result = suite.runpytest(*PLUGINS, "suites/slo")
-    assert result.ret == 2  # could not judge (conformance.report.plugin.EXIT_BROKEN)
+    assert result.ret == 2  # could not judge (conformance.report.hooks.EXIT_BROKEN)
     result.stdout.fnmatch_lines(
         [
             "*conformance gate FAILED*",
@@ -95,7 +95,7 @@ def test_one_empty_tier_fails_a_multi_tier_run(suite: pytest.Pytester) -> None:
     tier_file(suite, "static", ONE_RUNS)
     tier_file(suite, "slo", ALL_SKIPPED)
     result = suite.runpytest(*PLUGINS, "suites")
-    assert result.ret == 2  # could not judge (conformance.report.plugin.EXIT_BROKEN)
+    assert result.ret == 2  # could not judge (conformance.report.hooks.EXIT_BROKEN)
     gate_lines = [line for line in result.stdout.lines if line.startswith("GATE: ")]
     assert len(gate_lines) == 1 and "every slo test was skipped" in gate_lines[0]
 
@@ -116,7 +116,7 @@ def test_collect_only_is_not_a_run(suite: pytest.Pytester) -> None:
 def test_gate_holds_under_xdist(suite: pytest.Pytester) -> None:
     tier_file(suite, "slo", ALL_SKIPPED)
     result = suite.runpytest_subprocess(*PLUGINS, "-n", "2", "suites/slo")
-    assert result.ret == 2  # could not judge (conformance.report.plugin.EXIT_BROKEN)
+    assert result.ret == 2  # could not judge (conformance.report.hooks.EXIT_BROKEN)
     result.stdout.fnmatch_lines(["GATE: every slo test was skipped*k6 not found*"])
 
 

@@ -15,7 +15,7 @@ import pytest
 from conformance import cache
 from conformance.inventory import load_bytes, parsed
 from conformance.inventory import locate as locating
-from conformance.schema import cache as schema_cache
+from conformance.schema import result_cache as schema_cache
 from conformance.settings import Settings
 from conformance.static import StaticRun, finding_key, run_static
 

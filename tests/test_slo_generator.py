@@ -30,8 +30,8 @@ from conformance.slo.evaluate import (
     diagnose,
     run_scenario,
 )
+from conformance.slo.k6_summary import Summary, SummaryFormat
 from conformance.slo.launcher import ReferenceTarget
-from conformance.slo.summary import Summary, SummaryFormat
 from conformance.tools import REPO
 
 pytest_plugins = ["pytester"]

@@ -37,6 +37,7 @@ from conformance.policy import Policy, load_policy
 from conformance.settings import Settings
 from conformance.slo.config import build_config, plans, write_config
 from conformance.slo.evaluate import RunOptions, ScenarioRun, run_scenario
+from conformance.slo.k6_summary import Summary, parse_summary
 from conformance.slo.launcher import ReferenceTarget
 from conformance.slo.merged import (
     INSTANCE_TAG,
@@ -47,7 +48,6 @@ from conformance.slo.merged import (
     segment_sequence,
     segments,
 )
-from conformance.slo.summary import Summary, parse_summary
 from conformance.slo.testrun import TestRunPlan, render, validate
 from conformance.tools import REPO
 

@@ -20,8 +20,8 @@ from conformance.cluster.procs import KILL_WAIT_S, STOP_GRACE_S
 from conformance.errors import InfraError
 from conformance.policy import Policy, load_policy
 from conformance.slo.evaluate import RunOptions, run_scenario
+from conformance.slo.k6_summary import SummaryError
 from conformance.slo.runner import digest_log, run_k6
-from conformance.slo.summary import SummaryError
 from conformance.tools import REPO
 
 OVERRIDES = {"load": {"rate": 10, "duration_s": 1}}

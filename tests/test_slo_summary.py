@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.slo.summary import SummaryError, SummaryFormat, parse_summary
+from conformance.slo.k6_summary import SummaryError, SummaryFormat, parse_summary
 
 # handleSummary data (what k6/lib/summary.js writes): "ok" means passed.
 HANDLE_SUMMARY = """{

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.report.plugin import EXIT_BROKEN, EXIT_CLEAN, EXIT_FINDINGS
+from conformance.report.hooks import EXIT_BROKEN, EXIT_CLEAN, EXIT_FINDINGS
 from conformance.rules import load_all
 from conformance.settings import OPTIONS, Settings
 from conformance.static import fails_the_run

@@ -4,5 +4,5 @@ rulefiles   PrometheusRule objects -> Prometheus rule files (one per object)
 promtool    running promtool / promql-inspect and reading their output
 dashboards  Grafana panels: PromQL parses, every metric read is recorded or exported
 generate    promtool unit tests generated from policy.yaml for every SLO alert
-static      one cached run of all of the above for the static tier
+run         one cached run of all of the above for the static tier
 """

@@ -1,7 +1,7 @@
 """Putting the rendered platform on a cluster: CRDs, namespaces, cluster-scoped objects, dry-run.
 
 Order: CRDs for the custom kinds the inventory uses (the input's own, else the
-generated catalogue's; see conformance/cluster/crds.py) -> Namespaces for real ->
+generated catalogue's; see conformance/cluster/crd_install.py) -> Namespaces for real ->
 cluster-scoped objects for real (dry-run only where the suite does not own the
 cluster) -> every namespaced object as server-side dry-run apply (fieldValidation=Strict).
 Each object ends with one `ObjectResult`: a custom kind without a CRD FAILS unless
@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.cluster.base import MANAGED_BY, RUN_LABEL, Capabilities
-from conformance.cluster.crds import CrdChoice, choose, for_cluster
+from conformance.cluster.crd_install import CrdChoice, choose, for_cluster
 from conformance.cluster.kube import ApiError, Kube
 from conformance.cluster.wait import Poll, wait_until
 from conformance.inventory import Inventory, K8sObject
 from conformance.inventory.model import CLUSTER_SCOPED
 from conformance.k8s import WORKLOADS, conditions, pod_template_of
+from conformance.schema.api_lifecycle import LifecycleTable
 from conformance.schema.crds import Catalogue, identity, is_crd, served_versions
-from conformance.schema.lifecycle import LifecycleTable
 
 # Why an object may go without a schema (policy.yaml, rule `schema`), or None.
 SchemaExemption = Callable[[K8sObject], "str | None"]

@@ -4,7 +4,7 @@ allure_labels  labels (epic = tier, feature, story, severity) and redacted attac
 redact         secrets out of every message and attachment
 categories     why a result is not green (categories.json), in the suite's terms
 environment    environment.properties: settings, tool versions, git revision
-gate, plugin   pytest side: fail a tier that checked nothing; record settings; case ids
-build          prepare + generate with the pinned Allure CLI (`python -m conformance.report`)
+gate, hooks    pytest side: fail a tier that checked nothing; record settings; case ids
+allure_html    prepare + generate with the pinned Allure CLI (`python -m conformance.report`)
 sample         a tiny real session with every outcome in every tier (self-tests, preview)
 """

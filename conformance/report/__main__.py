@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from .build import Paths, ReportError, generate, merge_parts, prepare
+from .allure_html import Paths, ReportError, generate, merge_parts, prepare
 from .sample import write_sample
 
 DEFAULT_RESULTS = Path("build/allure-results")

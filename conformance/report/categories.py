@@ -80,7 +80,7 @@ def _tier(tier: str, **extra: str) -> dict[str, str]:
 
 
 INFRA_PREFIX = "BROKEN (infrastructure"
-GATE_FEATURE = "conformance gate"  # results written by conformance.report.plugin for an empty tier
+GATE_FEATURE = "conformance gate"  # results written by conformance.report.hooks for an empty tier
 
 CATEGORIES: tuple[Category, ...] = (
     Category(

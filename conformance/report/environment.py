@@ -2,7 +2,7 @@
 
 Two writers, one file, merged key by key:
   * each tier's pytest session records the settings it actually ran with
-    (`record_session`, from conformance.report.plugin), so flags passed with
+    (`record_session`, from conformance.report.hooks), so flags passed with
     ARGS show up, not only env vars;
   * `python -m conformance.report prepare` adds what is the same for the whole
     run: pinned tool versions (as the tools report them), git revisions, and

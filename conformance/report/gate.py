@@ -13,7 +13,7 @@ A tier whose every skip says the input does not declare what the tier checks
 problem: it is reported as "does not apply to this input" — neither passed nor
 a failure of a repo that never claimed an SLO.
 
-The pytest hooks live in conformance.report.plugin; this module is plain logic.
+The pytest hooks live in conformance.report.hooks; this module is plain logic.
 A test's tier is the `suites/<tier>/` folder its node id lives in.
 
 Example:

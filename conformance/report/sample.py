@@ -121,7 +121,7 @@ def write_sample(workdir: Path, extra_args: tuple[str, ...] = ()) -> Sample:
             "-p",
             "conformance.plugin",
             "-p",
-            "conformance.report.plugin",
+            "conformance.report.hooks",
             "-p",
             "no:cacheprovider",
             "--rootdir",

@@ -33,9 +33,9 @@ from .. import tools
 from ..errors import InfraError
 from ..inventory.build import InputFile
 from ..inventory.model import K8sObject
-from .cache import ResultCache
 from .crds import identity, is_crd, write_schemas
 from .locations import SchemaLocations
+from .result_cache import ResultCache
 
 TIMEOUT_S = 600
 
@@ -302,7 +302,7 @@ class SchemaCheck:
 
     @classmethod
     def start(cls, inputs: Sequence[InputFile], locations: SchemaLocations) -> SchemaCheck:
-        """kubeconform on the files the result cache (schema/cache.py) has no entries for."""
+        """kubeconform on the files the result cache (schema/result_cache.py) has no entries for."""
         store = ResultCache.open(locations)
         todo, cached, merged = [], [], set()
         for item in inputs:

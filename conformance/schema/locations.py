@@ -11,8 +11,8 @@ from pathlib import Path
 
 from ..errors import InfraError
 from ..settings import Settings
+from .api_lifecycle import LifecycleTable
 from .crds import Catalogue
-from .lifecycle import LifecycleTable
 
 
 @dataclass(frozen=True)

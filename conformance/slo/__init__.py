@@ -4,7 +4,7 @@ One-way flow, one small module per step::
 
     config      policy.yaml -> k6 JSON config (thresholds, scenario sizes)
     runner      k6 subprocess: bounded, process-group kill, log digest
-    summary     handleSummary / --summary-export JSON -> Summary
+    k6_summary  handleSummary / --summary-export JSON -> Summary
     timeseries  k6 CSV output -> per-second buckets, per-route table
     plot        Series -> self-contained SVG
     evaluate    all of the above -> one SloResult per SLO (or InfraError)

@@ -43,11 +43,11 @@ from .config import (
     slo_specs,
     write_config,
 )
+from .k6_summary import Summary, SummaryError, parse_summary
 from .live import CsvTail
 from .merged import measure_merged
 from .plot import render_svg
 from .runner import EXIT_OK, EXIT_THRESHOLDS_CROSSED, K6Process, LogDigest, digest_log, run_k6
-from .summary import Summary, SummaryError, parse_summary
 from .timeseries import Series, parse_csv
 
 K6_DIR = REPO / "k6"

@@ -7,7 +7,7 @@ time series k6 flushes about every second and reports the last interval:
     tail.window()  # -> Window(requests=9012, failed=3, p95_ms=12.4, p99_ms=30.1, span_s=5.0)
 
 Only the bytes added since the last call are read; a line k6 has not finished writing is kept
-for the next call. The final verdicts never come from here (see timeseries.py and summary.py).
+for the next call. The final verdicts never come from here (see timeseries.py and k6_summary.py).
 """
 
 from __future__ import annotations

@@ -41,9 +41,9 @@ from ..cluster.wait import Poll, wait_until
 from ..errors import InfraError
 from ..policy import Policy
 from .config import TRANSPORT_ERRORS, slo_specs
+from .k6_summary import Summary, parse_summary
 from .prometheus import Prometheus
 from .runner import EXIT_OK, EXIT_THRESHOLDS_CROSSED, K6Process, LogDigest, digest_log, k6_argv, spawn_k6
-from .summary import Summary, parse_summary
 from .timeseries import Point, RouteStats, Series
 
 RW_OUTPUT = "experimental-prometheus-rw"  # k6's built-in Prometheus remote-write output

@@ -36,10 +36,10 @@ from conformance.netpol import default_flows_path
 from conformance.plugin import settings_from_config
 from conformance.policy import Policy, PolicyError, load_policy
 from conformance.report.allure_labels import attach_text
-from conformance.report.live import Progress, say
+from conformance.report.progress import Progress, say
 from conformance.schema import SCHEMA_RULE
+from conformance.schema.api_lifecycle import LifecycleTable
 from conformance.schema.crds import Catalogue
-from conformance.schema.lifecycle import LifecycleTable
 from conformance.settings import Settings
 from conformance.static import render_inventory
 

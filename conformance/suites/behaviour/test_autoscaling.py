@@ -56,7 +56,7 @@ from conformance.cluster.wait import WaitTimeout
 from conformance.inventory import Inventory
 from conformance.policy import Policy
 from conformance.report.allure_labels import attach_text, label
-from conformance.report.live import Progress
+from conformance.report.progress import Progress
 from conformance.settings import Settings
 
 from .conftest import TIER, BehaviourTiming, render_profile, scale_down_cases

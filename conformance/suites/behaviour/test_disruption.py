@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from conformance.behaviour.blame import platform_fault
-from conformance.behaviour.disruption import (
+from conformance.behaviour.eviction import (
     PDB_REFUSAL,
     allowed_disruptions,
     desired_healthy,

@@ -21,7 +21,7 @@ from conformance.policy import Policy, PolicyError, load_policy
 from conformance.report.allure_labels import label
 from conformance.report.environment import STAND_IN
 from conformance.report.gate import not_applicable
-from conformance.report.live import Progress
+from conformance.report.progress import Progress
 from conformance.settings import Settings
 from conformance.slo.evaluate import GeneratorLimit, RunOptions, ScenarioRun, run_scenario
 from conformance.slo.launcher import ReferenceTarget

@@ -1,6 +1,6 @@
 """Static tier, alerts: promtool checks every PrometheusRule; SLO alerts proven by generated tests.
 
-Items (from one cached run per process, conformance.alerts.static):
+Items (from one cached run per process, conformance.alerts.run):
   test_rules_load[<PrometheusRule>]        `promtool check rules` on its groups
   test_dashboard_parses[<ConfigMap>/<key>]   every panel's PromQL parses (Prometheus's parser)
   test_dashboard_metrics[<ConfigMap>/<key>]  every metric a panel reads is recorded or exported
@@ -17,7 +17,7 @@ from conformance.alerts.dashboards import Dashboard
 from conformance.alerts.generate import Case
 from conformance.alerts.promtool import UnitResult
 from conformance.alerts.rulefiles import RuleFile
-from conformance.alerts.static import AlertsRun, RuleSet, alerts_run
+from conformance.alerts.run import AlertsRun, RuleSet, alerts_run
 from conformance.errors import InfraError
 from conformance.plugin import settings_from_config
 from conformance.report.allure_labels import attach_file, attach_text, label

@@ -6,7 +6,7 @@
 // Types leave k8s.io/api some releases after the API server stops serving them
 // (autoscaling/v2beta2 HPA, policy/v1beta1 PodSecurityPolicy), so tools/build-crds.sh
 // builds this program against several k8s.io/api versions (go.mod and go.k8s-*.mod
-// here) and conformance/schema/lifecycle.py merges the tables, newest first.
+// here) and conformance/schema/api_lifecycle.py merges the tables, newest first.
 package main
 
 import (

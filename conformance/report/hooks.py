@@ -1,7 +1,7 @@
 """pytest side of the report: the gate that cannot pass empty, and the run's settings.
 
-Registered by conformance.plugin (``pytest_plugins = ["conformance.report.plugin"]``);
-for a one-off: ``pytest -p conformance.report.plugin ...``.
+Registered by conformance.plugin (``pytest_plugins = ["conformance.report.hooks"]``);
+for a one-off: ``pytest -p conformance.report.hooks ...``.
 
 * The exit status of a session that runs a tier says who has to act (README, "The static
   tier as a CI gate"): 0 clean; 1 findings (a test failed on a verdict: an assertion or
