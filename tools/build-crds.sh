@@ -130,8 +130,10 @@ lc_dir="$REPO/tools/go/api-lifecycle"
 rm -f "$SCHEMAS"/api-lifecycle/*.json
 for modfile in "$lc_dir"/go.mod "$lc_dir"/go.k8s-*.mod; do
   api_version=$(version_of "$lc_dir" k8s.io/api "-modfile=$modfile")
-  table="$CACHE/api-lifecycle/k8s.io-api-$api_version.json"
   stamp=$(stamp_of "$lc_dir/main.go" "$modfile" "${modfile%.mod}.sum")
+  # Keyed by content too: two checkouts whose generator differs (a branch) each keep their table
+  # instead of rebuilding the other's away on every switch.
+  table="$CACHE/api-lifecycle/k8s.io-api-$api_version-${stamp:0:12}.json"
   if fresh "$table.stamp" "$stamp"; then
     say "API lifecycle k8s.io/api $api_version cached"
   else
@@ -144,7 +146,7 @@ for modfile in "$lc_dir"/go.mod "$lc_dir"/go.k8s-*.mod; do
     mv -f "$work/table.json" "$table" && echo "$stamp" >"$table.stamp"
     say "API lifecycle k8s.io/api $api_version built in $(elapsed "$start")s"
   fi
-  link_tool "$table" "$SCHEMAS/api-lifecycle/$(basename "$table")"
+  link_tool "$table" "$SCHEMAS/api-lifecycle/k8s.io-api-$api_version.json"
 done
 
 say "CRDs: $kinds from $sources sources in $SCHEMAS/crds; API tables in $SCHEMAS/api-lifecycle ($(elapsed "$total")s)"
