@@ -525,16 +525,20 @@ func queryArg(q url.Values, key string) any {
 	return nil
 }
 
+// intArg: the first value of a query parameter as target.py's int() reads it, `fallback` when absent.
+func intArg(q url.Values, key, fallback string) (*big.Int, error) {
+	if v, ok := q[key]; ok && len(v) > 0 {
+		return parseInt(v[0])
+	}
+	return parseInt(fallback)
+}
+
 func (g *gateway) availability(q *request) (reply, error) {
 	in, out, nights, err := stay(queryArg(q.query, "check_in"), queryArg(q.query, "check_out"))
 	if err != nil {
 		return reply{}, err
 	}
-	raw := "2"
-	if v, ok := q.query["guests"]; ok && len(v) > 0 {
-		raw = v[0]
-	}
-	guests, err := parseInt(raw)
+	guests, err := intArg(q.query, "guests", "2")
 	if err != nil {
 		return reply{}, err
 	}
@@ -736,11 +740,7 @@ func (g *gateway) getReservation(q *request) (reply, error) {
 }
 
 func (g *gateway) listReservations(q *request) (reply, error) {
-	raw := "20"
-	if v, ok := q.query["limit"]; ok && len(v) > 0 {
-		raw = v[0]
-	}
-	n, err := parseInt(raw)
+	n, err := intArg(q.query, "limit", "20")
 	if err != nil {
 		return reply{}, err
 	}
