@@ -60,9 +60,10 @@ done
 inputs_hash() {
   {
     cat "$0" "$TOOLS_DIR/controlplane-versions.env" "$TOOLS_DIR/dataplane-versions.env"
-    # Tracked sources only in effect: a checkout where tests ran (__pycache__) hashes like a fresh clone.
-    find "$NODE_DIR" "$TOOLS_DIR/go/kind-node" "$TOOLS_DIR/go/kind-probe" "$TOOLS_DIR/go/kind-target" -type f \
-      -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum
+    # Paths relative to tools/, tracked sources only in effect: every clone of the same commit, in
+    # any folder and whether or not tests ran there (__pycache__), gets the same key.
+    (cd "$TOOLS_DIR" && find kind-node go/kind-node go/kind-probe go/kind-target -type f \
+      -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum)
     echo "$MIRROR"
     for b in "${HOST_BINARIES[@]}"; do sha256sum "$(host_binary "$b")" | cut -d' ' -f1; done
   } | sha256sum | cut -c1-12
@@ -70,8 +71,8 @@ inputs_hash() {
 bin_hash() {
   {
     cat "$NODE_DIR/versions.env" "$TOOLS_DIR/controlplane-versions.env"
-    find "$TOOLS_DIR/go/kind-node" "$TOOLS_DIR/go/kind-probe" "$TOOLS_DIR/go/kind-target" -type f \
-      -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum
+    (cd "$TOOLS_DIR" && find go/kind-node go/kind-probe go/kind-target -type f \
+      -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum)
     go version
   } | sha256sum | cut -c1-12
 }
