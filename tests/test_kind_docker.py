@@ -72,6 +72,7 @@ def test_engine_scripts_are_shellcheck_clean() -> None:
     scripts = [
         DOCKER_SH,
         REPO / "tools" / "build-kind-node.sh",
+        REPO / "tools" / "kind-node" / "prune.sh",
         files / "usr" / "local" / "bin" / "tw-node-init",
         files / "usr" / "local" / "sbin" / "tw-xtables",
     ]

@@ -3,6 +3,11 @@
 #
 #   tools/build-kind-node.sh            build (or find in the cache); prints the image's tag last
 #   tools/build-kind-node.sh --print    only print the cache folder and tag this checkout asks for
+#   tools/build-kind-node.sh --images-only [--print] TAG...
+#                                       only the archives of the images named (no node rootfs): what
+#                                       an upstream node image (kindest/node) lacks and the kind
+#                                       provider loads with `kind load image-archive`; prints the
+#                                       folder last (the provider passes the tags its manifests use)
 #
 # A Debian rootfs (debootstrap, the apt mirror this machine uses), kubelet/kubeadm from the
 # wrapper module tools/go/kind-node (kubectl: the pinned one of .tools/bin), containerd v2,
@@ -15,6 +20,9 @@
 #   kind-node-<kube version>-<hash>/node.tar   the node image (docker-archive), tag in ./image
 #   kind-node-bin-<hash>/                       Go builds (reused when only the assembly changes)
 #   kind-node-rootfs-<hash>.tar                 the debootstrap rootfs (same)
+#   kind-images-<kube version>-<hash>/*.tar     --images-only: one docker-archive per image
+# After a successful build the older builds are pruned (tools/kind-node/prune.sh: the newest 2 of
+# each kind stay, never the one in use).
 # The hash covers this script, tools/kind-node/, the wrapper modules, the pinned versions, the
 # mirror and the control-plane binaries it packs. Needs root (debootstrap, chroot, containerd).
 # shellcheck source-path=SCRIPTDIR
@@ -35,7 +43,23 @@ source "$TOOLS_DIR/progress.sh"
 CACHE_ROOT=${TARTWARE_TOOLS_CACHE:-$HOME/.cache/tartware-conformance}
 TOOLS_BIN=${TOOLS_BIN:-$REPO_ROOT/.tools/bin}
 PYTHON=${PYTHON:-python3}
+MODE=node
+PRINT=0
+WANT=()
+while (($#)); do
+  case $1 in
+    --print) PRINT=1 ;;
+    --images-only) MODE=images ;;
+    -*) printf 'kind-node: error: unknown option %s\n' "$1" >&2; exit 2 ;;
+    *) WANT+=("$1") ;;
+  esac
+  shift
+done
+if [[ $MODE == node && ${#WANT[@]} -gt 0 ]]; then
+  printf 'kind-node: error: image names (%s) go with --images-only\n' "${WANT[*]}" >&2; exit 2
+fi
 STEPS=7
+[[ $MODE == images ]] && STEPS=4
 began=$SECONDS
 
 say() { printf 'kind-node: %s\n' "$*"; }
@@ -50,8 +74,48 @@ mirror() {
 }
 MIRROR=${KIND_NODE_MIRROR:-$(mirror)}
 
-# The control-plane and data-plane binaries packed into images (built by `make tools`).
-HOST_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kube-router etcd metrics-server kubectl)
+# Every image the build makes: archive name -> its tags (the builders and --images-only read this).
+declare -A IMAGE_TAGS=(
+  [kube-apiserver]="registry.k8s.io/kube-apiserver:$KUBE_VERSION"
+  [kube-controller-manager]="registry.k8s.io/kube-controller-manager:$KUBE_VERSION"
+  [kube-scheduler]="registry.k8s.io/kube-scheduler:$KUBE_VERSION"
+  [kube-proxy]="registry.k8s.io/kube-proxy:$KUBE_VERSION"
+  [etcd]="registry.k8s.io/etcd:$ETCD_IMAGE_TAG"
+  [pause]=$(for t in ${PAUSE_TAGS:?}; do printf 'registry.k8s.io/pause:%s ' "$t"; done)
+  [coredns]="registry.k8s.io/coredns/coredns:$COREDNS_VERSION"
+  [metrics-server]="registry.k8s.io/metrics-server/metrics-server:$METRICS_SERVER_VERSION"
+  [probe]="tartware.local/conformance/probe:$KUBE_VERSION"
+  [target]="tartware.local/conformance/target:$KUBE_VERSION"
+  [resource-consumer]="tartware.local/conformance/resource-consumer:$KUBE_VERSION"
+  [kube-router]="tartware.local/conformance/kube-router:$KUBE_ROUTER_VERSION"
+)
+# The host binary each image packs (built by `make tools`); images not listed pack Go builds of this script.
+declare -A IMAGE_HOST_BINARY=(
+  [kube-apiserver]=kube-apiserver [kube-controller-manager]=kube-controller-manager
+  [kube-scheduler]=kube-scheduler [kube-proxy]=kube-proxy [etcd]=etcd
+  [metrics-server]=metrics-server [kube-router]=kube-router
+)
+if [[ $MODE == node ]]; then
+  mapfile -t NAMES < <(printf '%s\n' "${!IMAGE_TAGS[@]}" | sort)
+  HOST_BINARIES=(kubectl)  # kubectl goes into the node itself
+else
+  ((${#WANT[@]})) || die "--images-only needs the image names to build"
+  NAMES=()
+  for want in "${WANT[@]}"; do
+    found=
+    for name in "${!IMAGE_TAGS[@]}"; do
+      if [[ " ${IMAGE_TAGS[$name]} " == *" $want "* ]]; then found=$name; fi
+    done
+    [[ -n "$found" ]] || die "no image of this build is tagged $want (known: $(printf '%s ' "${IMAGE_TAGS[@]}"))"
+    [[ " ${NAMES[*]} " == *" $found "* ]] || NAMES+=("$found")
+  done
+  mapfile -t NAMES < <(printf '%s\n' "${NAMES[@]}" | sort)
+  HOST_BINARIES=()
+fi
+for name in "${NAMES[@]}"; do
+  [[ -n "${IMAGE_HOST_BINARY[$name]:-}" ]] && HOST_BINARIES+=("${IMAGE_HOST_BINARY[$name]}")
+done
+wants() { [[ " ${NAMES[*]} " == *" $1 "* ]]; }
 host_binary() { readlink -f "$TOOLS_BIN/$1"; }
 for b in "${HOST_BINARIES[@]}"; do
   [[ -x "$(host_binary "$b")" ]] || die "$TOOLS_BIN/$b is missing: run make tools first"
@@ -64,7 +128,7 @@ inputs_hash() {
     # any folder and whether or not tests ran there (__pycache__), gets the same key.
     (cd "$TOOLS_DIR" && find kind-node go/kind-node go/kind-probe go/kind-target -type f \
       -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum)
-    echo "$MIRROR"
+    echo "$MIRROR" "$MODE" "${NAMES[@]}"
     for b in "${HOST_BINARIES[@]}"; do sha256sum "$(host_binary "$b")" | cut -d' ' -f1; done
   } | sha256sum | cut -c1-12
 }
@@ -79,14 +143,22 @@ bin_hash() {
 rootfs_hash() { printf '%s\n' "$DEBIAN_SUITE" "$MIRROR" "$1" "v1" | sha256sum | cut -c1-12; }
 
 HASH=$(inputs_hash)
-OUT="$CACHE_ROOT/kind-node-$KUBE_VERSION-$HASH"
-TAG="tartware.local/kind-node:$KUBE_VERSION-$HASH"
-if [[ "${1:-}" == --print ]]; then
-  printf '%s\n%s\n' "$OUT" "$TAG"
+if [[ $MODE == images ]]; then
+  OUT="$CACHE_ROOT/kind-images-$KUBE_VERSION-$HASH"
+  TAG=$OUT  # what this mode prints last: the folder of the archives
+  READY="$OUT/images.txt"
+else
+  OUT="$CACHE_ROOT/kind-node-$KUBE_VERSION-$HASH"
+  TAG="tartware.local/kind-node:$KUBE_VERSION-$HASH"
+  READY="$OUT/node.tar"
+fi
+if ((PRINT)); then
+  [[ $MODE == images ]] && printf '%s\n' "$OUT" || printf '%s\n%s\n' "$OUT" "$TAG"
   exit 0
 fi
-if [[ -f "$OUT/node.tar" && -f "$OUT/image" ]]; then
-  say "cached: $TAG ($OUT/node.tar, $(du -m "$OUT/node.tar" | cut -f1) MB)"
+if [[ -f "$READY" && ( $MODE == images || -f "$OUT/image" ) ]]; then
+  touch "$OUT"  # most recently used: what pruning keeps
+  say "cached: $TAG ($(du -sm "$OUT" | cut -f1) MB)"
   printf '%s\n' "$TAG"
   exit 0
 fi
@@ -103,6 +175,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# After a successful build: older builds leave the cache (KIND_NODE_PRUNE=0 keeps them all).
+prune() { [[ ${KIND_NODE_PRUNE:-1} == 0 ]] || "$NODE_DIR/prune.sh" "$CACHE_ROOT" "$OUT" "$BIN"; }
+
 # -- 1. host packages ----------------------------------------------------------------------
 step 1 "host packages (debootstrap)"
 if ! command -v debootstrap >/dev/null; then
@@ -113,6 +188,7 @@ fi
 BIN="$CACHE_ROOT/kind-node-bin-$(bin_hash)"
 step 2 "Go builds into $BIN"
 mkdir -p "$BIN"
+touch "$BIN"  # most recently used: what pruning keeps
 export CGO_ENABLED=0
 gobuild() {  # gobuild <out name> <dir or -> <package[@version]> [extra go flags...]
   local name=$1 dir=$2 pkg=$3 t0=$SECONDS
@@ -139,19 +215,27 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   LDFLAGS+=" -X '$pkg.gitVersion=$KUBE_VERSION' -X '$pkg.gitMajor=$kube_major' -X '$pkg.gitMinor=$kube_minor'"
   LDFLAGS+=" -X '$pkg.gitTreeState=clean' -X '$pkg.buildDate=1970-01-01T00:00:00Z'"
 done
-gobuild kubelet "$TOOLS_DIR/go/kind-node" k8s.io/kubernetes/cmd/kubelet
-gobuild kubeadm "$TOOLS_DIR/go/kind-node" k8s.io/kubernetes/cmd/kubeadm
-gobuild resource-consumer "$TOOLS_DIR/go/kind-node" k8s.io/kubernetes/test/images/resource-consumer
-gobuild consume-cpu "$TOOLS_DIR/go/kind-node" k8s.io/kubernetes/test/images/resource-consumer/consume-cpu
+node=0
+[[ $MODE == node ]] && node=1
+if ((node)); then
+  gobuild kubelet "$TOOLS_DIR/go/kind-node" k8s.io/kubernetes/cmd/kubelet
+  gobuild kubeadm "$TOOLS_DIR/go/kind-node" k8s.io/kubernetes/cmd/kubeadm
+fi
+if wants resource-consumer; then
+  gobuild resource-consumer "$TOOLS_DIR/go/kind-node" k8s.io/kubernetes/test/images/resource-consumer
+  gobuild consume-cpu "$TOOLS_DIR/go/kind-node" k8s.io/kubernetes/test/images/resource-consumer/consume-cpu
+fi
 LDFLAGS=""
-gobuild twprobe "$TOOLS_DIR/go/kind-probe" .
-gobuild twtarget "$TOOLS_DIR/go/kind-target" .
-gobuild crictl - "$CRICTL_MODULE/cmd/crictl@$CRICTL_VERSION"
-gobuild coredns - "$COREDNS_MODULE@$COREDNS_VERSION"
-for c in containerd containerd-shim-runc-v2 ctr; do
-  gobuild "$c" - "$CONTAINERD_MODULE/cmd/$c@$CONTAINERD_VERSION" -tags "no_btrfs no_devmapper no_zfs no_aufs no_cri_dockerd"
-done
-"$BIN/kubelet" --version | grep -qF "$KUBE_VERSION" || die "kubelet does not report $KUBE_VERSION"
+if wants probe || wants pause; then gobuild twprobe "$TOOLS_DIR/go/kind-probe" .; fi
+if wants target; then gobuild twtarget "$TOOLS_DIR/go/kind-target" .; fi
+if ((node)); then gobuild crictl - "$CRICTL_MODULE/cmd/crictl@$CRICTL_VERSION"; fi
+if wants coredns; then gobuild coredns - "$COREDNS_MODULE@$COREDNS_VERSION"; fi
+if ((node)); then
+  for c in containerd containerd-shim-runc-v2 ctr; do
+    gobuild "$c" - "$CONTAINERD_MODULE/cmd/$c@$CONTAINERD_VERSION" -tags "no_btrfs no_devmapper no_zfs no_aufs no_cri_dockerd"
+  done
+  "$BIN/kubelet" --version | grep -qF "$KUBE_VERSION" || die "kubelet does not report $KUBE_VERSION"
+fi
 
 # -- 3. root filesystems -----------------------------------------------------------------------
 step 3 "Debian $DEBIAN_SUITE root filesystems from $MIRROR (debootstrap)"
@@ -175,14 +259,14 @@ rootfs() {  # rootfs <packages> <dest dir>: cached as a tar by package list
 }
 NODE="$WORK/node"
 NET="$WORK/net"
-rootfs "$NODE_PACKAGES" "$NODE"
-rootfs "$NET_PACKAGES" "$NET"
+if ((node)); then rootfs "$NODE_PACKAGES" "$NODE"; fi
+if wants kube-proxy || wants kube-router; then rootfs "$NET_PACKAGES" "$NET"; fi
 
 # Layers: sorted, every mtime 0, numeric owners (the same inputs give the same layer).
 TAR_FLAGS=(--numeric-owner --sort=name --mtime=@0 --format=gnu)
 
 # -- 4. images -----------------------------------------------------------------------------------
-step 4 "images (single-layer docker-archives)"
+step 4 "images (single-layer docker-archives): ${NAMES[*]}"
 IMAGES="$WORK/images"
 mkdir -p "$IMAGES"
 mkimage() { "$PYTHON" "$NODE_DIR/mkimage.py" "$@" | sed 's/^/kind-node:   /'; }
@@ -191,53 +275,73 @@ stage() {  # stage <name>: an empty staging dir
   mkdir -p "$WORK/stage-$1"
   printf '%s\n' "$WORK/stage-$1"
 }
-binary_image() {  # binary_image <file name> <tag> <binary path> [mkimage args...]
-  local name=$1 tag=$2 src=$3 dir
-  shift 3
+pack() {  # pack <name> [mkimage args...]: $IMAGES/<name>.tar under every tag of IMAGE_TAGS[name]
+  local name=$1 t
+  shift
+  local tags=()
+  for t in ${IMAGE_TAGS[$name]}; do tags+=(--tag "$t"); done
+  mkimage --out "$IMAGES/$name.tar" "${tags[@]}" "$@"
+}
+binary_image() {  # binary_image <name> <binary path> [mkimage args...]
+  local name=$1 src=$2 dir
+  shift 2
   dir=$(stage "$name")
   mkdir -p "$dir/usr/local/bin" "$dir/tmp"
   chmod 1777 "$dir/tmp"
   install -m 755 "$src" "$dir/usr/local/bin/$(basename "$src")"
-  mkimage --out "$IMAGES/$name.tar" --tag "$tag" --dir "$dir" "$@"
+  pack "$name" --dir "$dir" "$@"
 }
-for b in kube-apiserver kube-controller-manager kube-scheduler; do
-  binary_image "$b" "registry.k8s.io/$b:$KUBE_VERSION" "$(host_binary "$b")"
-done
-binary_image etcd "registry.k8s.io/etcd:$ETCD_IMAGE_TAG" "$(host_binary etcd)"
-binary_image metrics-server "registry.k8s.io/metrics-server/metrics-server:$METRICS_SERVER_VERSION" \
-  "$(host_binary metrics-server)" --entrypoint '["/usr/local/bin/metrics-server"]'
-dir=$(stage coredns); install -m 755 "$BIN/coredns" "$dir/coredns"
-mkimage --out "$IMAGES/coredns.tar" --tag "registry.k8s.io/coredns/coredns:$COREDNS_VERSION" --dir "$dir" --entrypoint '["/coredns"]'
-dir=$(stage pause); install -m 755 "$BIN/twprobe" "$dir/pause"
-pause_tags=()
-for t in ${PAUSE_TAGS:?}; do pause_tags+=(--tag "registry.k8s.io/pause:$t"); done
-mkimage --out "$IMAGES/pause.tar" "${pause_tags[@]}" --dir "$dir" --entrypoint '["/pause"]' --user 65535
-dir=$(stage probe); install -m 755 "$BIN/twprobe" "$dir/twprobe"
-mkimage --out "$IMAGES/probe.tar" --tag "tartware.local/conformance/probe:$KUBE_VERSION" --dir "$dir" \
-  --entrypoint '["/twprobe"]' --user 10001
-# The SLO tier's reference target on kind (tools/go/kind-target: target.py's API, --work-us CPU per request).
-binary_image target "tartware.local/conformance/target:$KUBE_VERSION" "$BIN/twtarget" \
-  --entrypoint '["/usr/local/bin/twtarget"]' --user 65532
-dir=$(stage consumer); mkdir -p "$dir/consume-cpu"
-install -m 755 "$BIN/resource-consumer" "$dir/resource-consumer"
-install -m 755 "$BIN/consume-cpu" "$dir/consume-cpu/consume-cpu"
-mkimage --out "$IMAGES/resource-consumer.tar" --tag "tartware.local/conformance/resource-consumer:$KUBE_VERSION" \
-  --dir "$dir" --entrypoint '["/resource-consumer"]' --user 65532 --workdir /
 # kube-proxy and kube-router: the small rootfs, iptables through tw-xtables (the node's backend).
-net_image() {  # net_image <name> <tag> <binary>
+net_image() {  # net_image <name> <binary>
   local dir="$WORK/stage-$1" t
   rm -rf "$dir" && cp -a "$NET" "$dir"
-  install -m 755 "$3" "$dir/usr/local/bin/$(basename "$3")"
+  install -m 755 "$2" "$dir/usr/local/bin/$(basename "$2")"
   install -m 755 "$NODE_DIR/files/usr/local/sbin/tw-xtables" "$dir/usr/local/sbin/tw-xtables"
   for t in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
     ln -sfn /usr/local/sbin/tw-xtables "$dir/usr/local/sbin/$t"
   done
   tar -C "$dir" "${TAR_FLAGS[@]}" -cf "$WORK/$1-layer.tar" .
-  mkimage --out "$IMAGES/$1.tar" --tag "$2" --layer "$WORK/$1-layer.tar"
+  pack "$1" --layer "$WORK/$1-layer.tar"
   rm -rf "$dir" "$WORK/$1-layer.tar"
 }
-net_image kube-proxy "registry.k8s.io/kube-proxy:$KUBE_VERSION" "$(host_binary kube-proxy)"
-net_image kube-router "tartware.local/conformance/kube-router:$KUBE_ROUTER_VERSION" "$(host_binary kube-router)"
+build_image() {  # build_image <name of IMAGE_TAGS>
+  local name=$1 dir
+  case $name in
+    kube-apiserver | kube-controller-manager | kube-scheduler | etcd) binary_image "$name" "$(host_binary "$name")" ;;
+    metrics-server)
+      binary_image metrics-server "$(host_binary metrics-server)" --entrypoint '["/usr/local/bin/metrics-server"]' ;;
+    coredns)
+      dir=$(stage coredns); install -m 755 "$BIN/coredns" "$dir/coredns"
+      pack coredns --dir "$dir" --entrypoint '["/coredns"]' ;;
+    pause)
+      dir=$(stage pause); install -m 755 "$BIN/twprobe" "$dir/pause"
+      pack pause --dir "$dir" --entrypoint '["/pause"]' --user 65535 ;;
+    probe)
+      dir=$(stage probe); install -m 755 "$BIN/twprobe" "$dir/twprobe"
+      pack probe --dir "$dir" --entrypoint '["/twprobe"]' --user 10001 ;;
+    target)  # the SLO tier's reference target on kind (tools/go/kind-target: target.py's API, --work-us)
+      binary_image target "$BIN/twtarget" --entrypoint '["/usr/local/bin/twtarget"]' --user 65532 ;;
+    resource-consumer)
+      dir=$(stage consumer); mkdir -p "$dir/consume-cpu"
+      install -m 755 "$BIN/resource-consumer" "$dir/resource-consumer"
+      install -m 755 "$BIN/consume-cpu" "$dir/consume-cpu/consume-cpu"
+      pack resource-consumer --dir "$dir" --entrypoint '["/resource-consumer"]' --user 65532 --workdir / ;;
+    kube-proxy | kube-router) net_image "$name" "$(host_binary "$name")" ;;
+    *) die "no builder for image $name" ;;
+  esac
+}
+for name in "${NAMES[@]}"; do build_image "$name"; done
+
+if [[ $MODE == images ]]; then
+  mkdir -p "$OUT.tmp"
+  mv "$IMAGES"/*.tar "$OUT.tmp/"
+  for name in "${NAMES[@]}"; do printf '%s.tar %s\n' "$name" "${IMAGE_TAGS[$name]% }"; done >"$OUT.tmp/images.txt"
+  rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
+  say "built ${#NAMES[@]} image archives in $((SECONDS - began)) s ($(du -sm "$OUT" | cut -f1) MB): $OUT"
+  prune
+  printf '%s\n' "$OUT"
+  exit 0
+fi
 
 # -- 5. node rootfs ----------------------------------------------------------------------------
 step 5 "node assembly"
@@ -300,10 +404,8 @@ mkdir -p "$OUT.tmp"
 mkimage --out "$OUT.tmp/node.tar" --tag "$TAG" --layer "$WORK/node-layer.tar" \
   --entrypoint '["/usr/local/bin/tw-node-init", "/sbin/init"]' --env container=docker --stop-signal 'SIGRTMIN+3'
 printf '%s\n' "$TAG" >"$OUT.tmp/image"
-# The suite's own images, for a node image from elsewhere (--kind-node-image): `kind load image-archive`.
-mkdir -p "$OUT.tmp/images"
-for name in probe target resource-consumer kube-router metrics-server; do cp "$IMAGES/$name.tar" "$OUT.tmp/images/"; done
 find "$IMAGES" -name '*.tar' -printf '%f\n' | sort >"$OUT.tmp/images.txt"
 rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
 say "built $TAG in $((SECONDS - began)) s ($(du -m "$OUT/node.tar" | cut -f1) MB): $OUT/node.tar"
+prune
 printf '%s\n' "$TAG"

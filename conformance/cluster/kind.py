@@ -7,8 +7,10 @@
 The node image is built by setup (tools/build-kind-node.sh, `make kind-node`; the provider runs
 it when the cache lacks it): Debian rootfs, Kubernetes KUBE_VERSION from the Go module proxy, and
 every image kubeadm and the suite need pre-loaded, so nothing is ever pulled. On a machine that
-can pull, `--kind-node-image kindest/node:v1.36.3` uses upstream's image instead (the suite's own
-images are then loaded from the build's archives with `kind load image-archive`).
+can pull, `--kind-node-image kindest/node:v1.36.3` (pinned in tools/kind-node/upstream.env) uses
+upstream's image instead: the suite's own images (suite_images(), read off the objects and pods the
+suite runs) are then built alone, without a node (`build-kind-node.sh --images-only`), and loaded
+with `kind load image-archive`.
 
 One node (control plane, schedulable, labelled zone-a): its CNI is a bridge (no kindnet,
 `networking.disableDefaultCNI`), NetworkPolicy is enforced by kube-router (DaemonSet, firewall
@@ -24,11 +26,13 @@ Requirements: `kind` in .tools/bin (make tools), a Docker engine answering `dock
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import uuid
@@ -57,6 +61,7 @@ PROBE_IMAGE = f"tartware.local/conformance/probe:{KUBE_VERSION}"
 TARGET_IMAGE = f"tartware.local/conformance/target:{KUBE_VERSION}"  # twtarget: the SLO workload
 KUBE_ROUTER_IMAGE = f"tartware.local/conformance/kube-router:{KUBE_ROUTER_VERSION}"
 METRICS_SERVER_IMAGE = "registry.k8s.io/metrics-server/metrics-server:v0.8.0"
+OWN_NODE_REPO = "tartware.local/kind-node"  # the repository tools/build-kind-node.sh tags node images in
 ZONE = "zone-a"
 POD_SUBNET = "10.244.0.0/16"  # tools/kind-node/versions.env: the node's CNI routes these
 SERVICE_SUBNET = "10.96.0.0/16"
@@ -419,24 +424,63 @@ def docker_answers(docker: str | None) -> str | None:
     return None
 
 
-def node_image_build(progress: Any = None) -> tuple[str, Path]:
-    """Run tools/build-kind-node.sh (a no-op when cached); (image tag, its cache folder)."""
+def suite_images() -> list[str]:
+    """The suite's own images a cluster needs and an upstream node image lacks, read off what runs:
+    every container image of the add-ons the provider applies (kube-router, metrics-server) and the
+    images of the suite's pods (the workloads' resource-consumer, the probe, the SLO target).
+
+    Example: ``"tartware.local/conformance/probe:v1.36.3" in suite_images()``
+    """
+    applied = [*kube_router_stack(KUBE_ROUTER_IMAGE), *metrics_server_stack()]
+    images = {
+        str(container["image"])
+        for obj in applied
+        for key in ("initContainers", "containers")
+        for container in ((obj.get("spec") or {}).get("template") or {}).get("spec", {}).get(key) or []
+    }
+    return sorted(images | {ConsumerWorkloads().image, PROBE_IMAGE, TARGET_IMAGE})
+
+
+def is_own_node_image(image: str) -> bool:
+    """A node image of tools/build-kind-node.sh (every image pre-loaded, bridge CNI) vs one from
+    elsewhere (kindest/node: kindnet, the suite's images loaded after create)."""
+    return image.split(":", maxsplit=1)[0] == OWN_NODE_REPO
+
+
+def archive_tags(archive: Path) -> list[str]:
+    """The names a docker-archive loads under (its manifest.json RepoTags): what `kind load
+    image-archive` puts into the node."""
     try:
-        where = subprocess.run(
-            [str(BUILD_SCRIPT), "--print"], capture_output=True, text=True, timeout=120, check=True
-        ).stdout.split()
-    except (OSError, subprocess.SubprocessError) as err:
-        raise InfraError(f"{BUILD_SCRIPT} --print failed: {err}") from None
-    folder, tag = Path(where[0]), where[1]
-    if (folder / "node.tar").is_file():
-        return tag, folder
+        with tarfile.open(archive) as tar:
+            member = tar.extractfile("manifest.json")
+            manifest = json.load(member) if member is not None else None
+    except (OSError, KeyError, tarfile.TarError, ValueError) as err:
+        raise InfraError(f"{archive}: not a docker-archive with a manifest.json: {err}") from None
+    if not isinstance(manifest, list):
+        raise InfraError(f"{archive}: manifest.json is not a list of images")
+    return [str(tag) for image in manifest if isinstance(image, dict) for tag in image.get("RepoTags") or []]
+
+
+def archives_for(folder: Path, images: list[str]) -> list[Path]:
+    """The archives in `folder` that bring `images`, each once; an image none of them carries is
+    an error naming it (the cluster's pods would never start: nothing is pulled)."""
+    chosen: list[Path] = []
+    missing = set(images)
+    for archive in sorted(folder.glob("*.tar")):
+        tags = set(archive_tags(archive))
+        if tags & missing:
+            chosen.append(archive)
+            missing -= tags
+    if missing:
+        raise InfraError(f"{folder}: no image archive carries {', '.join(sorted(missing))}")
+    return chosen
+
+
+def _build(cmd: list[str], what: str, progress: Any) -> None:
+    """Run a build script, its lines to `progress` as they come; the last 30 in the error."""
     began = time.monotonic()
     proc = subprocess.Popen(
-        [str(BUILD_SCRIPT)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
     tail: list[str] = []
     assert proc.stdout is not None
@@ -451,10 +495,49 @@ def node_image_build(progress: Any = None) -> tuple[str, Path]:
         proc.wait(timeout=30)
         raise
     if code != 0:
-        raise InfraError(f"building the kind node image failed (exit {code}):\n" + "\n".join(tail))
+        raise InfraError(f"building {what} failed (exit {code}):\n" + "\n".join(tail))
     if progress is not None:
-        progress(f"kind node image built in {time.monotonic() - began:.0f} s")
+        progress(f"{what} built in {time.monotonic() - began:.0f} s")
+
+
+def _print(args: list[str]) -> list[str]:
+    """What tools/build-kind-node.sh --print answers for `args` (cache folder, and tag)."""
+    cmd = [str(BUILD_SCRIPT), *args, "--print"]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout.split()
+    except subprocess.CalledProcessError as err:
+        raise InfraError(f"{' '.join(cmd)} failed: {(err.stderr or '').strip()[-500:]}") from None
+    except (OSError, subprocess.SubprocessError) as err:
+        raise InfraError(f"{' '.join(cmd)} failed: {err}") from None
+
+
+def _used(folder: Path) -> None:
+    # Most recently used first: what the build's cache pruning (tools/kind-node/prune.sh) keeps.
+    with contextlib.suppress(OSError):
+        os.utime(folder)
+
+
+def node_image_build(progress: Any = None) -> tuple[str, Path]:
+    """Run tools/build-kind-node.sh (a no-op when cached); (image tag, its cache folder)."""
+    where = _print([])
+    folder, tag = Path(where[0]), where[1]
+    if (folder / "node.tar").is_file():
+        _used(folder)
+        return tag, folder
+    _build([str(BUILD_SCRIPT)], "the kind node image", progress)
     return tag, folder
+
+
+def suite_images_build(images: list[str], progress: Any = None) -> Path:
+    """tools/build-kind-node.sh --images-only <images> (a no-op when cached): the folder of their
+    archives, one docker-archive per image, no node rootfs."""
+    args = ["--images-only", *images]
+    folder = Path(_print(args)[0])
+    if (folder / "images.txt").is_file():
+        _used(folder)
+        return folder
+    _build([str(BUILD_SCRIPT), *args], "the suite's image archives", progress)
+    return folder
 
 
 @register("kind")
@@ -522,7 +605,9 @@ class KindProvider:
         self.tmp = Path(tempfile.mkdtemp(prefix="tartware-kind-"))
         cmds = self.commands(self.tmp)
         image, folder = self._node_image(cmds)
-        config = kind_config(self.cluster_name, image, own_image=folder is not None)
+        own = folder is not None or is_own_node_image(image)  # every image pre-loaded, bridge CNI
+        config = kind_config(self.cluster_name, image, own_image=own)
+        archives = [] if own else self._suite_archives()  # built before anything of the cluster exists
         cmds.config.write_text(json.dumps(config, indent=1))
         # Before anything of the cluster exists: a SIGKILLed run leaves nothing either.
         self._reaper = reaper.spawn(
@@ -532,11 +617,14 @@ class KindProvider:
         self._network = True
         self._created = True  # from here on stop() must run `kind delete`, even after a failed create
         step = time.monotonic()
-        self._say(f"kind: creating cluster {self.cluster_name} from {image} (offline) ...")
+        self._say(f"kind: creating cluster {self.cluster_name} from {image}{' (offline)' if own else ''} ...")
         _run(cmds.create(), timeout_s=420, what="kind create cluster", env=cmds.env())
         self._timed("kind create", step)
-        if folder is None:
-            self._load_suite_images(cmds)
+        step = time.monotonic()
+        for archive in archives:
+            _run(cmds.load_archive(archive), timeout_s=300, what=f"kind load image-archive {archive}")
+        if archives:
+            self._timed("kind load image-archive", step)
         kube = Kube(cmds.kubeconfig)
         try:
             step = time.monotonic()
@@ -545,6 +633,9 @@ class KindProvider:
         finally:
             kube.close()
         figures = ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items())
+        loaded = "pre-loaded in the node image"
+        if archives:
+            loaded = f"kind load image-archive {' '.join(a.name for a in archives)} (in {archives[0].parent})"
         return Cluster(
             provider=self.name,
             name=self.cluster_name,
@@ -560,15 +651,18 @@ class KindProvider:
                 "probe image": PROBE_IMAGE,
                 "target image": TARGET_IMAGE,
                 "workload image": WORKLOAD_IMAGE,
+                "suite images": loaded,
                 "timings": figures,
             },
         )
 
-    def _load_suite_images(self, cmds: KindCommands) -> None:
-        """Upstream node image: load the suite's own images from the build's archives."""
-        _tag, folder = node_image_build(self._say)
-        for archive in sorted((folder / "images").glob("*.tar")):
-            _run(cmds.load_archive(archive), timeout_s=300, what=f"kind load image-archive {archive.name}")
+    def _suite_archives(self) -> list[Path]:
+        """A node image from elsewhere: the archives of the suite's own images (built alone, cached)."""
+        began = time.monotonic()
+        images = suite_images()
+        archives = archives_for(suite_images_build(images, self._say), images)
+        self._timed("suite image archives build/check", began)
+        return archives
 
     def _addons(self, kube: Kube) -> None:
         def default_sa() -> Poll[bool]:
