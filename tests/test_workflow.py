@@ -3,11 +3,13 @@
 Parsed with the suite's own strict YAML loader (duplicate keys are errors);
 every `make` target a job runs must exist in the Makefile (as `make -pq` sees
 it), every action is pinned to a version, tool caches and artifact uploads are
-in place and survive a failing tier.
+in place and survive a failing tier; the kind job runs the behaviour tier on the
+upstream node image pinned in tools/kind-node/upstream.env.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 import shlex
 import subprocess
@@ -23,6 +25,9 @@ from conformance.tools import REPO, find
 
 WORKFLOW = REPO / ".github" / "workflows" / "conformance.yml"
 TIER_JOBS = ("static", "behaviour", "slo")
+KIND_JOB = "behaviour-kind"  # the behaviour tier again, on real pods (provider kind)
+UPSTREAM_ENV = REPO / "tools" / "kind-node" / "upstream.env"
+PIN_VAR = "KIND_UPSTREAM_NODE_IMAGE"  # the pinned kindest/node image, defined in UPSTREAM_ENV only
 TOOL_CACHE = ("~/.cache/tartware-conformance", "~/.cache/go-build", "~/go/pkg/mod", "~/.cache/pip")
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@(v\d+\.\d+\.\d+|[0-9a-f]{40})$")
 
@@ -142,7 +147,7 @@ def test_actions_are_pinned_to_a_version(workflow: dict[Any, Any]) -> None:
 
 def test_tier_jobs_cache_the_tools(workflow: dict[Any, Any]) -> None:
     keys = []
-    for tier in TIER_JOBS:
+    for tier in (*TIER_JOBS, KIND_JOB):
         [cache] = uses(workflow["jobs"][tier], "actions/cache")
         paths = set(str(cache["with"]["path"]).split())
         assert set(TOOL_CACHE) <= paths, f"job {tier} caches {paths}"
@@ -153,7 +158,7 @@ def test_tier_jobs_cache_the_tools(workflow: dict[Any, Any]) -> None:
 
 def test_tier_jobs_upload_junit_and_allure_results_even_when_failing(workflow: dict[Any, Any]) -> None:
     names = []
-    for tier in TIER_JOBS:
+    for tier in (*TIER_JOBS, KIND_JOB):
         uploads = uses(workflow["jobs"][tier], "actions/upload-artifact")
         paths = {str(u["with"]["path"]) for u in uploads}
         assert "build/junit/*.xml" in paths and "build/allure-results" in paths, (tier, paths)
@@ -188,3 +193,65 @@ def test_the_static_job_uploads_its_sarif_for_code_scanning(workflow: dict[Any, 
     assert upload["with"]["sarif_file"] == "build/static.sarif"
     assert "!cancelled()" in str(upload.get("if", ""))
     assert job["permissions"]["security-events"] == "write"
+
+
+def kind_job_problems(job: dict[str, Any]) -> list[str]:
+    """Why `job` would not run the behaviour tier on kind with the pinned upstream node image
+    (empty: it does). The pin comes from UPSTREAM_ENV through $GITHUB_ENV, never a literal."""
+    problems = []
+    if (job.get("env") or {}).get("CONFORMANCE_PROVIDER") != "kind":
+        problems.append("the job's env does not set CONFORMANCE_PROVIDER: kind")
+    runs = [(i, str(s.get("run", ""))) for i, s in enumerate(steps(job))]
+    rel = UPSTREAM_ENV.relative_to(REPO)
+    pin = [i for i, run in runs if f"^{PIN_VAR}=" in run and str(rel) in run and '>>"$GITHUB_ENV"' in run]
+    if not pin:
+        problems.append(f"no step puts {PIN_VAR} from {rel} into $GITHUB_ENV")
+    tier = [i for i, run in runs if re.search(r"^sudo\b.*\bmake behaviour\b", run, re.MULTILINE)]
+    if len(tier) != 1:
+        return [*problems, f"not one `sudo ... make behaviour` step: {len(tier)}"]
+    step = steps(job)[tier[0]]
+    if (step.get("env") or {}).get("CONFORMANCE_KIND_NODE_IMAGE") != f"${{{{ env.{PIN_VAR} }}}}":
+        problems.append(f"the tier's CONFORMANCE_KIND_NODE_IMAGE is not ${{{{ env.{PIN_VAR} }}}}")
+    kept = re.search(r"--preserve-env=(\S+)", str(step["run"]))
+    for var in ("CONFORMANCE_PROVIDER", "CONFORMANCE_KIND_NODE_IMAGE"):
+        if not kept or var not in kept.group(1).split(","):
+            problems.append(f"sudo drops {var}")
+    if pin and pin[0] > tier[0]:
+        problems.append(f"{PIN_VAR} is set after the tier ran")
+    if "kindest/node" in repr(job):
+        problems.append(f"a literal kindest/node image: the pin lives in {rel}")
+    return problems
+
+
+def test_the_kind_job_runs_the_tier_on_the_pinned_upstream_node_image(workflow: dict[Any, Any]) -> None:
+    job = workflow["jobs"][KIND_JOB]
+    assert kind_job_problems(job) == []
+    assert re.search(rf"^{PIN_VAR}=kindest/node:v\d+\.\d+\.\d+", UPSTREAM_ENV.read_text(), re.MULTILINE)
+    assert [name for name, j in workflow["jobs"].items() if not kind_job_problems(j)] == [KIND_JOB]
+
+
+def test_the_kind_job_check_fails_on_broken_copies(workflow: dict[Any, Any]) -> None:
+    """Each way the kind job could drift from the pin or the provider is caught."""
+    job = workflow["jobs"][KIND_JOB]
+    tier = next(s for s in steps(job) if "make behaviour" in str(s.get("run", "")))
+
+    def broken(change: Any) -> list[str]:
+        copied = copy.deepcopy(job)
+        change(copied, next(s for s in steps(copied) if s.get("name") == tier.get("name")))
+        return kind_job_problems(copied)
+
+    assert "the job's env does not set CONFORMANCE_PROVIDER: kind" in broken(
+        lambda j, _s: j["env"].update(CONFORMANCE_PROVIDER="local")
+    )
+    assert any("literal kindest/node" in p for p in broken(
+        lambda _j, s: s["env"].update(CONFORMANCE_KIND_NODE_IMAGE="kindest/node:v1.36.3")
+    ))  # fmt: skip
+    assert "sudo drops CONFORMANCE_KIND_NODE_IMAGE" in broken(
+        lambda _j, s: s.update(run=s["run"].replace(",CONFORMANCE_KIND_NODE_IMAGE", ""))
+    )
+    assert any(f"no step puts {PIN_VAR}" in p for p in broken(
+        lambda j, _s: j.update(steps=[s for s in steps(j) if "upstream.env" not in str(s.get("run", ""))])
+    ))  # fmt: skip
+    assert any("set after the tier ran" in p for p in broken(
+        lambda j, _s: j.update(steps=sorted(steps(j), key=lambda s: "upstream.env" in str(s.get("run", ""))))
+    ))  # fmt: skip
