@@ -24,6 +24,7 @@ from conformance.cluster.kind import (
     WORKLOAD_IMAGE,
     ConsumerWorkloads,
     KindCommands,
+    KindProvider,
     archive_tags,
     archives_for,
     is_own_node_image,
@@ -32,6 +33,7 @@ from conformance.cluster.kind import (
 )
 from conformance.cluster.kind_addons import kube_router_stack
 from conformance.errors import InfraError
+from conformance.settings import Settings
 from conformance.tools import REPO
 
 BUILD = REPO / "tools" / "build-kind-node.sh"
@@ -138,14 +140,38 @@ def test_a_broken_archive_is_named(tmp_path: Path) -> None:
         archives_for(tmp_path, [PROBE_IMAGE])
 
 
-@pytest.mark.skipif(
-    not any(Path.home().glob(".cache/tartware-conformance/kind-images-*/images.txt")),
-    reason="no images-only build in the tool cache",
-)
-def test_a_cached_images_only_build_carries_every_suite_image() -> None:
-    folders = sorted(Path.home().glob(".cache/tartware-conformance/kind-images-*/"), key=os.path.getmtime)
-    chosen = archives_for(folders[-1], suite_images())
+def test_this_checkouts_images_only_build_carries_every_suite_image() -> None:
+    """The folder the provider would use, if built (only --print here: nothing is built)."""
+    where = build("--images-only", "--print", *suite_images())
+    if where.returncode != 0 or not (Path(where.stdout.strip()) / "images.txt").is_file():
+        pytest.skip(f"no images-only build for this checkout in the tool cache: {where.stderr.strip()}")
+    chosen = archives_for(Path(where.stdout.strip()), suite_images())
     assert {tag for a in chosen for tag in archive_tags(a)} == set(suite_images())
+    assert len(chosen) == len(suite_images()), "one archive per image"
+
+
+def test_the_provider_asks_for_the_suite_images_and_loads_each_archive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upstream node image: the provider asks the build for suite_images() and gets one archive
+    per image; a build that lacks one is an error before any cluster exists."""
+    for i, image in enumerate(suite_images()):
+        mkimage(tmp_path / f"a{i}.tar", image)
+    asked: list[list[str]] = []
+
+    def build_stub(images: list[str], _progress: object = None) -> Path:
+        asked.append(images)
+        return tmp_path
+
+    monkeypatch.setattr("conformance.cluster.kind.suite_images_build", build_stub)
+    provider = KindProvider(Settings.from_env({"CONFORMANCE_KIND_NODE_IMAGE": "kindest/node:v1.36.3"}))
+    archives = provider._suite_archives()
+    assert asked == [suite_images()]
+    assert archives == sorted(tmp_path.glob("a*.tar")) and len(archives) == len(suite_images())
+    assert "suite image archives build/check" in provider.timings
+    (tmp_path / "a0.tar").unlink()
+    with pytest.raises(InfraError, match=rf"no image archive carries {re.escape(suite_images()[0])}"):
+        provider._suite_archives()
 
 
 def test_own_node_images_are_told_from_upstream_ones() -> None:
