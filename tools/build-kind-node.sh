@@ -96,7 +96,7 @@ declare -A IMAGE_HOST_BINARY=(
   [metrics-server]=metrics-server [kube-router]=kube-router
 )
 if [[ $MODE == node ]]; then
-  mapfile -t NAMES < <(printf '%s\n' "${!IMAGE_TAGS[@]}" | sort)
+  mapfile -t NAMES < <(printf '%s\n' "${!IMAGE_TAGS[@]}" | LC_ALL=C sort)
   HOST_BINARIES=(kubectl)  # kubectl goes into the node itself
 else
   ((${#WANT[@]})) || die "--images-only needs the image names to build"
@@ -106,10 +106,11 @@ else
     for name in "${!IMAGE_TAGS[@]}"; do
       if [[ " ${IMAGE_TAGS[$name]} " == *" $want "* ]]; then found=$name; fi
     done
-    [[ -n "$found" ]] || die "no image of this build is tagged $want (known: $(printf '%s ' "${IMAGE_TAGS[@]}"))"
+    # shellcheck disable=SC2048,SC2086 # IMAGE_TAGS values are space-separated lists of tags
+    [[ -n "$found" ]] || die "no image of this build is tagged $want (known: $(printf '%s\n' ${IMAGE_TAGS[*]} | LC_ALL=C sort | paste -sd' '))"
     [[ " ${NAMES[*]} " == *" $found "* ]] || NAMES+=("$found")
   done
-  mapfile -t NAMES < <(printf '%s\n' "${NAMES[@]}" | sort)
+  mapfile -t NAMES < <(printf '%s\n' "${NAMES[@]}" | LC_ALL=C sort)  # the key is the set, not the order
   HOST_BINARIES=()
 fi
 for name in "${NAMES[@]}"; do
