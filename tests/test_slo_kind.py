@@ -2,9 +2,10 @@
 
 1. The SLO tier's `test_slo_holds_while_scaling` with `--provider kind` on the platform: the
    gateway's HPA scales out on real CPU within policy.yaml's limits while p95, p99, the error
-   rate and the achieved rate hold, through the platform's front door with its NetworkPolicies.
+   rate and the achieved rate hold, through the platform's front door with its NetworkPolicies,
+   and the platform's SLO alerts, evaluated live by Prometheus on the gateway's pods, stay quiet.
 2. The same on a copy whose gateway HPA is held at one replica (min = max = 1): the test FAILS,
-   naming the SLO that broke and when, and the scaling that did not happen.
+   naming the SLO that broke and when, the scaling that did not happen and the alert that fired.
 Nothing of kind is left after either run. Skipped with the reason where no container engine
 answers (`make docker`) or kind is not built.
 """
@@ -40,6 +41,7 @@ def test_the_slo_holds_while_the_gateway_scales_on_kind(tmp_path: Path) -> None:
     assert outcome == "passed", f"{message}\n{output[-4000:]}"
     assert "replicas 2 -> peak 6" in output, output[-4000:]
     assert "the gateway's image is the suite's reference target" in output
+    assert "alerts: quiet (Prometheus counted" in output, output[-4000:]
     assert not _leftovers(docker)
 
 
@@ -55,4 +57,5 @@ def test_a_gateway_held_at_one_replica_breaks_the_slo(tmp_path: Path) -> None:
     assert outcome == "failure" and message.startswith("Failed: "), f"{message}\n{output[-4000:]}"
     assert "SLO broke: stress: p95 latency" in message and "first broke at t=" in message, message
     assert "replicas peaked at 1 under load but 6 were expected" in message, message
+    assert "alert: TartwareHighLatencyP95" in message, message
     assert not _leftovers(docker)

@@ -21,13 +21,18 @@ kube-router enforcing the NetworkPolicies, kube-proxy routing the Service and th
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
 
 from conformance.behaviour.scaling import HpaSpec, Sample, Timeline, check_bounds, check_scale_up
 from conformance.cluster.kube import ApiError, Kube
@@ -195,8 +200,16 @@ class GatewayLoop:
     # -- setup ---------------------------------------------------------------------------------
     @classmethod
     def deploy(
-        cls, kube: Kube, inventory: Inventory, route: Route, target_image: str, relay_image: str
+        cls,
+        kube: Kube,
+        inventory: Inventory,
+        route: Route,
+        images: tuple[str, str],
+        metrics: tuple[str, str] | None = None,
     ) -> GatewayLoop:
+        """The gateway as rendered with `images` = (target, relay), serving /metrics under the
+        policy's metric names `metrics` = (request counter, latency histogram) when given."""
+        target_image, relay_image = images
         namespaces = {route.deployment.namespace, route.entry_namespace}
         for pc in inventory.of_kind("PriorityClass"):
             kube.apply(pc.body)
@@ -216,7 +229,7 @@ class GatewayLoop:
             f"the gateway's image is the suite's reference target {target_image} "
             f"({WORK_US} µs CPU per request)"
         ]
-        kube.apply(gateway_body(route, target_image, notes))
+        kube.apply(gateway_body(route, target_image, notes, metrics))
         kube.apply(route.service.body)
         for obj in inventory.objects:
             if obj.kind == "PodDisruptionBudget" and obj.namespace == route.deployment.namespace:
@@ -291,7 +304,9 @@ class GatewayLoop:
         return [(s.t, s.replicas) for s in self.timeline.samples]
 
 
-def gateway_body(route: Route, image: str, notes: list[str]) -> dict[str, Any]:
+def gateway_body(
+    route: Route, image: str, notes: list[str], metrics: tuple[str, str] | None = None
+) -> dict[str, Any]:
     """The gateway Deployment as rendered, its serving container running the reference target."""
     body: dict[str, Any] = copy.deepcopy(route.deployment.body)
     spec = body["spec"]["template"]["spec"]
@@ -305,12 +320,73 @@ def gateway_body(route: Route, image: str, notes: list[str]) -> dict[str, Any]:
         container["imagePullPolicy"] = "Never"
         container["command"] = ["/usr/local/bin/twtarget"]
         container["args"] = [f"--port={serving['containerPort']}", f"--work-us={WORK_US}", "--host=0.0.0.0"]
+        if metrics is not None:
+            container["args"].append(f"--metrics={','.join(metrics)}")
         for key in ("startupProbe", "livenessProbe", "readinessProbe"):
             get = (container.get(key) or {}).get("httpGet")
             if isinstance(get, dict) and get.get("path") not in (None, "/healthz"):
                 notes.append(f"{key} path {get['path']} -> /healthz (what the target serves)")
                 get["path"] = "/healthz"
     return body
+
+
+def pod_scrape(kubeconfig: Path, route: Route, folder: Path) -> dict[str, Any]:
+    """A Prometheus scrape config for the gateway's pods, as a ServiceMonitor would scrape them,
+    through the API server's pod proxy: Prometheus on the machine reaches only the API server
+    (127.0.0.1), never the pod network. Pods are discovered by Prometheus itself (kubernetes_sd,
+    role pod, the gateway's selector), with the kubeconfig's credentials written to `folder`."""
+    config = yaml.safe_load(kubeconfig.read_text())
+    server = str(config["clusters"][0]["cluster"]["server"])
+    user = config["users"][0]["user"]
+    folder.mkdir(parents=True, exist_ok=True)
+    tls = {}
+    for key, field_name in (
+        ("ca_file", config["clusters"][0]["cluster"].get("certificate-authority-data")),
+        ("cert_file", user.get("client-certificate-data")),
+        ("key_file", user.get("client-key-data")),
+    ):
+        if not field_name:
+            raise InfraError(f"{kubeconfig}: no {key} data (the loop scrapes through the API server with it)")
+        path = folder / key
+        path.write_bytes(base64.b64decode(field_name))
+        path.chmod(0o600)
+        tls[key] = str(path)
+    namespace = route.deployment.namespace
+    selector = ",".join(f"{k}={v}" for k, v in (route.service.spec.get("selector") or {}).items())
+    port = next(
+        p["containerPort"]
+        for c in route.deployment.spec["template"]["spec"]["containers"]
+        for p in c.get("ports") or []
+        if route.service_port.get("targetPort") in (p.get("name"), p.get("containerPort"))
+    )
+    return {
+        "job_name": "gateway-pods",
+        "scheme": "https",
+        "tls_config": tls,
+        "kubernetes_sd_configs": [
+            {
+                "role": "pod",
+                "api_server": server,
+                "tls_config": tls,
+                "namespaces": {"names": [namespace]},
+                "selectors": [{"role": "pod", "label": selector}],
+            }
+        ],
+        "relabel_configs": [
+            {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Running", "action": "keep"},
+            {"target_label": "__address__", "replacement": urlsplit(server).netloc},
+            {
+                "source_labels": ["__meta_kubernetes_namespace", "__meta_kubernetes_pod_name"],
+                "regex": "(.+);(.+)",
+                "target_label": "__metrics_path__",
+                "replacement": f"/api/v1/namespaces/$1/pods/$2:{port}/proxy/metrics",
+            },
+            {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+            {"target_label": "service", "replacement": route.service.name},
+            {"target_label": "endpoint", "replacement": "metrics"},
+        ],
+    }
 
 
 def _entry_objects(kube: Kube, route: Route, image: str, upstream: str) -> int:
