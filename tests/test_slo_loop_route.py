@@ -4,13 +4,16 @@ outside clients in. A render without such an Ingress has no front door: broken, 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from conformance.cluster.base import RUN_LABEL
 from conformance.errors import InfraError
 from conformance.inventory import Inventory
 from conformance.policy import load_policy
 from conformance.settings import Settings
-from conformance.slo.loop import gateway_route
+from conformance.slo.loop import Placement, Route, gateway_body, gateway_route, pod_scrape
 from conformance.static import render_inventory
 
 
@@ -42,3 +45,57 @@ def test_a_render_without_an_ingress_to_a_scaled_workload_has_no_front_door(plat
     without = Inventory("no ingress", [o for o in platform.objects if o.kind != "Ingress"])
     with pytest.raises(InfraError, match="no Ingress of the render routes to a Deployment an HPA scales"):
         gateway_route(without, "tartware")
+
+
+def test_on_a_shared_cluster_the_loop_lives_in_the_runs_prefixed_namespaces(platform: Inventory) -> None:
+    """`existing`: the same front door under prefixed names (NetworkPolicy namespace selectors
+    follow, so the platform's own policies still decide the path), namespaces labelled with the
+    run (the provider deletes them at stop), a PriorityClass the cluster lacks dropped and said."""
+    placement = Placement("ct-ab12cd-", "ab12cd")
+    route = gateway_route(placement.inventory(platform), "ct-ab12cd-tartware")
+    assert (route.deployment.namespace, route.entry_namespace) == (
+        "ct-ab12cd-tartware",
+        "ct-ab12cd-ingress-nginx",
+    )
+    assert route.entry_port == 80 and "app.kubernetes.io/name" in route.entry_labels
+    namespace = placement.namespace(route.entry_namespace, None)
+    assert namespace["metadata"]["labels"][RUN_LABEL] == "ab12cd"
+    assert namespace["metadata"]["labels"]["kubernetes.io/metadata.name"] == "ct-ab12cd-ingress-nginx"
+    notes: list[str] = []
+    wanted = route.deployment.spec["template"]["spec"].get("priorityClassName")
+    assert wanted, "the platform's gateway names a PriorityClass"
+    body = gateway_body(route, "target:v1", notes, None, frozenset())
+    assert "priorityClassName" not in body["spec"]["template"]["spec"]
+    assert any(wanted in n and "dropped" in n for n in notes), notes
+    kept = gateway_body(route, "target:v1", [], None, frozenset({wanted}))
+    assert kept["spec"]["template"]["spec"]["priorityClassName"] == wanted
+    # The platform's rules match namespace="tartware": the scrape strips the prefix again.
+    scrape = pod_scrape_relabel(route, placement.prefix)
+    assert re.fullmatch(scrape["regex"], "ct-ab12cd-tartware").group(1) == "tartware"  # type: ignore[union-attr]
+    owned = Placement()
+    assert owned.owned and owned.inventory(platform).objects[0].body == platform.objects[0].body
+
+
+def pod_scrape_relabel(route: Route, prefix: str) -> dict[str, str]:
+    """The relabel rule that writes the `namespace` label (kubeconfig credentials are not needed)."""
+    import base64
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    blob = base64.b64encode(b"x").decode()
+    with tempfile.TemporaryDirectory() as tmp:
+        kubeconfig = Path(tmp) / "kubeconfig"
+        kubeconfig.write_text(
+            yaml.safe_dump(
+                {
+                    "clusters": [
+                        {"cluster": {"server": "https://127.0.0.1:6443", "certificate-authority-data": blob}}
+                    ],
+                    "users": [{"user": {"client-certificate-data": blob, "client-key-data": blob}}],
+                }
+            )
+        )
+        config = pod_scrape(kubeconfig, route, Path(tmp) / "tls", prefix)
+    return next(r for r in config["relabel_configs"] if r.get("target_label") == "namespace")

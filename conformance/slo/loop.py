@@ -1,4 +1,5 @@
-"""The load -> autoscaling -> SLO loop on a cluster whose pods really run (the `kind` provider).
+"""The load -> autoscaling -> SLO loop on a cluster whose pods really run (`kind`, or `existing`
+where the cluster can run the suite's images).
 
 The platform's own gateway objects as rendered (Deployment, Service, HPA, PDB, the namespace's
 NetworkPolicies, quotas and ConfigMaps, the PriorityClasses) go on the cluster with one change,
@@ -15,6 +16,11 @@ k6 then ramps the arrival rate while a sampler records the HPA's replicas and CP
         run = run_scenario(policy, profile, "stress", loop.url, workdir, options=ramp_options())
     problems = loop.scaling_problems(intent)                     # against policy.yaml org.hpa
 
+On a cluster the suite does not own (`existing`) the objects go into the run's prefixed
+namespaces (`Placement`, the behaviour tier's NamespaceMap: NetworkPolicy namespace selectors
+follow), no cluster-scoped object is created (a PriorityClass the cluster lacks is dropped from
+the gateway's pods, said in the verdict), and the provider deletes the namespaces at stop.
+
 Nothing here is simulated: real pods, real CPU (metrics-server), the real HPA controller,
 kube-router enforcing the NetworkPolicies, kube-proxy routing the Service and the NodePort.
 """
@@ -24,6 +30,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -34,6 +41,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from conformance.behaviour.platform import NamespaceMap, owned_namespace
 from conformance.behaviour.scaling import HpaSpec, Sample, Timeline, check_bounds, check_scale_up
 from conformance.cluster.kube import ApiError, Kube
 from conformance.cluster.lifecycle import interrupted, pause
@@ -61,6 +69,47 @@ READY_TIMEOUT_S = 240.0  # pods of a fresh image on one loaded node
 METRICS_TIMEOUT_S = 180.0  # metrics-server's first sample of new pods (kind: ~30-60 s)
 ENTRY_LABEL = "conformance.tartware.io/slo-entry"
 ENTRY_PORT = 80  # what the stand-in listens on (the admitting policy's port, else this)
+# Container waiting reasons that mean the node cannot get the image: no use waiting for readiness.
+IMAGE_ERRORS = frozenset({"ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
+
+
+class ImageNotRunnable(InfraError):
+    """The cluster cannot run one of the loop's images (not loaded, not pullable)."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the loop's objects go: the platform's own namespaces on a cluster the suite owns,
+    else the run's prefixed namespaces labelled with its run id."""
+
+    prefix: str = ""
+    run_id: str = ""
+
+    @property
+    def owned(self) -> bool:
+        return not self.prefix
+
+    def inventory(self, inventory: Inventory) -> Inventory:
+        """The render under the cluster's namespace names (selectors on namespace names follow)."""
+        names = NamespaceMap(self.prefix)
+        objects = [
+            K8sObject(
+                names.object_to_cluster(o.body),
+                o.source,
+                names.to_cluster(o.default_namespace),
+                o.provided,
+                o.origin,
+            )
+            for o in inventory.objects
+        ]
+        return Inventory(inventory.label, objects, list(inventory.problems), list(inventory.left_out))
+
+    def namespace(self, name: str, declared: K8sObject | None) -> dict[str, Any]:
+        if self.owned:
+            return declared.body if declared is not None else {"apiVersion": "v1", "kind": "Namespace",
+                                                               "metadata": {"name": name}}  # fmt: skip
+        labels = dict(declared.labels) if declared is not None else {}
+        return owned_namespace(name, self.run_id, {**labels, "kubernetes.io/metadata.name": name})
 
 
 def ramp_options(**extra: Any) -> RunOptions:
@@ -205,22 +254,24 @@ class GatewayLoop:
         inventory: Inventory,
         route: Route,
         images: tuple[str, str],
+        *,
         metrics: tuple[str, str] | None = None,
+        placement: Placement = Placement(),
     ) -> GatewayLoop:
         """The gateway as rendered with `images` = (target, relay), serving /metrics under the
-        policy's metric names `metrics` = (request counter, latency histogram) when given."""
+        policy's metric names `metrics` = (request counter, latency histogram) when given.
+        `inventory` and `route` are under the cluster's namespace names (`Placement.inventory`)."""
         target_image, relay_image = images
         namespaces = {route.deployment.namespace, route.entry_namespace}
-        for pc in inventory.of_kind("PriorityClass"):
-            kube.apply(pc.body)
+        classes: frozenset[str] | None = None  # the PriorityClasses pods may name (None: any)
+        if placement.owned:
+            for pc in inventory.of_kind("PriorityClass"):
+                kube.apply(pc.body)
+        else:
+            pcs = kube.list("scheduling.k8s.io/v1", "PriorityClass")
+            classes = frozenset(str(pc["metadata"]["name"]) for pc in pcs)
         for name in sorted(namespaces):
-            ns = inventory.get("Namespace", "", name)
-            body = (
-                ns.body
-                if ns is not None
-                else {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-            )
-            kube.apply(body)
+            kube.apply(placement.namespace(name, inventory.get("Namespace", "", name)))
         kept = ("ConfigMap", "ServiceAccount", "ResourceQuota", "LimitRange", "NetworkPolicy")
         for obj in inventory.objects:
             if obj.namespace in namespaces and obj.kind in kept:
@@ -229,7 +280,9 @@ class GatewayLoop:
             f"the gateway's image is the suite's reference target {target_image} "
             f"({WORK_US} µs CPU per request)"
         ]
-        kube.apply(gateway_body(route, target_image, notes, metrics))
+        if not placement.owned:
+            notes.append(f"on a cluster the suite does not own: namespaces {placement.prefix}*")
+        kube.apply(gateway_body(route, target_image, notes, metrics, classes))
         kube.apply(route.service.body)
         for obj in inventory.objects:
             if obj.kind == "PodDisruptionBudget" and obj.namespace == route.deployment.namespace:
@@ -305,11 +358,22 @@ class GatewayLoop:
 
 
 def gateway_body(
-    route: Route, image: str, notes: list[str], metrics: tuple[str, str] | None = None
+    route: Route,
+    image: str,
+    notes: list[str],
+    metrics: tuple[str, str] | None = None,
+    classes: frozenset[str] | None = None,
 ) -> dict[str, Any]:
-    """The gateway Deployment as rendered, its serving container running the reference target."""
+    """The gateway Deployment as rendered, its serving container running the reference target;
+    without its PriorityClass when `classes` (what the cluster has) lacks it."""
     body: dict[str, Any] = copy.deepcopy(route.deployment.body)
     spec = body["spec"]["template"]["spec"]
+    wanted = spec.get("priorityClassName")
+    if classes is not None and wanted and wanted not in classes:
+        del spec["priorityClassName"]
+        notes.append(
+            f"PriorityClass {wanted} dropped from the gateway's pods (the cluster has no such class)"
+        )
     target_port = route.service_port.get("targetPort")
     for container in spec.get("containers") or []:
         ports = container.get("ports") or []
@@ -330,11 +394,12 @@ def gateway_body(
     return body
 
 
-def pod_scrape(kubeconfig: Path, route: Route, folder: Path) -> dict[str, Any]:
+def pod_scrape(kubeconfig: Path, route: Route, folder: Path, prefix: str = "") -> dict[str, Any]:
     """A Prometheus scrape config for the gateway's pods, as a ServiceMonitor would scrape them,
     through the API server's pod proxy: Prometheus on the machine reaches only the API server
     (127.0.0.1), never the pod network. Pods are discovered by Prometheus itself (kubernetes_sd,
-    role pod, the gateway's selector), with the kubeconfig's credentials written to `folder`."""
+    role pod, the gateway's selector), with the kubeconfig's credentials written to `folder`.
+    Series carry the platform's namespace name (`prefix` stripped), as its rules expect."""
     config = yaml.safe_load(kubeconfig.read_text())
     server = str(config["clusters"][0]["cluster"]["server"])
     user = config["users"][0]["user"]
@@ -381,7 +446,11 @@ def pod_scrape(kubeconfig: Path, route: Route, folder: Path) -> dict[str, Any]:
                 "target_label": "__metrics_path__",
                 "replacement": f"/api/v1/namespaces/$1/pods/$2:{port}/proxy/metrics",
             },
-            {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+            {
+                "source_labels": ["__meta_kubernetes_namespace"],
+                "regex": f"{re.escape(prefix)}(.+)",
+                "target_label": "namespace",
+            },
             {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
             {"target_label": "service", "replacement": route.service.name},
             {"target_label": "endpoint", "replacement": "metrics"},
@@ -460,6 +529,9 @@ def _node_address(kube: Kube) -> str:
 def _wait_ready(kube: Kube, namespace: str, name: str, replicas: int) -> None:
     def ready() -> Poll[bool]:
         dep = kube.get("apps/v1", "Deployment", name, namespace)
+        _image_errors(
+            kube, namespace, ((dep.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        )
         have = int((dep.get("status") or {}).get("readyReplicas") or 0)
         why = "; ".join(
             f"{t}: {c.get('message', '')}" for t, c in conditions(dep).items() if c.get("status") != "True"
@@ -468,6 +540,19 @@ def _wait_ready(kube: Kube, namespace: str, name: str, replicas: int) -> None:
 
     wait_until(ready, what="be ready", objects=[f"Deployment/{namespace}/{name}"], timeout_s=READY_TIMEOUT_S,
                interval_s=1, retry_on=(ApiError,))  # fmt: skip
+
+
+def _image_errors(kube: Kube, namespace: str, selector: Mapping[str, str]) -> None:
+    """ImageNotRunnable as soon as a pod of the selector waits for an image the node cannot get."""
+    for pod in kube.list("v1", "Pod", namespace, labels=selector):
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in IMAGE_ERRORS:
+                raise ImageNotRunnable(
+                    f"the cluster cannot run {cs.get('image')}: {waiting.get('reason')} "
+                    f"({str(waiting.get('message', ''))[:160]}); load the suite's images into its nodes "
+                    "(a cluster started from the suite's kind node image has them)"
+                )
 
 
 def _wait_metrics(kube: Kube, hpa: K8sObject) -> None:

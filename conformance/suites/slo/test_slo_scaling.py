@@ -20,6 +20,7 @@ import allure
 import pytest
 
 from conformance.behaviour.exercise import scaling_intent
+from conformance.behaviour.platform import NamespaceMap
 from conformance.behaviour.scaling import HpaSpec, summarize
 from conformance.cluster import Kube, create_provider
 from conformance.cluster.kind import PROBE_IMAGE, TARGET_IMAGE
@@ -31,11 +32,19 @@ from conformance.settings import Settings
 from conformance.slo.config import slo_specs
 from conformance.slo.evaluate import ScenarioRun, run_scenario
 from conformance.slo.live_alerts import LiveAlerts, now
-from conformance.slo.loop import RAMP, GatewayLoop, gateway_route, pod_scrape, ramp_options
+from conformance.slo.loop import (
+    RAMP,
+    GatewayLoop,
+    ImageNotRunnable,
+    Placement,
+    gateway_route,
+    pod_scrape,
+    ramp_options,
+)
 from conformance.slo.plot import render_svg
 from conformance.static import render_inventory
 
-NEEDS = {"metrics": "real", "owns_cluster": True, "data_plane": True}
+NEEDS = {"metrics": "real", "data_plane": True}
 
 
 @dataclass
@@ -53,14 +62,18 @@ def gateway_loop(
     why = provider.capabilities.lacks(**NEEDS)
     if why is not None:
         pytest.skip(
-            f"the load -> autoscaling -> SLO loop needs real pods on a cluster the suite owns: {why}; "
-            "run it with --provider kind (make docker first)"
+            f"the load -> autoscaling -> SLO loop needs real pods with real CPU metrics: {why}; "
+            "run it with --provider kind (make docker first) or --provider existing"
         )
-    inventory = render_inventory(settings, slo_policy)
-    route = gateway_route(inventory, slo_policy.namespace or "default")
+    rendered = render_inventory(settings, slo_policy)
     obs = slo_policy.observability
     metrics = (obs.requests_metric, obs.latency_metric) if obs else None
     with running(provider) as cluster:
+        placement = Placement(cluster.namespace_prefix, cluster.run_id)
+        inventory = placement.inventory(rendered)
+        route = gateway_route(
+            inventory, NamespaceMap(placement.prefix).to_cluster(slo_policy.namespace or "default")
+        )
         kube = Kube(cluster.kubeconfig)
         live = None
         try:
@@ -68,12 +81,19 @@ def gateway_loop(
                 cluster.details.get("target image", TARGET_IMAGE),
                 cluster.details.get("probe image", PROBE_IMAGE),
             )
-            loop = GatewayLoop.deploy(kube, inventory, route, images, metrics)
+            try:
+                loop = GatewayLoop.deploy(
+                    kube, inventory, route, images, metrics=metrics, placement=placement
+                )
+            except ImageNotRunnable as err:
+                if placement.owned:
+                    raise
+                pytest.skip(f"the loop cannot run on this cluster: {err}")
             if metrics is None:
                 yield LoopSetup(loop, None, f"{slo_policy.name} declares no observability.metrics")
                 return
             folder = tmp_path_factory.mktemp("loop-prom")
-            scrape = pod_scrape(cluster.kubeconfig, route, folder / "tls")
+            scrape = pod_scrape(cluster.kubeconfig, route, folder / "tls", placement.prefix)
             live = LiveAlerts.start(
                 slo_policy, settings.manifests, settings.run_profile, folder, "gateway pods", scrape=scrape
             )
