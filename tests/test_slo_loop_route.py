@@ -4,13 +4,15 @@ outside clients in. A render without such an Ingress has no front door: broken, 
 
 from __future__ import annotations
 
+import copy
 import re
+from typing import Any
 
 import pytest
 
 from conformance.cluster.base import RUN_LABEL
 from conformance.errors import InfraError
-from conformance.inventory import Inventory
+from conformance.inventory import Inventory, K8sObject
 from conformance.policy import load_policy
 from conformance.settings import Settings
 from conformance.slo.loop import Placement, Route, gateway_body, gateway_route, pod_scrape
@@ -99,3 +101,54 @@ def pod_scrape_relabel(route: Route, prefix: str) -> dict[str, str]:
         )
         config = pod_scrape(kubeconfig, route, Path(tmp) / "tls", prefix)
     return next(r for r in config["relabel_configs"] if r.get("target_label") == "namespace")
+
+
+def _with_controller_ingress(platform: Inventory, rules: list[dict[str, Any]]) -> Inventory:
+    """The platform with the ingress controller's policy admitting as `rules` say."""
+    objects = []
+    for obj in platform.objects:
+        if obj.kind == "NetworkPolicy" and obj.name == "ingress-nginx-controller":
+            body = copy.deepcopy(obj.body)
+            body["spec"]["ingress"] = rules
+            objects.append(K8sObject(body, obj.source, obj.default_namespace))
+        else:
+            objects.append(obj)
+    return Inventory("edited", objects)
+
+
+ANY_V4 = {"ipBlock": {"cidr": "0.0.0.0/0"}}
+
+
+@pytest.mark.parametrize(
+    ("rules", "expected"),
+    [
+        ([{"from": [{"ipBlock": {"cidr": "::/0"}}], "ports": [{"port": 8080}]}], (8080, "http")),
+        ([{"ports": [{"port": 443, "protocol": "TCP"}]}], (443, "http")),  # no `from`: every source
+        ([{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": "web"}]}], (80, "web")),
+        ([{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}], (80, "http")),  # every port
+        (
+            [
+                {
+                    "from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
+                    "ports": [{"port": 53, "protocol": "UDP"}, {"port": 81}],
+                }
+            ],
+            (81, "http"),
+        ),
+    ],
+    ids=["ipv6-anywhere", "no-from", "named-port", "no-ports", "udp-skipped"],
+)
+def test_the_stand_in_follows_how_the_controllers_policy_admits_outside_clients(
+    platform: Inventory, rules: list[dict[str, Any]], expected: tuple[int, str]
+) -> None:
+    route = gateway_route(_with_controller_ingress(platform, rules), "tartware")
+    assert (route.entry_port, route.entry_port_name) == expected
+    assert route.entry_labels.get("app.kubernetes.io/component") == "controller"
+
+
+def test_a_controller_admitting_only_an_inner_range_gives_no_outside_labels(platform: Inventory) -> None:
+    """Only 10.20.0.0/16 admitted: no rule lets outside clients in, so nothing is taken from it."""
+    rules = [{"from": [{"ipBlock": {"cidr": "10.20.0.0/16"}}], "ports": [{"port": 8443}]}]
+    route = gateway_route(_with_controller_ingress(platform, rules), "tartware")
+    assert "app.kubernetes.io/component" not in route.entry_labels
+    assert (route.entry_port, route.entry_port_name) == (80, "http")

@@ -69,6 +69,7 @@ READY_TIMEOUT_S = 240.0  # pods of a fresh image on one loaded node
 METRICS_TIMEOUT_S = 180.0  # metrics-server's first sample of new pods (kind: ~30-60 s)
 ENTRY_LABEL = "conformance.tartware.io/slo-entry"
 ENTRY_PORT = 80  # what the stand-in listens on (the admitting policy's port, else this)
+ANYWHERE = frozenset({"0.0.0.0/0", "::/0"})  # ipBlocks that admit clients from outside the cluster
 # Container waiting reasons that mean the node cannot get the image: no use waiting for readiness.
 IMAGE_ERRORS = frozenset({"ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
 
@@ -130,6 +131,7 @@ class Route:
     entry_namespace: str
     entry_labels: Mapping[str, str]
     entry_port: int
+    entry_port_name: str = "http"  # the stand-in's container port name (a policy may name the port)
 
     def describe(self) -> str:
         return (
@@ -185,14 +187,14 @@ def _route(inventory: Inventory, ingress: K8sObject, backend: Mapping[str, Any])
             None,
         )
         if hpa is not None:
-            entry_ns, entry_labels, entry_port = _entry(inventory, deployment, port)
-            return Route(ingress, service, port, deployment, hpa, entry_ns, entry_labels, entry_port)
+            entry_ns, entry_labels, entry_port, name = _entry(inventory, deployment, port)
+            return Route(ingress, service, port, deployment, hpa, entry_ns, entry_labels, entry_port, name)
     return None
 
 
 def _entry(
     inventory: Inventory, deployment: K8sObject, port: Mapping[str, Any]
-) -> tuple[str, dict[str, str], int]:
+) -> tuple[str, dict[str, str], int, str]:
     """Where the ingress stand-in goes: the peer the gateway's NetworkPolicies admit on its serving
     port (namespace + pod labels), completed by the peer namespace's policy that admits clients from
     anywhere (its labels and port). Without such policies: a namespace of its own, port 80."""
@@ -211,26 +213,36 @@ def _entry(
                 namespace = ns_labels.get("kubernetes.io/metadata.name")
                 labels = dict((peer.get("podSelector") or {}).get("matchLabels") or {})
                 if namespace:
-                    extra, listen = _outside_admission(inventory, namespace, labels)
-                    return namespace, {**labels, **extra}, listen
-    return "slo-entry", {}, ENTRY_PORT
+                    extra, listen, name = _outside_admission(inventory, namespace, labels)
+                    return namespace, {**labels, **extra}, listen, name
+    return "slo-entry", {}, ENTRY_PORT, "http"
 
 
 def _outside_admission(
     inventory: Inventory, namespace: str, labels: Mapping[str, str]
-) -> tuple[dict[str, str], int]:
+) -> tuple[dict[str, str], int, str]:
+    """The first rule of a policy selecting the stand-in that admits clients from anywhere (no
+    `from`, or an ipBlock of 0.0.0.0/0 or ::/0): its pod labels and the TCP port it admits, as
+    (labels, port to listen on, container port name). A named port is taken as the stand-in's
+    port name; a rule without ports admits any, so the stand-in keeps ENTRY_PORT."""
     for policy in sorted(inventory.of_kind("NetworkPolicy"), key=lambda o: o.name):
         selector = (policy.spec.get("podSelector") or {}).get("matchLabels") or {}
         if policy.namespace != namespace or any(labels.get(k, v) != v for k, v in selector.items()):
             continue
         for rule in policy.spec.get("ingress") or []:
-            anywhere = any(
-                (p.get("ipBlock") or {}).get("cidr") == "0.0.0.0/0" for p in rule.get("from") or []
-            )
-            ports = [p.get("port") for p in rule.get("ports") or [] if isinstance(p.get("port"), int)]
-            if anywhere and ports:
-                return dict(selector), int(ports[0])
-    return {}, ENTRY_PORT
+            peers = rule.get("from") or []
+            if peers and not any((p.get("ipBlock") or {}).get("cidr") in ANYWHERE for p in peers):
+                continue
+            tcp = [p for p in rule.get("ports") or [] if p.get("protocol", "TCP") == "TCP"]
+            if not rule.get("ports"):
+                return dict(selector), ENTRY_PORT, "http"
+            for entry in tcp:
+                port = entry.get("port")
+                if isinstance(port, int):
+                    return dict(selector), port, "http"
+                if isinstance(port, str) and port:
+                    return dict(selector), ENTRY_PORT, port
+    return {}, ENTRY_PORT, "http"
 
 
 @dataclass
@@ -486,7 +498,7 @@ def _entry_objects(kube: Kube, route: Route, image: str, upstream: str) -> int:
                                 "imagePullPolicy": "Never",
                                 "command": ["/twprobe", "relay"],
                                 "args": [f"--listen={route.entry_port}", f"--to={upstream}"],
-                                "ports": [{"name": "http", "containerPort": route.entry_port}],
+                                "ports": [{"name": route.entry_port_name, "containerPort": route.entry_port}],
                                 "readinessProbe": {
                                     "tcpSocket": {"port": route.entry_port},
                                     "periodSeconds": 2,
