@@ -18,6 +18,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..alerts.generate import SloAlert, slo_alerts
 from ..alerts.rulefiles import RuleFile, prometheus_rules, write_rule_files
@@ -86,9 +87,20 @@ class LiveAlerts:
 
     @classmethod
     def start(
-        cls, policy: Policy, manifests: Path, profile: str, workdir: Path, target_url: str
+        cls,
+        policy: Policy,
+        manifests: Path,
+        profile: str,
+        workdir: Path,
+        target_url: str,
+        *,
+        scrape: dict[str, Any] | None = None,
     ) -> LiveAlerts:
-        """Prometheus scraping the reference target with the platform's scaled rules. InfraError if not."""
+        """Prometheus scraping the reference target with the platform's scaled rules. InfraError if not.
+
+        `scrape`: a scrape config of its own instead of `target_url` (the scaling loop's gateway
+        pods, discovered through the cluster's API server); `target_url` then only names it.
+        """
         inventory = build_inventory(manifests, profile, policy.namespace)
         files = write_rule_files(prometheus_rules(inventory.objects), workdir / "rules")
         alerts = slo_alerts(files)
@@ -103,8 +115,10 @@ class LiveAlerts:
             "pod": f"{service}-0",
             "endpoint": "metrics",
         }
-        target = urllib.parse.urlsplit(target_url).netloc
-        prom = Prometheus.start(workdir / "prometheus", scaled, target, labels)
+        target = urllib.parse.urlsplit(target_url).netloc or target_url
+        prom = Prometheus.start(
+            workdir / "prometheus", scaled, target, labels, scrape_configs=[scrape] if scrape else None
+        )
         try:
             # Until then a run goes unseen, and a quiet check would pass on nothing.
             wait_until(

@@ -1,4 +1,5 @@
-"""The load -> autoscaling -> SLO loop on a cluster whose pods really run (the `kind` provider).
+"""The load -> autoscaling -> SLO loop on a cluster whose pods really run (`kind`, or `existing`
+where the cluster can run the suite's images).
 
 The platform's own gateway objects as rendered (Deployment, Service, HPA, PDB, the namespace's
 NetworkPolicies, quotas and ConfigMaps, the PriorityClasses) go on the cluster with one change,
@@ -15,20 +16,32 @@ k6 then ramps the arrival rate while a sampler records the HPA's replicas and CP
         run = run_scenario(policy, profile, "stress", loop.url, workdir, options=ramp_options())
     problems = loop.scaling_problems(intent)                     # against policy.yaml org.hpa
 
+On a cluster the suite does not own (`existing`) the objects go into the run's prefixed
+namespaces (`Placement`, the behaviour tier's NamespaceMap: NetworkPolicy namespace selectors
+follow), no cluster-scoped object is created (a PriorityClass the cluster lacks is dropped from
+the gateway's pods, said in the verdict), and the provider deletes the namespaces at stop.
+
 Nothing here is simulated: real pods, real CPU (metrics-server), the real HPA controller,
 kube-router enforcing the NetworkPolicies, kube-proxy routing the Service and the NodePort.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import yaml
+
+from conformance.behaviour.platform import NamespaceMap, owned_namespace
 from conformance.behaviour.scaling import HpaSpec, Sample, Timeline, check_bounds, check_scale_up
 from conformance.cluster.kube import ApiError, Kube
 from conformance.cluster.lifecycle import interrupted, pause
@@ -56,6 +69,48 @@ READY_TIMEOUT_S = 240.0  # pods of a fresh image on one loaded node
 METRICS_TIMEOUT_S = 180.0  # metrics-server's first sample of new pods (kind: ~30-60 s)
 ENTRY_LABEL = "conformance.tartware.io/slo-entry"
 ENTRY_PORT = 80  # what the stand-in listens on (the admitting policy's port, else this)
+ANYWHERE = frozenset({"0.0.0.0/0", "::/0"})  # ipBlocks that admit clients from outside the cluster
+# Container waiting reasons that mean the node cannot get the image: no use waiting for readiness.
+IMAGE_ERRORS = frozenset({"ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
+
+
+class ImageNotRunnable(InfraError):
+    """The cluster cannot run one of the loop's images (not loaded, not pullable)."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the loop's objects go: the platform's own namespaces on a cluster the suite owns,
+    else the run's prefixed namespaces labelled with its run id."""
+
+    prefix: str = ""
+    run_id: str = ""
+
+    @property
+    def owned(self) -> bool:
+        return not self.prefix
+
+    def inventory(self, inventory: Inventory) -> Inventory:
+        """The render under the cluster's namespace names (selectors on namespace names follow)."""
+        names = NamespaceMap(self.prefix)
+        objects = [
+            K8sObject(
+                names.object_to_cluster(o.body),
+                o.source,
+                names.to_cluster(o.default_namespace),
+                o.provided,
+                o.origin,
+            )
+            for o in inventory.objects
+        ]
+        return Inventory(inventory.label, objects, list(inventory.problems), list(inventory.left_out))
+
+    def namespace(self, name: str, declared: K8sObject | None) -> dict[str, Any]:
+        if self.owned:
+            return declared.body if declared is not None else {"apiVersion": "v1", "kind": "Namespace",
+                                                               "metadata": {"name": name}}  # fmt: skip
+        labels = dict(declared.labels) if declared is not None else {}
+        return owned_namespace(name, self.run_id, {**labels, "kubernetes.io/metadata.name": name})
 
 
 def ramp_options(**extra: Any) -> RunOptions:
@@ -76,6 +131,7 @@ class Route:
     entry_namespace: str
     entry_labels: Mapping[str, str]
     entry_port: int
+    entry_port_name: str = "http"  # the stand-in's container port name (a policy may name the port)
 
     def describe(self) -> str:
         return (
@@ -131,14 +187,14 @@ def _route(inventory: Inventory, ingress: K8sObject, backend: Mapping[str, Any])
             None,
         )
         if hpa is not None:
-            entry_ns, entry_labels, entry_port = _entry(inventory, deployment, port)
-            return Route(ingress, service, port, deployment, hpa, entry_ns, entry_labels, entry_port)
+            entry_ns, entry_labels, entry_port, name = _entry(inventory, deployment, port)
+            return Route(ingress, service, port, deployment, hpa, entry_ns, entry_labels, entry_port, name)
     return None
 
 
 def _entry(
     inventory: Inventory, deployment: K8sObject, port: Mapping[str, Any]
-) -> tuple[str, dict[str, str], int]:
+) -> tuple[str, dict[str, str], int, str]:
     """Where the ingress stand-in goes: the peer the gateway's NetworkPolicies admit on its serving
     port (namespace + pod labels), completed by the peer namespace's policy that admits clients from
     anywhere (its labels and port). Without such policies: a namespace of its own, port 80."""
@@ -157,26 +213,36 @@ def _entry(
                 namespace = ns_labels.get("kubernetes.io/metadata.name")
                 labels = dict((peer.get("podSelector") or {}).get("matchLabels") or {})
                 if namespace:
-                    extra, listen = _outside_admission(inventory, namespace, labels)
-                    return namespace, {**labels, **extra}, listen
-    return "slo-entry", {}, ENTRY_PORT
+                    extra, listen, name = _outside_admission(inventory, namespace, labels)
+                    return namespace, {**labels, **extra}, listen, name
+    return "slo-entry", {}, ENTRY_PORT, "http"
 
 
 def _outside_admission(
     inventory: Inventory, namespace: str, labels: Mapping[str, str]
-) -> tuple[dict[str, str], int]:
+) -> tuple[dict[str, str], int, str]:
+    """The first rule of a policy selecting the stand-in that admits clients from anywhere (no
+    `from`, or an ipBlock of 0.0.0.0/0 or ::/0): its pod labels and the TCP port it admits, as
+    (labels, port to listen on, container port name). A named port is taken as the stand-in's
+    port name; a rule without ports admits any, so the stand-in keeps ENTRY_PORT."""
     for policy in sorted(inventory.of_kind("NetworkPolicy"), key=lambda o: o.name):
         selector = (policy.spec.get("podSelector") or {}).get("matchLabels") or {}
         if policy.namespace != namespace or any(labels.get(k, v) != v for k, v in selector.items()):
             continue
         for rule in policy.spec.get("ingress") or []:
-            anywhere = any(
-                (p.get("ipBlock") or {}).get("cidr") == "0.0.0.0/0" for p in rule.get("from") or []
-            )
-            ports = [p.get("port") for p in rule.get("ports") or [] if isinstance(p.get("port"), int)]
-            if anywhere and ports:
-                return dict(selector), int(ports[0])
-    return {}, ENTRY_PORT
+            peers = rule.get("from") or []
+            if peers and not any((p.get("ipBlock") or {}).get("cidr") in ANYWHERE for p in peers):
+                continue
+            tcp = [p for p in rule.get("ports") or [] if p.get("protocol", "TCP") == "TCP"]
+            if not rule.get("ports"):
+                return dict(selector), ENTRY_PORT, "http"
+            for entry in tcp:
+                port = entry.get("port")
+                if isinstance(port, int):
+                    return dict(selector), port, "http"
+                if isinstance(port, str) and port:
+                    return dict(selector), ENTRY_PORT, port
+    return {}, ENTRY_PORT, "http"
 
 
 @dataclass
@@ -195,19 +261,29 @@ class GatewayLoop:
     # -- setup ---------------------------------------------------------------------------------
     @classmethod
     def deploy(
-        cls, kube: Kube, inventory: Inventory, route: Route, target_image: str, relay_image: str
+        cls,
+        kube: Kube,
+        inventory: Inventory,
+        route: Route,
+        images: tuple[str, str],
+        *,
+        metrics: tuple[str, str] | None = None,
+        placement: Placement = Placement(),
     ) -> GatewayLoop:
+        """The gateway as rendered with `images` = (target, relay), serving /metrics under the
+        policy's metric names `metrics` = (request counter, latency histogram) when given.
+        `inventory` and `route` are under the cluster's namespace names (`Placement.inventory`)."""
+        target_image, relay_image = images
         namespaces = {route.deployment.namespace, route.entry_namespace}
-        for pc in inventory.of_kind("PriorityClass"):
-            kube.apply(pc.body)
+        classes: frozenset[str] | None = None  # the PriorityClasses pods may name (None: any)
+        if placement.owned:
+            for pc in inventory.of_kind("PriorityClass"):
+                kube.apply(pc.body)
+        else:
+            pcs = kube.list("scheduling.k8s.io/v1", "PriorityClass")
+            classes = frozenset(str(pc["metadata"]["name"]) for pc in pcs)
         for name in sorted(namespaces):
-            ns = inventory.get("Namespace", "", name)
-            body = (
-                ns.body
-                if ns is not None
-                else {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-            )
-            kube.apply(body)
+            kube.apply(placement.namespace(name, inventory.get("Namespace", "", name)))
         kept = ("ConfigMap", "ServiceAccount", "ResourceQuota", "LimitRange", "NetworkPolicy")
         for obj in inventory.objects:
             if obj.namespace in namespaces and obj.kind in kept:
@@ -216,7 +292,9 @@ class GatewayLoop:
             f"the gateway's image is the suite's reference target {target_image} "
             f"({WORK_US} µs CPU per request)"
         ]
-        kube.apply(gateway_body(route, target_image, notes))
+        if not placement.owned:
+            notes.append(f"on a cluster the suite does not own: namespaces {placement.prefix}*")
+        kube.apply(gateway_body(route, target_image, notes, metrics, classes))
         kube.apply(route.service.body)
         for obj in inventory.objects:
             if obj.kind == "PodDisruptionBudget" and obj.namespace == route.deployment.namespace:
@@ -291,10 +369,23 @@ class GatewayLoop:
         return [(s.t, s.replicas) for s in self.timeline.samples]
 
 
-def gateway_body(route: Route, image: str, notes: list[str]) -> dict[str, Any]:
-    """The gateway Deployment as rendered, its serving container running the reference target."""
+def gateway_body(
+    route: Route,
+    image: str,
+    notes: list[str],
+    metrics: tuple[str, str] | None = None,
+    classes: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """The gateway Deployment as rendered, its serving container running the reference target;
+    without its PriorityClass when `classes` (what the cluster has) lacks it."""
     body: dict[str, Any] = copy.deepcopy(route.deployment.body)
     spec = body["spec"]["template"]["spec"]
+    wanted = spec.get("priorityClassName")
+    if classes is not None and wanted and wanted not in classes:
+        del spec["priorityClassName"]
+        notes.append(
+            f"PriorityClass {wanted} dropped from the gateway's pods (the cluster has no such class)"
+        )
     target_port = route.service_port.get("targetPort")
     for container in spec.get("containers") or []:
         ports = container.get("ports") or []
@@ -305,12 +396,78 @@ def gateway_body(route: Route, image: str, notes: list[str]) -> dict[str, Any]:
         container["imagePullPolicy"] = "Never"
         container["command"] = ["/usr/local/bin/twtarget"]
         container["args"] = [f"--port={serving['containerPort']}", f"--work-us={WORK_US}", "--host=0.0.0.0"]
+        if metrics is not None:
+            container["args"].append(f"--metrics={','.join(metrics)}")
         for key in ("startupProbe", "livenessProbe", "readinessProbe"):
             get = (container.get(key) or {}).get("httpGet")
             if isinstance(get, dict) and get.get("path") not in (None, "/healthz"):
                 notes.append(f"{key} path {get['path']} -> /healthz (what the target serves)")
                 get["path"] = "/healthz"
     return body
+
+
+def pod_scrape(kubeconfig: Path, route: Route, folder: Path, prefix: str = "") -> dict[str, Any]:
+    """A Prometheus scrape config for the gateway's pods, as a ServiceMonitor would scrape them,
+    through the API server's pod proxy: Prometheus on the machine reaches only the API server
+    (127.0.0.1), never the pod network. Pods are discovered by Prometheus itself (kubernetes_sd,
+    role pod, the gateway's selector), with the kubeconfig's credentials written to `folder`.
+    Series carry the platform's namespace name (`prefix` stripped), as its rules expect."""
+    config = yaml.safe_load(kubeconfig.read_text())
+    server = str(config["clusters"][0]["cluster"]["server"])
+    user = config["users"][0]["user"]
+    folder.mkdir(parents=True, exist_ok=True)
+    tls = {}
+    for key, field_name in (
+        ("ca_file", config["clusters"][0]["cluster"].get("certificate-authority-data")),
+        ("cert_file", user.get("client-certificate-data")),
+        ("key_file", user.get("client-key-data")),
+    ):
+        if not field_name:
+            raise InfraError(f"{kubeconfig}: no {key} data (the loop scrapes through the API server with it)")
+        path = folder / key
+        path.write_bytes(base64.b64decode(field_name))
+        path.chmod(0o600)
+        tls[key] = str(path)
+    namespace = route.deployment.namespace
+    selector = ",".join(f"{k}={v}" for k, v in (route.service.spec.get("selector") or {}).items())
+    port = next(
+        p["containerPort"]
+        for c in route.deployment.spec["template"]["spec"]["containers"]
+        for p in c.get("ports") or []
+        if route.service_port.get("targetPort") in (p.get("name"), p.get("containerPort"))
+    )
+    return {
+        "job_name": "gateway-pods",
+        "scheme": "https",
+        "tls_config": tls,
+        "kubernetes_sd_configs": [
+            {
+                "role": "pod",
+                "api_server": server,
+                "tls_config": tls,
+                "namespaces": {"names": [namespace]},
+                "selectors": [{"role": "pod", "label": selector}],
+            }
+        ],
+        "relabel_configs": [
+            {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Running", "action": "keep"},
+            {"target_label": "__address__", "replacement": urlsplit(server).netloc},
+            {
+                "source_labels": ["__meta_kubernetes_namespace", "__meta_kubernetes_pod_name"],
+                "regex": "(.+);(.+)",
+                "target_label": "__metrics_path__",
+                "replacement": f"/api/v1/namespaces/$1/pods/$2:{port}/proxy/metrics",
+            },
+            {
+                "source_labels": ["__meta_kubernetes_namespace"],
+                "regex": f"{re.escape(prefix)}(.+)",
+                "target_label": "namespace",
+            },
+            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+            {"target_label": "service", "replacement": route.service.name},
+            {"target_label": "endpoint", "replacement": "metrics"},
+        ],
+    }
 
 
 def _entry_objects(kube: Kube, route: Route, image: str, upstream: str) -> int:
@@ -341,7 +498,7 @@ def _entry_objects(kube: Kube, route: Route, image: str, upstream: str) -> int:
                                 "imagePullPolicy": "Never",
                                 "command": ["/twprobe", "relay"],
                                 "args": [f"--listen={route.entry_port}", f"--to={upstream}"],
-                                "ports": [{"name": "http", "containerPort": route.entry_port}],
+                                "ports": [{"name": route.entry_port_name, "containerPort": route.entry_port}],
                                 "readinessProbe": {
                                     "tcpSocket": {"port": route.entry_port},
                                     "periodSeconds": 2,
@@ -384,6 +541,9 @@ def _node_address(kube: Kube) -> str:
 def _wait_ready(kube: Kube, namespace: str, name: str, replicas: int) -> None:
     def ready() -> Poll[bool]:
         dep = kube.get("apps/v1", "Deployment", name, namespace)
+        _image_errors(
+            kube, namespace, ((dep.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        )
         have = int((dep.get("status") or {}).get("readyReplicas") or 0)
         why = "; ".join(
             f"{t}: {c.get('message', '')}" for t, c in conditions(dep).items() if c.get("status") != "True"
@@ -392,6 +552,19 @@ def _wait_ready(kube: Kube, namespace: str, name: str, replicas: int) -> None:
 
     wait_until(ready, what="be ready", objects=[f"Deployment/{namespace}/{name}"], timeout_s=READY_TIMEOUT_S,
                interval_s=1, retry_on=(ApiError,))  # fmt: skip
+
+
+def _image_errors(kube: Kube, namespace: str, selector: Mapping[str, str]) -> None:
+    """ImageNotRunnable as soon as a pod of the selector waits for an image the node cannot get."""
+    for pod in kube.list("v1", "Pod", namespace, labels=selector):
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in IMAGE_ERRORS:
+                raise ImageNotRunnable(
+                    f"the cluster cannot run {cs.get('image')}: {waiting.get('reason')} "
+                    f"({str(waiting.get('message', ''))[:160]}); load the suite's images into its nodes "
+                    "(a cluster started from the suite's kind node image has them)"
+                )
 
 
 def _wait_metrics(kube: Kube, hpa: K8sObject) -> None:

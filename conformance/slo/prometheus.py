@@ -117,11 +117,14 @@ class Prometheus:
         labels: dict[str, str],
         *,
         remote_write: bool = False,
+        scrape_configs: list[dict[str, Any]] | None = None,
     ) -> Prometheus:
         """Start scraping `target` (host:port, its /metrics; None: nothing) with `labels`; wait until ready.
 
         `remote_write`: also accept samples on /api/v1/write (k6's experimental-prometheus-rw
         output; native histograms are stable in Prometheus 3.16, so no feature flag is needed).
+        `scrape_configs`: Prometheus scrape configs of their own instead of `target` (e.g. pods
+        discovered through a cluster's API server).
         """
         began = time.monotonic()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -132,7 +135,9 @@ class Prometheus:
                 "evaluation_interval": duration_ms(EVALUATION_INTERVAL_S),
             },
             "rule_files": [str(p) for p in rule_files],
-            "scrape_configs": [
+            "scrape_configs": scrape_configs
+            if scrape_configs is not None
+            else [
                 {"job_name": "reference-target", "static_configs": [{"targets": [target], "labels": labels}]}
             ]
             if target
