@@ -9,7 +9,9 @@ public charts and manifests) and fixtures/rules/<rule>/ (credential, probe and p
   * credential look-alikes: counts, cluster ids, commands, references, images, comments, nested keys;
   * YAML merge keys (`<<: *app`): kubectl resolves them, kubeconform -strict refused the file;
   * `port: null` in a NetworkPolicy: the API server reads it as every port, the schema check gave an
-    unreadable oneOf error; now one finding of netpol-port-null.
+    unreadable oneOf error; now one finding of netpol-port-null;
+  * containers from a named template (`include` of a define in _helpers.tpl): findings pointed at
+    the include line, now at the definition.
 """
 
 from __future__ import annotations
@@ -403,3 +405,38 @@ def test_a_null_port_with_merge_keys_is_judged_from_memory_the_same_way(tmp_path
     results = schema_groups(run)["networking.k8s.io/v1 NetworkPolicy"]
     assert {m.item.status.value for m in results} == {"valid"}, [m.item.message for m in results]
     assert [v.rule.id for v in rule_verdicts(run) if v.findings] == ["netpol-port-null"]
+
+
+# --- include'd templates: findings point at the definition ---------------------------------------
+
+
+def test_a_finding_in_an_included_template_points_at_its_definition() -> None:
+    """The containers come from `{{ include "web.container" . }}` (defined in _helpers.tpl): a field
+    written there is located on its line in _helpers.tpl, a missing one at the define; a field of
+    the including template (the pod's labels) stays in deployment.yaml. Before, every container
+    finding pointed at the include's `containers:` line of deployment.yaml."""
+    case = REAL / "chart-included-containers" / "web" / "templates"
+    helpers, deployment = case / "_helpers.tpl", case / "deployment.yaml"
+    where = {
+        (v.rule.id, f.item.violation.field): f.item.location
+        for v in rule_verdicts(_run(REAL / "chart-included-containers"))
+        for f in v.findings
+    }
+    shown = "chart-included-containers/web/templates/"
+    field = "spec.template.spec.containers[web].securityContext."
+    privileged = where["no-host-namespaces-or-paths", field + "privileged"]
+    assert (privileged.path, privileged.line) == (
+        shown + "_helpers.tpl",
+        _line_of(helpers, "privileged: true"),
+    )
+    escalation = where["no-privilege-escalation", field + "allowPrivilegeEscalation"]
+    assert (
+        escalation.line == _line_of(helpers, "allowPrivilegeEscalation: true") and escalation.disk == helpers
+    )
+    probe = where["probes-set", "spec.template.spec.containers[web].livenessProbe"]
+    assert (probe.path, probe.line) == (shown + "_helpers.tpl", _line_of(helpers, 'define "web.container"'))
+    labels = where["pdb-per-workload", "spec.template.metadata.labels"]
+    assert (labels.path, labels.line) == (
+        shown + "deployment.yaml",
+        _line_of(deployment, "labels:", "template:"),
+    )

@@ -70,7 +70,8 @@ def _locate(obj: K8sObject, field: str | None) -> Location:
         if origin.kind == "template":
             if not origin.disk.is_file() or origin.disk.suffix == ".tgz":
                 return Location(origin.label, disk=origin.disk if origin.disk.exists() else None)
-            return Location(origin.label, *_in_template(origin.disk, obj, field), disk=origin.disk)
+            path, line, column = _in_template(origin.disk, obj, field)
+            return Location(_template_label(origin.label, origin.disk, path), line, column, disk=path)
         if origin.kind == "kustomize":
             return _in_kustomization(origin.files, origin.label, origin.base, obj, field)
     except (OSError, yaml.YAMLError, ValueError, RecursionError):
@@ -311,23 +312,106 @@ def _keys(field: str | None) -> list[str]:
     return [k for k in _INDEX.sub(".", field or "").split(".") if k and k != "*"]
 
 
-def _in_template(path: Path, obj: K8sObject, field: str | None) -> tuple[int, int]:
-    """Best guess in a template (not YAML): the field's keys searched in order from the object's kind."""
+_INCLUDE = re.compile(r"""\{\{-?\s*(?:include|template)\s+["`]([^"`]+)["`]""")
+_DEFINE = re.compile(r"""\{\{-?\s*define\s+["`]([^"`]+)["`]""")
+
+
+def _in_template(path: Path, obj: K8sObject, field: str | None) -> tuple[Path, int, int]:
+    """Best guess in a template (not YAML): the field's keys searched in order from the object's
+    kind. Where a key is not written in the template but a named template is included inside the
+    block reached so far (`{{ include "app.containers" . }}`), the search goes on in the file
+    that defines it (a chart's `_helpers.tpl`), so the finding points at the definition."""
     lines = _text(path).split("\n")
     start = next(
         (i for i, text in enumerate(lines) if re.match(rf"\s*kind:\s*['\"]?{re.escape(obj.kind)}\b", text)), 0
     )
-    best = (start + 1, 1)
-    at = start
-    for key in _keys(field):
-        pattern = re.compile(rf"^(\s*(?:-\s+)?){re.escape(key)}\s*:")
-        hit = next((i for i in range(at, len(lines)) if pattern.match(lines[i])), None)
+    keys = _keys(field)
+    best = (path, start + 1, 1)
+    at, end = start, len(lines)
+    for n, key in enumerate(keys):
+        # The first key anywhere after `kind:`; each next one inside the block of the one before.
+        hit = _key_line(lines, key, at, end if n == 0 else _block_end(lines, at, end))
         if hit is None:
-            continue
-        match = pattern.match(lines[hit])
-        best = (hit + 1, (len(match.group(1)) if match else 0) + 1)
+            include = _include_in_block(lines, at, end)
+            if include is None:
+                continue
+            line, name = include
+            best = (path, line + 1, _indent(lines[line]) + 1)
+            defined = _definition(path, name)
+            if defined is None:
+                return best
+            path, lines, at, end = defined[0], _text(defined[0]).split("\n"), defined[1], defined[2]
+            hit = _key_line(lines, key, at, end)
+            if hit is None:
+                return (path, at + 1, 1)
+        best = (path, hit + 1, _key_column(lines[hit], key))
         at = hit
     return best
+
+
+def _key_line(lines: list[str], key: str, start: int, end: int) -> int | None:
+    pattern = re.compile(rf"^(\s*(?:-\s+)?){re.escape(key)}\s*:")
+    return next((i for i in range(start, end) if pattern.match(lines[i])), None)
+
+
+def _key_column(text: str, key: str) -> int:
+    match = re.match(rf"^(\s*(?:-\s+)?){re.escape(key)}\s*:", text)
+    return (len(match.group(1)) if match else 0) + 1
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip())
+
+
+def _block_end(lines: list[str], at: int, end: int) -> int:
+    """The line after the block that starts at line `at`: the next line indented no deeper
+    (template directives such as `{{- if }}` at the margin do not end it)."""
+    depth = _indent(lines[at])
+    for i in range(at + 1, end):
+        text = lines[i]
+        if text.strip() and not text.lstrip().startswith(("{{", "#")) and _indent(text) <= depth:
+            return i
+    return end
+
+
+def _include_in_block(lines: list[str], at: int, end: int) -> tuple[int, str] | None:
+    """The first `include`/`template` of a named template inside the block that starts at line
+    `at` (on that line itself, or in the lines indented deeper after it)."""
+    for i in range(at, _block_end(lines, at, end)):
+        if (match := _INCLUDE.search(lines[i])) is not None:
+            return i, match.group(1)
+    return None
+
+
+def _definition(template: Path, name: str) -> tuple[Path, int, int] | None:
+    """(file, first line, end line) of `{{ define "name" }}` in the chart's templates (subcharts
+    included), or None."""
+    chart = next((d for d in template.parents if (d / "Chart.yaml").is_file()), None)
+    if chart is None:
+        return None
+    for candidate in sorted(chart.rglob("*")):
+        if not candidate.is_file() or "templates" not in candidate.relative_to(chart).parts:
+            continue
+        try:
+            lines = _text(candidate).split("\n")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for i, text in enumerate(lines):
+            match = _DEFINE.search(text)
+            if match is not None and match.group(1) == name:
+                following = (j for j in range(i + 1, len(lines)) if _DEFINE.search(lines[j]))
+                return candidate, i, next(following, len(lines))
+    return None
+
+
+def _template_label(origin_label: str, template: Path, found: Path) -> str:
+    """`found` shown as the template's label shows it (same folder above the chart)."""
+    chart = next((d for d in template.parents if (d / "Chart.yaml").is_file()), None)
+    if chart is None or found == template:
+        return origin_label
+    rel = template.relative_to(chart).as_posix()
+    prefix = origin_label[: -len(rel)] if origin_label.endswith(rel) else ""
+    return prefix + found.relative_to(chart).as_posix()
 
 
 def _in_kustomization(
