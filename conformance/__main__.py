@@ -85,7 +85,7 @@ def _kind_node(settings: Settings) -> str:
     """The kind provider's node image: the user's (--kind-node-image), else the project's offline
     build for this checkout (cached or not yet built: `make kind-node`, only when kind is used)."""
     if settings.kind_node_image:
-        return f"{settings.kind_node_image} (--kind-node-image; the suite's images from the offline build)"
+        return f"{settings.kind_node_image} (--kind-node-image; the suite's own images loaded into it)"
     from .cluster.kind import BUILD_SCRIPT
 
     try:

@@ -154,7 +154,8 @@ OPTIONS: tuple[Option, ...] = (
         "kind_node_image",
         "--kind-node-image",
         "CONFORMANCE_KIND_NODE_IMAGE",
-        "node image for the `kind` provider (default: the pinned kind's own default)",
+        "node image for the `kind` provider (default: the suite's offline build for the pinned "
+        "Kubernetes; another image, e.g. kindest/node, gets the suite's own images loaded)",
     ),
     Option(
         "data_plane",
