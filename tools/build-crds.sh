@@ -18,7 +18,8 @@
 # Environment: TARTWARE_TOOLS_CACHE (cache root), TOOLS_BIN (default <repo>/.tools/bin),
 # SCHEMAS_DIR (default <repo>/.tools/schemas, the suite's --schemas),
 # PYTHON (default <repo>/.venv/bin/python), FORCE_REBUILD=1.
-# Empty cache on 2 cores: ~1.5 min controller-gen, ~20 s for all CRDs, ~4 min for the
+# Empty cache on 2 cores: ~1.5 min controller-gen, ~40 s for all CRDs (~75 MB of module zips
+# for the module-files sources and Flux alone), ~4 min for the
 # API tables (k8s.io/api compiles slowly); fully cached: ~1 s.
 set -euo pipefail
 
