@@ -66,10 +66,23 @@ def crd_sources() -> str:
     return "\n".join(lines)
 
 
+def pod_operators() -> str:
+    """The baseline's `pod_operators` table: custom kind -> labels its operator's pods carry."""
+    from .policy import load_policy
+
+    lines = ["| custom kind | its pods carry |", "|---|---|"]
+    for op in load_policy(None).pod_operators:
+        carried = [f"`{key}: {value}`" for key, value in op.labels.items()]
+        carried += [f"the labels in `{path}`" for path in op.labels_from]
+        lines.append(f"| `{op.group}` {op.kind} | {', '.join(carried)} |")
+    return "\n".join(lines)
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "options": options_table,
     "rule-count": rule_count,
     "crd-sources": crd_sources,
+    "pod-operators": pod_operators,
 }
 
 
