@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .inventory.model import Inventory, K8sObject
-from .policy import Policy, ServicePolicy
+from .policy import PodOperator, Policy, ServicePolicy
 
 # Kinds that run pods. Built-in kinds are recognised by kind and API group; any other kind
 # whose spec.template.spec lists containers (Argo Rollout, Knative Service, OpenKruise
@@ -486,6 +486,27 @@ def _hashable(value: Any) -> bool:
 def workload_index(inventory: Inventory, kinds: tuple[str, ...] = WORKLOADS) -> LabelIndex:
     """Workloads indexed by their pod labels."""
     return LabelIndex((obj, pod_labels(obj)) for obj in of_kinds(inventory, kinds))
+
+
+def _operator_labels(obj: K8sObject, operator: PodOperator) -> dict[str, str]:
+    labels = {key: value.replace("{name}", obj.name) for key, value in operator.labels.items()}
+    for path in operator.labels_from:
+        labels.update({k: v for k, v in _dig(obj.body, *path.split(".")).items() if isinstance(v, str)})
+    return labels
+
+
+def operator_pods(inventory: Inventory, policy: Policy) -> LabelIndex:
+    """Custom resources whose operator creates pods (policy `pod_operators`), indexed by the labels
+    those pods carry. One with a pod template of its own is a workload already and is left out."""
+    table = {(op.group, op.kind): op for op in policy.pod_operators}
+    entries = []
+    for obj in inventory.objects:
+        operator = table.get((obj.group, obj.kind))
+        if operator is not None and not is_workload(obj):
+            labels = _operator_labels(obj, operator)
+            if labels:
+                entries.append((obj, labels))
+    return LabelIndex(entries)
 
 
 def matching_workloads(

@@ -30,7 +30,18 @@ BASELINE = Path(__file__).resolve().parent / "baseline-policy.yaml"
 SEVERITIES = ("blocker", "critical", "normal", "minor")
 # Scenario names of the SLO tier's load sizes (their parameters are checked by conformance.slo.config).
 LOAD_SCENARIOS = ("smoke", "load", "stress", "spike")
-TOP_LEVEL = ("slo", "observability", "capacity", "org", "load", "exemptions", "provided", "rules", "exercise")
+TOP_LEVEL = (
+    "slo",
+    "observability",
+    "capacity",
+    "org",
+    "load",
+    "exemptions",
+    "provided",
+    "pod_operators",
+    "rules",
+    "exercise",
+)
 EXERCISE_KINDS = ("hpa", "pdb")
 
 
@@ -66,6 +77,21 @@ class Exemption:
     owner: str
     reason: str
     expires: dt.date
+
+
+@dataclass(frozen=True)
+class PodOperator:
+    """policy `pod_operators`: a custom kind whose operator creates pods, and the labels they carry.
+
+    The rules that report a selector matching nothing (Services, NetworkPolicies) count each
+    such custom resource in the input as pods with these labels; the baseline declares the
+    common operators, e.g. Prometheus -> app.kubernetes.io/name=prometheus, prometheus=<name>.
+    """
+
+    group: str  # API group, e.g. monitoring.coreos.com
+    kind: str
+    labels: dict[str, str]  # fixed labels; "{name}" stands for the custom resource's name
+    labels_from: tuple[str, ...] = ()  # dotted paths of label maps in the resource (spec.podMetadata.labels)
 
 
 @dataclass(frozen=True)
@@ -112,6 +138,7 @@ class Policy:
     # org.hpa.profiles.<profile>.scale_up|scale_down overrides, e.g. {"ci": {"scale_down": (10, 15)}}
     scaling_overrides: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     provided: tuple[dict[str, Any], ...] = field(default_factory=tuple)  # objects operators create
+    pod_operators: tuple[PodOperator, ...] = field(default_factory=tuple)  # custom kinds that make pods
     rules: dict[str, RuleSetting] = field(default_factory=dict)  # rule id -> switch/severity
     layers: tuple[Path, ...] = ()  # baseline first
     # org.hpa.<direction>.stabilization_window_seconds (and per profile): {"ci": {"scale_down": 15}}
@@ -417,6 +444,9 @@ def _exemptions(r: _Reader, raw: Any) -> tuple[Exemption, ...]:
 
 
 def _provided(r: _Reader, raw: Any) -> tuple[dict[str, Any], ...]:
+    """`provided`: stand-ins (partial manifests) for objects operators or the cluster create at run
+    time; added to every target so lookups find them, never reported on (README, "Objects the input
+    does not hold")."""
     if not isinstance(raw, list):
         raise r.fail("provided", "must be a list of partial manifests")
     for i, item in enumerate(raw):
@@ -428,6 +458,32 @@ def _provided(r: _Reader, raw: Any) -> tuple[dict[str, Any], ...]:
         ):
             raise r.fail(f"provided[{i}]", "needs apiVersion, kind and metadata.name")
     return tuple(raw)
+
+
+_OPERATOR_KEYS = ("group", "kind", "labels", "labels_from")
+
+
+def _pod_operators(r: _Reader, raw: Any) -> tuple[PodOperator, ...]:
+    """`pod_operators: [{group, kind, labels: {k: v}, labels_from: [path]}]` (one of the last two)."""
+    if not isinstance(raw, list):
+        raise r.fail("pod_operators", f"must be a list of {{{', '.join(_OPERATOR_KEYS)}}}, got {_kind(raw)}")
+    out = []
+    for i, item in enumerate(raw):
+        where = f"pod_operators[{i}]"
+        data = r.mapping(item, where, _OPERATOR_KEYS)
+        if "kind" not in data or "group" not in data:
+            raise r.fail(where, "needs group and kind (e.g. group: argoproj.io, kind: Rollout)")
+        labels = r.mapping(data.get("labels", {}), f"{where}.labels")
+        for key, value in labels.items():
+            r.string(value, f"{where}.labels.{key}")
+        paths = r.strings(data.get("labels_from", []), f"{where}.labels_from")
+        if not labels and not paths:
+            raise r.fail(where, "needs labels or labels_from (the labels the operator's pods carry)")
+        group = data["group"]
+        if not isinstance(group, str):  # "" is the core group
+            raise r.fail(f"{where}.group", f"must be a string, got {_kind(group)}")
+        out.append(PodOperator(group, r.string(data["kind"], f"{where}.kind"), dict(labels), paths))
+    return tuple(out)
 
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h)$")
@@ -505,6 +561,8 @@ def _layer(path: Path) -> dict[str, Any]:
         out["exemptions"] = _exemptions(r, data["exemptions"])
     if data.get("provided") is not None:
         out["provided"] = _provided(r, data["provided"])
+    if data.get("pod_operators") is not None:
+        out["pod_operators"] = _pod_operators(r, data["pod_operators"])
     if data.get("exercise") is not None:
         out["exercise"] = _exercise(r, data["exercise"])
     out["rules"] = _rules(r, data["rules"]) if data.get("rules") is not None else {}
@@ -551,6 +609,7 @@ __all__ = [
     "EXERCISE_KINDS",
     "Exemption",
     "Observability",
+    "PodOperator",
     "Policy",
     "PolicyError",
     "RuleSetting",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 from .settings import OPTIONS
 from .tools import REPO
@@ -37,7 +38,52 @@ def rule_count() -> str:
     return f"{len(rules)} rules in {len(families)} families ({', '.join(families)})"
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"options": options_table, "rule-count": rule_count}
+CRD_SOURCES = REPO / "tools" / "go" / "crds"
+_HOW = {
+    "controller-gen": "controller-gen over the API types",
+    "program": "a Go program reading the module's embedded CRDs",
+    "module-files": "the CRD files upstream ships in the module's zip",
+}
+
+
+def _env(path: Path) -> dict[str, str]:
+    """A generate.env's plain KEY="value" lines (the shell reads the same file)."""
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if re.match(r"^[A-Z_]+=", line))
+    return {key: value.strip('"') for key, value in pairs}
+
+
+def crd_sources() -> str:
+    """Every CRD source tools/build-crds.sh builds: folder, pinned modules, how, which files."""
+    lines = ["| source | pinned modules | made by |", "|---|---|---|"]
+    for folder in sorted(p for p in CRD_SOURCES.iterdir() if (p / "generate.env").is_file()):
+        env = _env(folder / "generate.env")
+        direct = re.findall(r"^\s*(?:require\s+)?(\S+) (v\S+)$", (folder / "go.mod").read_text(), re.M)
+        modules = ", ".join(f"`{m}@{v}`" for m, v in direct)
+        how = _HOW.get(env.get("GENERATOR", ""), env.get("GENERATOR", "?"))
+        if env.get("CRD_FILES"):
+            how += f" (`{env['CRD_FILES']}`)"
+        lines.append(f"| `{folder.name}` | {modules} | {how} |")
+    return "\n".join(lines)
+
+
+def pod_operators() -> str:
+    """The baseline's `pod_operators` table: custom kind -> labels its operator's pods carry."""
+    from .policy import load_policy
+
+    lines = ["| custom kind | its pods carry |", "|---|---|"]
+    for op in load_policy(None).pod_operators:
+        carried = [f"`{key}: {value}`" for key, value in op.labels.items()]
+        carried += [f"the labels in `{path}`" for path in op.labels_from]
+        lines.append(f"| `{op.group}` {op.kind} | {', '.join(carried)} |")
+    return "\n".join(lines)
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "options": options_table,
+    "rule-count": rule_count,
+    "crd-sources": crd_sources,
+    "pod-operators": pod_operators,
+}
 
 
 def sync(text: str) -> str:

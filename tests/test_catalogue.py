@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 
 import pytest
 
@@ -21,7 +22,8 @@ def test_rule_catalogue_is_up_to_date() -> None:
 
 
 def test_readme_blocks_are_up_to_date() -> None:
-    """The option table (settings.OPTIONS) and the rule count (the registry) in README.md."""
+    """The option table (settings.OPTIONS), the rule count (the registry) and the CRD sources
+    (tools/go/crds) in README.md."""
     text = README.read_text()
     assert sync(text) == text, "README.md's generated blocks are stale: run `make catalogue`"
 
@@ -32,3 +34,12 @@ def test_a_stale_block_is_caught() -> None:
     assert stale != text and sync(stale) == text
     with pytest.raises(ValueError, match="no block <!-- generated: options -->"):
         sync(text.replace("<!-- end: options -->", ""))
+
+
+def test_a_stale_crd_source_list_is_caught() -> None:
+    """The CRD source table is read from tools/go/crds: a renamed or dropped row is restored."""
+    text = README.read_text()
+    renamed = text.replace("| `flux` |", "| `fluxcd` |")
+    dropped = re.sub(r"\| `gateway-api` \|[^\n]*\n", "", text)
+    for stale in (renamed, dropped):
+        assert stale != text and sync(stale) == text

@@ -6,6 +6,8 @@
 - the platform: every object is schema-checked, and a mistake in any custom kind it uses
   is caught by the schema generated from that kind's pinned upstream source.
 - the static gate fails on a kind without a schema, unless policy.yaml exempts it.
+- fixtures/crd-families: Gateway API, Flux, Argo CD, Argo Rollouts and External Secrets objects
+  shaped like their public examples pass; one broken object per family fails on its field.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pytest
 
 from conformance.inventory import build_inventory
 from conformance.inventory.model import K8sObject
+from conformance.schema.crds import Catalogue
 from conformance.schema.kubeconform import Status, validate
 from conformance.schema.locations import SchemaLocations
 from conformance.settings import Settings
@@ -244,3 +247,69 @@ def test_the_gate_skips_the_exempted_kind_with_owner_and_reason(pytester: pytest
     result = _static_gate(pytester, "--profile", "prod", "-rs")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*SKIPPED*not schema-checked (6 object(s)): exempted until 2027-06-30*"])
+
+
+# fixtures/crd-families: objects shaped like each family's public examples, and one broken
+# object per family. ref -> (catalogue source, status, pattern of the message or field error).
+FAMILIES = REPO / "fixtures" / "crd-families"
+FAMILY_EXPECTED = {
+    "GatewayClass/default/example": ("gateway-api", Status.VALID, ""),
+    "Gateway/shop/shop-gateway": ("gateway-api", Status.VALID, ""),
+    "HTTPRoute/shop/store": ("gateway-api", Status.VALID, ""),
+    "HTTPRoute/shop/store-port-is-a-string": (
+        "gateway-api",
+        Status.INVALID,
+        r"backendRefs\[0\]\.port: got string, want integer",
+    ),
+    "GitRepository/flux-system/podinfo": ("flux", Status.VALID, ""),
+    "Kustomization/flux-system/podinfo": ("flux", Status.VALID, ""),
+    "HelmRepository/flux-system/podinfo": ("flux", Status.VALID, ""),
+    "HelmRelease/flux-system/podinfo": ("flux", Status.VALID, ""),
+    "Kustomization/flux-system/prune-is-a-string": ("flux", Status.INVALID, r"spec\.prune: got string"),
+    "Application/argocd/guestbook": ("argo-cd", Status.VALID, ""),
+    "Application/argocd/misspelt-destination": (
+        "argo-cd",
+        Status.INVALID,
+        r"additional properties 'destinaton' not allowed",
+    ),
+    "Rollout/shop/rollouts-demo": ("argo-rollouts", Status.VALID, ""),
+    "Rollout/shop/weight-is-a-string": ("argo-rollouts", Status.INVALID, r"setWeight: got string"),
+    "SecretStore/shop/secretstore-sample": ("external-secrets", Status.VALID, ""),
+    "ExternalSecret/shop/example": ("external-secrets", Status.VALID, ""),
+    "ClusterSecretStore/default/vault-backend": ("external-secrets", Status.VALID, ""),
+    "ExternalSecret/shop/creation-policy-unknown": (
+        "external-secrets",
+        Status.INVALID,
+        r"creationPolicy: value must be one of",
+    ),
+}
+
+
+def _family_objects() -> list[K8sObject]:
+    return [o for o in build_inventory(FAMILIES, "prod").objects if isinstance(o, K8sObject)]
+
+
+def test_common_crd_families_judge_their_custom_resources(locations: SchemaLocations) -> None:
+    """Gateway API, Flux, Argo CD, Argo Rollouts and External Secrets come from the catalogue:
+    real-shaped objects pass, one broken object per family fails on its field."""
+    results = {r.obj.ref: r for r in validate(_family_objects(), locations)}
+    assert set(results) == set(FAMILY_EXPECTED)
+    for ref, (_, status, pattern) in FAMILY_EXPECTED.items():
+        assert results[ref].status is status, f"{ref}: {results[ref].status} {_text(results[ref])}"
+        assert re.search(pattern, _text(results[ref])), f"{ref}: {_text(results[ref])!r} !~ {pattern!r}"
+
+
+@pytest.mark.parametrize("family", sorted({source for source, _, _ in FAMILY_EXPECTED.values()}))
+def test_without_its_catalogue_source_a_family_has_no_schema(family: str, locations: SchemaLocations) -> None:
+    """The verdicts above come from that family's generated source: without it, no schema."""
+    catalogue = Catalogue.load(SETTINGS.schemas / "crds")
+    (source,) = [s for s in catalogue.sources if s.name == family]
+    objects = [o for o in _family_objects() if FAMILY_EXPECTED[o.ref][0] == family]
+    for obj in objects:
+        group = obj.api_version.rpartition("/")[0]
+        found = catalogue.crd_for(group, obj.kind)
+        assert found is not None and found[1].name == family, obj.ref
+    without = dataclasses.replace(locations, crds=tuple(c for c in locations.crds if c != source.schemas))
+    for result in validate(objects, without):
+        assert result.status is Status.SKIPPED, f"{result.obj.ref}: {result.status} {_text(result)}"
+        assert "no schema" in _text(result), _text(result)

@@ -3,8 +3,9 @@
 # Go modules used as Go code, cached outside the repo and linked into .tools/:
 #
 #   CRDs        tools/go/crds/<source>/ (go.mod + go.sum + generate.env): controller-gen
-#               (tools/go/controller-gen) over the operator's API types, or a small program
-#               using the source's Go API. Converted to kubeconform JSON schemas by
+#               (tools/go/controller-gen) over the operator's API types, a small program
+#               using the source's Go API, or the CRD files upstream ships in the pinned
+#               module's zip (module-files). Converted to kubeconform JSON schemas by
 #               conformance/schema/crds.py.
 #               -> <cache>/crds/<source>-<version>/{crds/*.json,schemas/,source.json}
 #               -> .tools/schemas/crds/<source>
@@ -17,7 +18,8 @@
 # Environment: TARTWARE_TOOLS_CACHE (cache root), TOOLS_BIN (default <repo>/.tools/bin),
 # SCHEMAS_DIR (default <repo>/.tools/schemas, the suite's --schemas),
 # PYTHON (default <repo>/.venv/bin/python), FORCE_REBUILD=1.
-# Empty cache on 2 cores: ~1.5 min controller-gen, ~20 s for all CRDs, ~4 min for the
+# Empty cache on 2 cores: ~1.5 min controller-gen, ~40 s for all CRDs (~75 MB of module zips
+# for the module-files sources and Flux alone), ~4 min for the
 # API tables (k8s.io/api compiles slowly); fully cached: ~1 s.
 set -euo pipefail
 
@@ -78,6 +80,21 @@ generate() {
       go build -trimpath -o "$out/.program" . && "$out/.program" >"$out/crds.yaml" && rm -f "$out/.program"
       exit
     fi
+    if [[ "$GENERATOR" == module-files ]]; then
+      # Only the module's zip (checked against go.sum), nothing built; each glob must match.
+      local moddir pattern files patterns
+      go mod download "$SOURCE_MODULE"
+      moddir=$(go list -m -f '{{.Dir}}' "$SOURCE_MODULE")
+      read -ra patterns <<<"$CRD_FILES"
+      for pattern in "${patterns[@]}"; do
+        files=$(compgen -G "$moddir/$pattern") || {
+          echo "build-crds: $dir/generate.env: CRD_FILES '$pattern' matches nothing in $SOURCE_MODULE" >&2
+          exit 1
+        }
+        while read -r f; do cp -- "$f" "$out/$(basename "$f")"; done <<<"$files"
+      done
+      exit
+    fi
     read -ra paths <<<"$CRD_PATHS"
     log=$("$cg" "$CRD_OPTIONS" "${paths[@]/#/paths=}" "output:crd:dir=$out" 2>&1) || rc=$?
     if [[ $rc != 0 ]]; then
@@ -98,10 +115,19 @@ for dir in "$REPO"/tools/go/crds/*/; do
   dir=${dir%/}
   name=$(basename "$dir")
   module=$(. "$dir/generate.env"; echo "$SOURCE_MODULE")
-  generator=$(. "$dir/generate.env"; [[ "$GENERATOR" == program ]] && echo "go program tools/go/crds/$name" || echo "controller-gen $cg_version")
+  generator=$(
+    . "$dir/generate.env"
+    case $GENERATOR in
+      program) echo "go program tools/go/crds/$name" ;;
+      module-files) echo "upstream's files $CRD_FILES" ;;
+      *) echo "controller-gen $cg_version" ;;
+    esac
+  )
   version=$(version_of "$dir" "$module")
   dest="$CACHE/crds/$name-$version"
-  stamp=$(stamp_of "$dir"/go.mod "$dir"/go.sum "$dir"/generate.env "$dir"/*.go "$REPO/conformance/schema/crds.py" <(echo "$generator"))
+  go_files=$(compgen -G "$dir/*.go" || true) # none for module-files sources
+  # shellcheck disable=SC2086 # go_files: one path per word (no spaces in the repo's paths)
+  stamp=$(stamp_of "$dir"/go.mod "$dir"/go.sum "$dir"/generate.env $go_files "$REPO/conformance/schema/crds.py" <(echo "$generator"))
   if fresh "$dest/.stamp" "$stamp"; then
     say "CRDs $name $version cached"
   else

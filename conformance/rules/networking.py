@@ -19,6 +19,7 @@ from ..k8s import (
     fmt_selector,
     labels_match,
     matching_workloads,
+    operator_pods,
     pod_labels,
     pod_selector,
     pod_template,
@@ -155,20 +156,24 @@ def workload_netpol_coverage(ctx: Context) -> Iterator[Violation]:
     "namespace (a policy that selects nothing protects nothing, and usually means a label typo). "
     "Namespace-wide policies (podSelector {}) apply to whatever runs there and always pass, and so does a "
     "policy in a namespace where the input defines no workload (its pods come from another chart or an "
-    "operator). Same concern as kube-score networkpolicy-targets-pod and kube-linter "
-    "dangling-networkpolicy.",
+    "operator). Pods an operator creates from a custom resource in the input (policy `pod_operators`; the "
+    "baseline declares common operators) count as selected. Same concern as kube-score "
+    "networkpolicy-targets-pod and kube-linter dangling-networkpolicy.",
     remediation="Make spec.podSelector match the pod labels of the workload it is meant for; pods an "
-    "operator creates can be declared in the policy file's `provided` list.",
+    "operator creates can be declared in the policy file's `pod_operators` (by custom kind) or "
+    "`provided` (as stand-in objects).",
 )
 def netpol_selects_pods(ctx: Context) -> Iterator[Violation]:
     index = workload_index(ctx.inventory)
-    # Namespaces whose pods the input defines: elsewhere a selector cannot be judged.
+    made = operator_pods(ctx.inventory, ctx.policy)
+    # Namespaces whose pods the input defines: elsewhere a selector cannot be judged. (An operator's
+    # custom resource alone does not make a namespace judged: other charts may run pods there.)
     defined = {obj.namespace for obj in subjects(ctx.inventory, *WORKLOADS)}
     for np in subjects(ctx.inventory, NETPOL):
         selector = pod_selector(np)
         if np.namespace not in defined or _namespace_wide(np):
             continue
-        if matching_workloads(index, np.namespace, selector):
+        if any(matching_workloads(pods, np.namespace, selector) for pods in (index, made)):
             continue
         hint = f"no workload in namespace {np.namespace} has pods matching {fmt_selector(selector)}"
         first = next(iter(as_dict(as_dict(selector).get("matchLabels")).items()), None)
@@ -304,14 +309,18 @@ def _target_port(port: dict[str, Any]) -> Any:
     kinds=("Service", *WORKLOADS),
     description="A Service's selector matches the pod labels of a workload (of any kind with a pod "
     "template, Rollouts included) in its namespace, and every named targetPort is a port name of those "
-    "pods (a numeric targetPort needs no declared containerPort). Same concern as kube-score "
-    "service-targets-pod and kube-linter dangling-service.",
+    "pods (a numeric targetPort needs no declared containerPort). Pods an operator creates from a custom "
+    "resource in the input (policy `pod_operators`; the baseline declares common operators) count as "
+    "matched; their ports are the operator's, so targetPorts are not checked on them. Same "
+    "concern as kube-score service-targets-pod and kube-linter dangling-service.",
     remediation="Make spec.selector equal to the workload's pod selector labels, and a named targetPort a "
-    "port name the containers declare (e.g. `http`).",
+    "port name the containers declare (e.g. `http`); pods an operator creates can be declared in the "
+    "policy file's `pod_operators` (by custom kind) or `provided` (as stand-in objects).",
 )
 def service_selector_matches(ctx: Context) -> Iterator[Violation]:
     inventory = ctx.inventory
     index = workload_index(inventory)
+    made = operator_pods(inventory, ctx.policy)
     ports: dict[int, tuple[set[int], set[str], list[str]]] = {}  # id(workload) -> its ports, computed once
     for svc in subjects(inventory, "Service"):
         selector = svc.spec.get("selector")
@@ -325,6 +334,8 @@ def service_selector_matches(ctx: Context) -> Iterator[Violation]:
         matched = [
             o for o, labels in index.candidates(svc.namespace, selector) if labels_match(selector, labels)
         ]
+        if not matched and matching_workloads(made, svc.namespace, selector, plain=True):
+            continue  # an operator's pods: the operator, not the input, declares their ports
         if not matched:
             yield Violation(
                 svc,
