@@ -31,6 +31,7 @@ from .model import Inventory, K8sObject, Origin, Problem, Source
 from .parsed import ParsedCache
 from .render import (
     KUSTOMIZATION_FILES,
+    ChartValues,
     display,
     helm_template,
     is_library_chart,
@@ -264,14 +265,21 @@ def shared_inputs(found: Discovery, workdir: Path) -> tuple[list[InputFile], lis
 
 
 def chart_inputs(
-    found: Discovery, profile: str, namespace: str | None, workdir: Path, kube_version: str | None = None
+    found: Discovery,
+    profile: str,
+    namespace: str | None,
+    workdir: Path,
+    kube_version: str | None = None,
+    *,
+    values: Mapping[Path, ChartValues] | None = None,
 ) -> tuple[list[InputFile], list[Problem]]:
-    """Each chart rendered for `profile` into workdir."""
+    """Each chart rendered for `profile` into workdir (`values`: the user's, per chart folder)."""
     inputs: list[InputFile] = []
     problems: list[Problem] = []
     for chart in found.charts:
         label = display(chart, found.base)
-        rendered = helm_template(chart, label, profile, namespace, kube_version)
+        extra = (values or {}).get(chart.resolve())
+        rendered = helm_template(chart, label, profile, namespace, kube_version, extra=extra)
         if isinstance(rendered, Problem):
             problems.append(rendered)
             continue

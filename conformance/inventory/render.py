@@ -14,6 +14,7 @@ import functools
 import os
 import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,64 @@ _SOURCE_COMMENT = re.compile(r"^# Source: (.+)$", re.MULTILINE)
 RENDER_TIMEOUT_S = 120
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|github\.com/|gitlab\.com/|bitbucket\.org/)", re.I)
+
+
+@dataclass(frozen=True)
+class ChartValues:
+    """What a user adds to one chart's render: values files, then `--set` entries (helm's order, after
+    values.yaml and values-<profile>.yaml). Example: ``ChartValues((Path("ci.yaml"),), ("image.tag=1.2",))``
+    """
+
+    files: tuple[Path, ...] = ()
+    sets: tuple[str, ...] = ()
+
+    def __add__(self, later: ChartValues) -> ChartValues:
+        return ChartValues(self.files + later.files, self.sets + later.sets)
+
+
+def chart_folder(text: str, root: Path, where: str) -> Path:
+    """The chart folder `text` names (relative to `root`, or absolute). Raises ValueError naming `where`."""
+    folder = (root / text).resolve()
+    if not (folder / "Chart.yaml").is_file():
+        raise ValueError(f"{where}: {text!r} is no chart folder under {root} (no Chart.yaml)")
+    return folder
+
+
+def parse_chart_values(
+    values: list[str], sets: list[str], root: Path
+) -> tuple[tuple[Path, ChartValues], ...]:
+    """`--values CHART=FILE` and `--set CHART:key=value` entries, per chart folder (CHART relative to
+    --manifests `root`; FILE relative to the working folder, as helm reads it). Raises ValueError
+    naming the flag and the entry. Example: ``parse_chart_values(["charts/foo=ci.yaml"], [], root)``
+    """
+    out: dict[Path, ChartValues] = {}
+    for entry in values:
+        chart, sep, file = entry.partition("=")
+        where = f"--values / CONFORMANCE_VALUES {entry!r}"
+        if not sep or not chart or not file:
+            raise ValueError(f"{where}: expected CHART=FILE (e.g. charts/foo=ci-values.yaml)")
+        path = Path(file).expanduser().resolve()
+        if not path.is_file():
+            raise ValueError(f"{where}: values file {path} does not exist")
+        folder = chart_folder(chart, root, where)
+        out[folder] = out.get(folder, ChartValues()) + ChartValues(files=(path,))
+    for entry in sets:
+        chart, sep, assignment = entry.partition(":")
+        where = f"--set / CONFORMANCE_SET {entry!r}"
+        if not sep or not chart or "=" not in assignment.lstrip("="):
+            raise ValueError(f"{where}: expected CHART:key=value (e.g. charts/foo:image.tag=1.2)")
+        folder = chart_folder(chart, root, where)
+        out[folder] = out.get(folder, ChartValues()) + ChartValues(sets=(assignment,))
+    return tuple(sorted(out.items()))
+
+
+def merge_values(*layers: tuple[tuple[Path, ChartValues], ...]) -> dict[Path, ChartValues]:
+    """Per chart folder, every layer's values in order (the policy's, then the flags': later wins)."""
+    out: dict[Path, ChartValues] = {}
+    for layer in layers:
+        for folder, values in layer:
+            out[folder] = out.get(folder, ChartValues()) + values
+    return out
 
 
 def values_files(chart: Path, profile: str) -> list[Path]:
@@ -97,9 +156,17 @@ def is_library_chart(chart: Path) -> bool:
 
 
 def helm_template(
-    chart: Path, chart_label: str, profile: str, namespace: str | None, kube_version: str | None = None
+    chart: Path,
+    chart_label: str,
+    profile: str,
+    namespace: str | None,
+    kube_version: str | None = None,
+    *,
+    extra: ChartValues | None = None,
 ) -> str | Problem:
     """`helm template` output for a profile, or a Problem if the chart does not render.
+
+    `extra`: the user's values for this chart (--values / --set, the policy's `charts:`).
 
     A chart that does not render (template error, values rejected by
     values.schema.json, dependencies not vendored) is a problem of the inputs;
@@ -116,6 +183,10 @@ def helm_template(
         cmd += ["--kube-version", kube_version]
     for values in values_files(chart, profile):
         cmd += ["--values", str(values)]
+    for values in extra.files if extra else ():
+        cmd += ["--values", str(values)]
+    for assignment in extra.sets if extra else ():
+        cmd += ["--set", assignment]
     try:
         out = subprocess.run(cmd, capture_output=True, timeout=RENDER_TIMEOUT_S, check=False, env=_helm_env())
     except subprocess.TimeoutExpired:
