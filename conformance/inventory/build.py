@@ -32,13 +32,14 @@ from .parsed import ParsedCache
 from .render import (
     KUSTOMIZATION_FILES,
     ChartValues,
+    RenderJob,
     display,
-    helm_template,
     is_library_chart,
     kustomization_file,
     kustomize_build,
     kustomize_references,
     parse_rendered,
+    render_charts,
 )
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -276,10 +277,14 @@ def chart_inputs(
     """Each chart rendered for `profile` into workdir (`values`: the user's, per chart folder)."""
     inputs: list[InputFile] = []
     problems: list[Problem] = []
-    for chart in found.charts:
-        label = display(chart, found.base)
-        extra = (values or {}).get(chart.resolve())
-        rendered = helm_template(chart, label, profile, namespace, kube_version, extra=extra)
+    jobs = [
+        RenderJob(
+            c, display(c, found.base), profile, namespace, kube_version, (values or {}).get(c.resolve())
+        )
+        for c in found.charts
+    ]
+    for job, rendered in zip(jobs, render_charts(jobs), strict=True):  # several charts at once
+        chart, label = job.chart, job.label
         if isinstance(rendered, Problem):
             problems.append(rendered)
             continue
