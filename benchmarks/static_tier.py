@@ -11,7 +11,11 @@ ConfigMap, over 20 namespaces and 200 files. For each size, in the same run:
      parsing, schema stage and positions come from the caches), one-file change (one file
      edited, run again)
 Then the platform itself: the tier next to `helm template` (both profiles) + kubeconform
-alone on the plain files and the renders. Prints figures and the issue's goals;
+alone on the plain files and the renders. Then a chart repo (--charts N copies of the platform
+chart, `--charts-only` for just this row): `helm template` alone, one chart after another as the
+tier used to render, next to the tier's render stage (cached by content, several charts at once)
+cold and warm, with helm runs and cache hits counted, and the whole tier cold and warm.
+Prints figures and the issue's goals;
 asserts nothing (wall-clock goals are never tests). Ratios are taken within one run,
 so a busy machine slows both sides; the spread of repeated A runs shows the noise.
 """
@@ -34,7 +38,10 @@ sys.path.insert(0, str(REPO))
 from corpus import make_corpus  # noqa: E402  (this folder is on sys.path: run as a script)
 
 from conformance import tools  # noqa: E402
-from conformance.inventory.render import values_files  # noqa: E402
+from conformance.inventory import discover_inputs  # noqa: E402
+from conformance.inventory.build import chart_inputs  # noqa: E402
+from conformance.inventory.render import RENDER_WORKERS, values_files  # noqa: E402
+from conformance.inventory.render_cache import STATS  # noqa: E402
 from conformance.schema.locations import SchemaLocations  # noqa: E402
 from conformance.settings import Settings  # noqa: E402
 
@@ -157,10 +164,70 @@ def platform_row(settings: Settings, locations: SchemaLocations, tmp: Path) -> N
     )
 
 
+def helm_alone(charts: list[Path], profiles: tuple[str, ...], k8s: str) -> float:
+    """`helm template` of every chart and profile, one after another (how the tier rendered before)."""
+    start = time.perf_counter()
+    for chart, profile in itertools.product(charts, profiles):
+        cmd = [str(tools.find("helm")), "template", chart.name, str(chart), "--include-crds"]
+        cmd += ["--namespace", "tartware", "--kube-version", k8s]
+        for values in values_files(chart, profile):
+            cmd += ["--values", str(values)]
+        subprocess.run(cmd, capture_output=True, check=True)
+    return time.perf_counter() - start
+
+
+def render_stage(repo: Path, profiles: tuple[str, ...], k8s: str, cache: Path) -> tuple[float, int, int]:
+    """The tier's render stage on `repo` (every chart, every profile): (seconds, helm runs, cache hits)."""
+    os.environ["CONFORMANCE_STATIC_CACHE"] = str(cache)
+    before = dict(STATS)
+    found = discover_inputs(repo)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-render-") as work:
+        for profile in profiles:
+            chart_inputs(found, profile, "tartware", Path(work), k8s)
+    took = time.perf_counter() - start
+    return took, STATS["helm"] - before.get("helm", 0), STATS["hit"] - before.get("hit", 0)
+
+
+def chart_repo_row(settings: Settings, tmp: Path, copies: int) -> None:
+    repo = tmp / "chart-repo"
+    charts = [repo / "charts" / f"tartware-{i}" for i in range(copies)]
+    for chart in charts:
+        shutil.copytree(CHART, chart, symlinks=True)
+    profiles, k8s = settings.profiles, settings.k8s_version
+    helm = helm_alone(charts, profiles, k8s)
+    cold, cold_helm, _ = render_stage(repo, profiles, k8s, tmp / "render-cache")
+    warm, warm_helm, warm_hits = render_stage(repo, profiles, k8s, tmp / "render-cache")
+    renders = len(charts) * len(profiles)
+    print(
+        f"chart repo: {copies} copies of the platform chart x {len(profiles)} profiles = {renders} renders "
+        f"({RENDER_WORKERS} at once)"
+    )
+    print(
+        f"{'':>2}{'helm alone':>12} {'render cold':>12} {'render warm':>12}  {'cold/helm':>9} {'warm/helm':>9}"
+    )
+    print(
+        f"{'':>2}{helm:>10.2f} s {cold:>10.2f} s {warm:>10.2f} s  {cold / helm:>9.2f} {warm / helm:>9.2f}"
+        f"   helm runs cold {cold_helm}, warm {warm_helm} ({warm_hits} cache hits)"
+    )
+    out = tmp / "out-chart-repo"
+    out.mkdir()
+    tier_cold = tier(repo, out, ",".join(profiles))  # its own empty cache: renders, schema, parsing cold
+    tier_warm = tier(repo, out, ",".join(profiles))
+    print(
+        f"  static tier on the chart repo: cold {tier_cold:.2f} s, warm {tier_warm:.2f} s; "
+        f"warm/cold {tier_warm / tier_cold:.2f}, warm / helm alone {tier_warm / helm:.2f}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", action="store_true", help="also the 50k-object corpus (minutes)")
     parser.add_argument("--sizes", default="", help="comma-separated object counts (overrides the default)")
+    parser.add_argument(
+        "--charts", type=int, default=10, help="copies of the platform chart in the chart repo"
+    )
+    parser.add_argument("--charts-only", action="store_true", help="only the chart-repo row")
     args = parser.parse_args()
     default = [1_000, 5_000, 10_000] + ([50_000] if args.large else [])
     sizes = [int(s) for s in args.sizes.split(",") if s] or default
@@ -169,10 +236,12 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
     with tempfile.TemporaryDirectory(prefix="bench-static-") as name:
         tmp = Path(name)
-        growth = corpus_rows(sizes, locations, tmp)
-        print_growth(growth)
-        print("goals: cold/kc <= 1.5 at 10k (both profiles); 1-file/cold <= 0.10")
-        platform_row(settings, locations, tmp)
+        if not args.charts_only:
+            growth = corpus_rows(sizes, locations, tmp)
+            print_growth(growth)
+            print("goals: cold/kc <= 1.5 at 10k (both profiles); 1-file/cold <= 0.10")
+            platform_row(settings, locations, tmp)
+        chart_repo_row(settings, tmp, args.charts)
     print(f"load average at end {os.getloadavg()[0]:.2f}")
     return 0
 

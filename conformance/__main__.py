@@ -2,9 +2,12 @@
 
 doctor     every tool, its version (reported vs pinned), path; where schemas come from
 catalogue  the rule catalogue (Markdown) generated from the registry
-static     the static tier as a CI gate (what `make static` runs): every further argument goes to
-           pytest (`--manifests DIR --fail-on normal ...`); exit 0 clean, 1 findings, 2 or more:
-           the tier could not judge (see README, "The static tier as a CI gate")
+static     the static tier as a CI gate (what `make static` runs): `static [PATH] [flags]`, PATH (a
+           first argument that is no flag) is --manifests; every other argument goes to pytest
+           (`--fail-on normal --sarif out.sarif ...`); exit 0 clean, 1 findings, 2 or more: the
+           tier could not judge (see README, "The static tier as a CI gate")
+
+Installed (`pip install .`), the same entry point is the `conformance` command.
 """
 
 from __future__ import annotations
@@ -27,7 +30,11 @@ if TYPE_CHECKING:
 # suite's options known before pytest looks for conftest.py files, so `--manifests ../their-repo`
 # is never taken for a test path.
 STATIC_PYTEST = ("-m", "pytest", "-p", "no:hypothesispytest", "-p", "conformance.plugin")
-STATIC_SUITE = tools.REPO / "conformance" / "suites" / "static"
+STATIC_SUITE = Path(__file__).resolve().parent / "suites" / "static"
+# What every static run calls (kubectl only for kustomizations, promtool only for alert rules: those
+# report their own absence as a broken check). The installed command checks them up front, so that
+# without the tools it says what to do in one line instead of failing every check.
+STATIC_TOOLS = ("helm", "kubeconform")
 
 
 def _pins() -> dict[str, str]:
@@ -182,6 +189,12 @@ def static(pytest_args: list[str]) -> int:
     a check that crashed, a tier that checked nothing, an interrupted run); 3 pytest's internal error;
     4 a usage error (an unknown flag, a bad option value, --manifests that does not exist).
     """
+    missing = _missing_tools()
+    if missing is not None:
+        print(f"conformance: {missing}", file=sys.stderr)
+        return 2  # could not judge: as a tool missing inside the run
+    if pytest_args[:1] and not pytest_args[0].startswith("-"):
+        pytest_args = ["--manifests", *pytest_args]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tools.REPO), env.get("PYTHONPATH")) if p)
     env["PATH"] = os.pathsep.join(
@@ -194,6 +207,22 @@ def static(pytest_args: list[str]) -> int:
         except KeyboardInterrupt:
             continue  # the child has the same signal and ends on its own (exit 2: interrupted)
         return code if code >= 0 else 128 - code  # killed by a signal: the shell's 128+N
+
+
+def _missing_tools() -> str | None:
+    """Installed (no checkout around the package): one line naming the static tier's tools missing
+    from TOOLS_BIN and how to get them, or None. A checkout's run reports them itself, as a broken
+    check that says `make tools` (what `make static` has always printed)."""
+    if (tools.REPO / "tools" / "install.sh").is_file():
+        return None
+    missing = [name for name in STATIC_TOOLS if not os.access(tools.TOOLS_BIN / name, os.X_OK)]
+    if not missing:
+        return None
+    return (
+        f"{', '.join(missing)} not found in {tools.TOOLS_BIN} (TOOLS_BIN): install the pinned tools with "
+        "`TOOLS_TIER=static tools/install.sh` in a checkout of this suite, then set "
+        "TOOLS_BIN=<checkout>/.tools/bin and CONFORMANCE_SCHEMAS=<checkout>/.tools/schemas"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

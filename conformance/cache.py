@@ -1,10 +1,10 @@
 """Where the static tier's content-hash caches live, and how an entry is written.
 
-Three caches share the root: kubeconform's per-file results (schema/result_cache.py), the parsed
-objects of each plain file (inventory/parsed.py) and the positions of findings in each plain
-file (inventory/locate.py). Each is keyed by a hash of the file's content and of everything
-that judges, parses or locates it, and none is ever required: an unreadable or corrupt
-entry is a miss, a failed write is ignored.
+Four caches share the root: helm's renders (inventory/render_cache.py), kubeconform's per-file
+results (schema/result_cache.py), the parsed objects of each plain file (inventory/parsed.py) and
+the positions of findings in each plain file (inventory/locate.py). Each is keyed by a hash of the
+content and of everything that renders, judges, parses or locates it, and none is ever required:
+an unreadable or corrupt entry is a miss, a failed write is ignored.
 
 Root: $CONFORMANCE_STATIC_CACHE, else ~/.cache/tartware-conformance/static-cache;
 CONFORMANCE_STATIC_CACHE=off switches them all off.

@@ -24,12 +24,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             opt.flag,
             dest=f"conformance_{opt.name}",
             default=None,
+            action="append" if opt.repeatable else "store",
             help=f"{opt.help} (env {opt.env}){default}",
         )
 
 
+def _flag(config: pytest.Config, name: str) -> str | None:
+    value = config.getoption(f"conformance_{name}")
+    # A repeatable flag's entries, one string as its env var gives them (Settings splits on spaces).
+    return " ".join(value) if isinstance(value, list) else value
+
+
 def settings_from_config(config: pytest.Config) -> Settings:
-    return Settings.resolve(lambda name: config.getoption(f"conformance_{name}"))
+    return Settings.resolve(lambda name: _flag(config, name))
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ from typing import Any
 
 from .inventory.loader import iter_documents
 from .inventory.model import Problem, Source
+from .inventory.render import ChartValues, chart_folder
 
 BASELINE = Path(__file__).resolve().parent / "baseline-policy.yaml"
 SEVERITIES = ("blocker", "critical", "normal", "minor")
@@ -41,6 +42,7 @@ TOP_LEVEL = (
     "pod_operators",
     "rules",
     "exercise",
+    "charts",
 )
 EXERCISE_KINDS = ("hpa", "pdb")
 
@@ -147,6 +149,8 @@ class Policy:
     # Unset: the tier picks from the inventory itself (see behaviour/exercise.py).
     exercise: dict[str, tuple[str, ...]] = field(default_factory=dict)
     observability: Observability | None = None  # absent: no generated alert tests
+    # `charts`: values files and --set entries per chart folder, for charts that need them to render
+    charts: tuple[tuple[Path, ChartValues], ...] = ()
 
     @property
     def name(self) -> str:
@@ -486,6 +490,32 @@ def _pod_operators(r: _Reader, raw: Any) -> tuple[PodOperator, ...]:
     return tuple(out)
 
 
+def _charts(r: _Reader, raw: Any) -> tuple[tuple[Path, ChartValues], ...]:
+    """`charts: {<chart folder>: {values: [files], set: {key: value}}}`, paths relative to this file."""
+    here = r.path.parent
+    out = []
+    for chart, spec in r.mapping(raw, "charts").items():
+        where = f"charts.{chart}"
+        try:
+            folder = chart_folder(chart, here, where)
+        except ValueError as err:
+            raise r.fail("", str(err)) from None
+        data = r.mapping(spec, where, ("values", "set"))
+        files = []
+        for i, name in enumerate(r.strings(data.get("values", []), f"{where}.values")):
+            path = (here / name).resolve()
+            if not path.is_file():
+                raise r.fail(f"{where}.values[{i}]", f"values file {path} does not exist")
+            files.append(path)
+        sets = []
+        for key, value in r.mapping(data.get("set", {}), f"{where}.set").items():
+            if isinstance(value, dict | list) or value is None:
+                raise r.fail(f"{where}.set.{key}", f"must be a string, number or boolean, got {_kind(value)}")
+            sets.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
+        out.append((folder, ChartValues(tuple(files), tuple(sets))))
+    return tuple(out)
+
+
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h)$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -565,6 +595,8 @@ def _layer(path: Path) -> dict[str, Any]:
         out["pod_operators"] = _pod_operators(r, data["pod_operators"])
     if data.get("exercise") is not None:
         out["exercise"] = _exercise(r, data["exercise"])
+    if data.get("charts") is not None:
+        out["charts"] = _charts(r, data["charts"])
     out["rules"] = _rules(r, data["rules"]) if data.get("rules") is not None else {}
     return out
 

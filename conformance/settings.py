@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .inventory.loader import Limits
+from .inventory.render import ChartValues, parse_chart_values
 from .policy import SEVERITIES, is_policy_file
 from .tools import REPO
 
@@ -27,6 +28,7 @@ class Option:
     env: str
     help: str
     default: str | None = None
+    repeatable: bool = False  # the flag may be given more than once; the env var lists entries by spaces
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -70,6 +72,22 @@ OPTIONS: tuple[Option, ...] = (
         "CONFORMANCE_EXCLUDE",
         "comma-separated globs of input paths to leave out, relative to --manifests "
         "(e.g. 'test/*,*.tmpl.yaml')",
+    ),
+    Option(
+        "chart_values",
+        "--values",
+        "CONFORMANCE_VALUES",
+        "CHART=FILE: a values file for one chart (CHART relative to --manifests), after values.yaml, "
+        "values-<profile>.yaml and the policy's `charts:`; repeatable (env: entries separated by spaces)",
+        repeatable=True,
+    ),
+    Option(
+        "chart_sets",
+        "--set",
+        "CONFORMANCE_SET",
+        "CHART:key=value: a `helm --set` for one chart, after its values files; repeatable (env: entries "
+        "separated by spaces)",
+        repeatable=True,
     ),
     Option(
         "max_findings_per_rule",
@@ -195,6 +213,8 @@ class Settings:
     sarif: Path | None = None
     fail_on: str = "minor"  # lowest rule severity that fails the static tier (SEVERITIES)
     slo_generators: int = 1
+    # --values / --set per chart folder (the policy's `charts:` come first: static.py merges them)
+    chart_values: tuple[tuple[Path, ChartValues], ...] = ()
 
     @property
     def policy_label(self) -> str:
@@ -242,6 +262,9 @@ class Settings:
             sarif=Path(raw["sarif"]).expanduser() if raw["sarif"] else None,
             fail_on=_severity("fail_on", str(raw["fail_on"])),
             slo_generators=_count("slo_generators", str(raw["slo_generators"]), minimum=1),
+            chart_values=parse_chart_values(
+                str(raw["chart_values"] or "").split(), str(raw["chart_sets"] or "").split(), manifests
+            ),
         )
 
     @classmethod

@@ -36,6 +36,7 @@ from .inventory import (
     to_inventory,
 )
 from .inventory.locate import save_positions
+from .inventory.render import merge_values
 from .netpol import DeclaredFlow, default_flows_path, load_flows
 from .policy import BASELINE, SEVERITIES, Exemption, Policy, PolicyError, load_policy
 from .rules import Context, Finding, Rule, RuleOutcome, evaluate, load_all
@@ -158,8 +159,11 @@ def check_targets(
     with tempfile.TemporaryDirectory(prefix="conformance-static-") as tmp:
         shared, shared_problems = shared_inputs(found, Path(tmp))
         per_profile: list[tuple[str, list[InputFile], list[Problem]]] = []
+        values = merge_values(policy.charts if policy is not None else (), settings.chart_values)
         for profile in profiles:
-            charts, problems = chart_inputs(found, profile, namespace, Path(tmp), settings.k8s_version)
+            charts, problems = chart_inputs(
+                found, profile, namespace, Path(tmp), settings.k8s_version, values=values
+            )
             per_profile.append((profile, charts, problems))
         unique = shared + [i for _, charts, _ in per_profile for i in charts]
         check = SchemaCheck.start(unique, locations)

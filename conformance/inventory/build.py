@@ -31,13 +31,15 @@ from .model import Inventory, K8sObject, Origin, Problem, Source
 from .parsed import ParsedCache
 from .render import (
     KUSTOMIZATION_FILES,
+    ChartValues,
+    RenderJob,
     display,
-    helm_template,
     is_library_chart,
     kustomization_file,
     kustomize_build,
     kustomize_references,
     parse_rendered,
+    render_charts,
 )
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -264,14 +266,25 @@ def shared_inputs(found: Discovery, workdir: Path) -> tuple[list[InputFile], lis
 
 
 def chart_inputs(
-    found: Discovery, profile: str, namespace: str | None, workdir: Path, kube_version: str | None = None
+    found: Discovery,
+    profile: str,
+    namespace: str | None,
+    workdir: Path,
+    kube_version: str | None = None,
+    *,
+    values: Mapping[Path, ChartValues] | None = None,
 ) -> tuple[list[InputFile], list[Problem]]:
-    """Each chart rendered for `profile` into workdir."""
+    """Each chart rendered for `profile` into workdir (`values`: the user's, per chart folder)."""
     inputs: list[InputFile] = []
     problems: list[Problem] = []
-    for chart in found.charts:
-        label = display(chart, found.base)
-        rendered = helm_template(chart, label, profile, namespace, kube_version)
+    jobs = [
+        RenderJob(
+            c, display(c, found.base), profile, namespace, kube_version, (values or {}).get(c.resolve())
+        )
+        for c in found.charts
+    ]
+    for job, rendered in zip(jobs, render_charts(jobs), strict=True):  # several charts at once
+        chart, label = job.chart, job.label
         if isinstance(rendered, Problem):
             problems.append(rendered)
             continue

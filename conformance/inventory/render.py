@@ -6,6 +6,7 @@ and the chart's vendored charts/ dependencies. Missing dependencies are one clea
 problem naming the chart and the command that vendors them: nothing is downloaded.
 Kustomize: `kubectl kustomize` with the pinned kubectl; remote bases are refused
 up front (offline). Rendered objects keep where their text lives on disk (`Origin`).
+Renders are cached by content (render_cache.py) and run several charts at once (render_charts).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import functools
 import os
 import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +24,72 @@ from .. import tools
 from ..errors import InfraError
 from .loader import DEFAULT_LIMITS, Limits, iter_documents, to_objects
 from .model import K8sObject, Origin, Problem, Source
+from .render_cache import RenderCache, count, render_key
 
 _SOURCE_COMMENT = re.compile(r"^# Source: (.+)$", re.MULTILINE)
 RENDER_TIMEOUT_S = 120
+# Charts rendered at once: bounded so that a 100-chart repo does not start 100 helm processes.
+RENDER_WORKERS = max(2, min(8, os.cpu_count() or 2))
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|github\.com/|gitlab\.com/|bitbucket\.org/)", re.I)
+
+
+@dataclass(frozen=True)
+class ChartValues:
+    """What a user adds to one chart's render: values files, then `--set` entries (helm's order, after
+    values.yaml and values-<profile>.yaml). Example: ``ChartValues((Path("ci.yaml"),), ("image.tag=1.2",))``
+    """
+
+    files: tuple[Path, ...] = ()
+    sets: tuple[str, ...] = ()
+
+    def __add__(self, later: ChartValues) -> ChartValues:
+        return ChartValues(self.files + later.files, self.sets + later.sets)
+
+
+def chart_folder(text: str, root: Path, where: str) -> Path:
+    """The chart folder `text` names (relative to `root`, or absolute). Raises ValueError naming `where`."""
+    folder = (root / text).resolve()
+    if not (folder / "Chart.yaml").is_file():
+        raise ValueError(f"{where}: {text!r} is no chart folder under {root} (no Chart.yaml)")
+    return folder
+
+
+def parse_chart_values(
+    values: list[str], sets: list[str], root: Path
+) -> tuple[tuple[Path, ChartValues], ...]:
+    """`--values CHART=FILE` and `--set CHART:key=value` entries, per chart folder (CHART relative to
+    --manifests `root`; FILE relative to the working folder, as helm reads it). Raises ValueError
+    naming the flag and the entry. Example: ``parse_chart_values(["charts/foo=ci.yaml"], [], root)``
+    """
+    out: dict[Path, ChartValues] = {}
+    for entry in values:
+        chart, sep, file = entry.partition("=")
+        where = f"--values / CONFORMANCE_VALUES {entry!r}"
+        if not sep or not chart or not file:
+            raise ValueError(f"{where}: expected CHART=FILE (e.g. charts/foo=ci-values.yaml)")
+        path = Path(file).expanduser().resolve()
+        if not path.is_file():
+            raise ValueError(f"{where}: values file {path} does not exist")
+        folder = chart_folder(chart, root, where)
+        out[folder] = out.get(folder, ChartValues()) + ChartValues(files=(path,))
+    for entry in sets:
+        chart, sep, assignment = entry.partition(":")
+        where = f"--set / CONFORMANCE_SET {entry!r}"
+        if not sep or not chart or "=" not in assignment.lstrip("="):
+            raise ValueError(f"{where}: expected CHART:key=value (e.g. charts/foo:image.tag=1.2)")
+        folder = chart_folder(chart, root, where)
+        out[folder] = out.get(folder, ChartValues()) + ChartValues(sets=(assignment,))
+    return tuple(sorted(out.items()))
+
+
+def merge_values(*layers: tuple[tuple[Path, ChartValues], ...]) -> dict[Path, ChartValues]:
+    """Per chart folder, every layer's values in order (the policy's, then the flags': later wins)."""
+    out: dict[Path, ChartValues] = {}
+    for layer in layers:
+        for folder, values in layer:
+            out[folder] = out.get(folder, ChartValues()) + values
+    return out
 
 
 def values_files(chart: Path, profile: str) -> list[Path]:
@@ -97,9 +161,17 @@ def is_library_chart(chart: Path) -> bool:
 
 
 def helm_template(
-    chart: Path, chart_label: str, profile: str, namespace: str | None, kube_version: str | None = None
+    chart: Path,
+    chart_label: str,
+    profile: str,
+    namespace: str | None,
+    kube_version: str | None = None,
+    *,
+    extra: ChartValues | None = None,
 ) -> str | Problem:
     """`helm template` output for a profile, or a Problem if the chart does not render.
+
+    `extra`: the user's values for this chart (--values / --set, the policy's `charts:`).
 
     A chart that does not render (template error, values rejected by
     values.schema.json, dependencies not vendored) is a problem of the inputs;
@@ -109,13 +181,31 @@ def helm_template(
     if missing is not None:
         return missing
     helm = tools.find("helm")
-    cmd = [str(helm), "template", chart.name, str(chart), "--include-crds"]
     # Without --namespace helm asks the kubeconfig; "default" is what it renders for a clean machine.
-    cmd += ["--namespace", namespace or "default"]
+    args = ["--include-crds", "--namespace", namespace or "default"]
     if kube_version:
-        cmd += ["--kube-version", kube_version]
+        args += ["--kube-version", kube_version]
     for values in values_files(chart, profile):
-        cmd += ["--values", str(values)]
+        args += ["--values", str(values)]
+    for values in extra.files if extra else ():
+        args += ["--values", str(values)]
+    for assignment in extra.sets if extra else ():
+        args += ["--set", assignment]
+    store = RenderCache.open()
+    key = render_key(helm, chart, args) if store is not None else b""
+    cached = store.get(key) if store is not None else None
+    rendered, text = cached if cached is not None else _run_helm(helm, chart, args, chart_label)
+    if store is not None and cached is None:
+        store.put(key, rendered, text)
+    if not rendered:
+        return Problem(Source(chart_label, 0, None, chart_label, profile), f"chart does not render: {text}")
+    return text
+
+
+def _run_helm(helm: Path, chart: Path, args: list[str], chart_label: str) -> tuple[bool, str]:
+    """(rendered, output or helm's error on one line) of `helm template`; InfraError if helm cannot run."""
+    count("helm")
+    cmd = [str(helm), "template", chart.name, str(chart), *args]
     try:
         out = subprocess.run(cmd, capture_output=True, timeout=RENDER_TIMEOUT_S, check=False, env=_helm_env())
     except subprocess.TimeoutExpired:
@@ -123,11 +213,35 @@ def helm_template(
     except OSError as err:
         raise InfraError(f"cannot run {helm}: {err}") from None
     if out.returncode != 0:
-        message = " ".join(out.stderr.decode(errors="replace").split())
-        return Problem(
-            Source(chart_label, 0, None, chart_label, profile), f"chart does not render: {message}"
+        return False, " ".join(out.stderr.decode(errors="replace").split())
+    return True, out.stdout.decode(errors="replace")
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """One chart to render for one profile (helm_template's arguments)."""
+
+    chart: Path
+    label: str
+    profile: str
+    namespace: str | None
+    kube_version: str | None = None
+    extra: ChartValues | None = None
+
+
+def render_charts(jobs: list[RenderJob]) -> list[str | Problem]:
+    """helm_template for each job, in order, up to RENDER_WORKERS charts at once: helm is a process of
+    its own (threads suffice) and a chart repo's renders are independent of each other."""
+
+    def render(job: RenderJob) -> str | Problem:
+        return helm_template(
+            job.chart, job.label, job.profile, job.namespace, job.kube_version, extra=job.extra
         )
-    return out.stdout.decode(errors="replace")
+
+    if len(jobs) <= 1:
+        return [render(job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=min(len(jobs), RENDER_WORKERS)) as pool:
+        return list(pool.map(render, jobs))
 
 
 def _helm_env() -> dict[str, str]:
