@@ -294,8 +294,16 @@ class Merged(Generic[T]):
         every = list(all_profiles)
         if len(every) <= 1 or self.profiles == every:
             return ""
-        word = "target" if any(TARGET_SEP in name for name in every) else "profile"
-        return f" [{word}{'s' if len(self.profiles) > 1 else ''} {', '.join(self.profiles)}]"
+        return f" [{_word(every)}{'s' if len(self.profiles) > 1 else ''} {', '.join(self.profiles)}]"
+
+    def listed(self, all_profiles: Iterable[str]) -> str:
+        """Where it was found, as a finding's block ends: "profiles:    prod" ("targets:     ...")."""
+        return f"{_word(list(all_profiles)) + 's:':<13}{', '.join(self.profiles)}"
+
+
+def _word(names: list[str]) -> str:
+    """What the run's targets are called: "profile", or "target" when environments name them too."""
+    return "target" if any(TARGET_SEP in name for name in names) else "profile"
 
 
 def merge(pairs: Iterable[tuple[str, T]], key: Callable[[T], Hashable]) -> list[Merged[T]]:

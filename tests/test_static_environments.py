@@ -182,3 +182,14 @@ def test_render_problems_stay_with_their_environment(tmp_path: Path) -> None:
     assert check(anywhere) == [True, True]
     assert check(plain) == [True, True]
     assert check(render) == [True, False]
+
+
+def test_findings_name_their_targets() -> None:
+    """The wording every report shares: profiles alone with one environment, targets with several."""
+    one = Merged("finding", ["ci"])
+    assert (one.where(["prod", "ci"]), one.listed(["prod", "ci"])) == (" [profile ci]", "profiles:    ci")
+    every = [f"{p} · {e}" for p in ("prod", "ci") for e in ("a", "b")]
+    some = Merged("finding", ["prod · a", "ci · a"])
+    assert some.where(every) == " [targets prod · a, ci · a]"
+    assert some.listed(every) == "targets:     prod · a, ci · a"
+    assert Merged("finding", every).where(every) == ""

@@ -225,7 +225,7 @@ def test_rule(item: Any) -> None:
         for m in v.findings[:5]:
             attach_object(m.item.obj.ref, m.item.obj.body)
         blocks = [
-            m.item.render() + (f"\n  profiles:    {', '.join(m.profiles)}" if m.where(every) else "")
+            m.item.render() + (f"\n  {m.listed(every)}" if m.where(every) else "")  # found in some targets
             for m in v.findings
         ]
         attach_text("findings", "\n".join(blocks))
