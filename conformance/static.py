@@ -1,8 +1,15 @@
 """The static tier, pytest-free: inventory -> schema results -> rule outcomes, per target.
 
-    run = run_static(settings)            # one StaticTarget per profile
+    run = run_static(settings)            # one StaticTarget per profile and environment
     for target in run.targets: ...
-    verdicts = merged(run)                # the same, each finding once across profiles
+    verdicts = merged(run)                # the same, each finding once across targets
+
+A target is one profile of one environment: each chart root and each kustomization root the
+input holds (overlays dev/staging/prod are three). Plain files outside them are applied beside
+every environment, so they join every target (kubeconform still reads each file once); an input
+with no chart and no kustomization is one environment, its plain files. Cross-object rules,
+duplicates and PDB-workload pairing see one target at a time. With one environment a target is
+named by its profile ("prod"), else "prod · overlays/dev"; findings name the targets they are in.
 
 The pytest suite only turns these results into test items; benchmarks, the
 SARIF/annotation writers and the summary use the same code.
@@ -31,6 +38,9 @@ from .inventory import (
     build_inventory,
     chart_inputs,
     discover_inputs,
+    environment_label,
+    environments,
+    in_environment,
     load_inputs,
     shared_inputs,
     to_inventory,
@@ -49,12 +59,29 @@ from .settings import Settings
 T = TypeVar("T")
 
 
+TARGET_SEP = " · "  # between profile and environment in a target's name: "prod · overlays/dev"
+
+
 @dataclass
 class StaticTarget:
+    """What is checked together: one profile of one environment (a chart or kustomization root,
+    with the plain files beside it)."""
+
     profile: str
     inventory: Inventory
     schema: list[SchemaResult] = field(default_factory=list)
     outcomes: list[RuleOutcome] = field(default_factory=list)
+    # The environment's root relative to the input, when the input has several; None with one.
+    environment: str | None = None
+
+    @property
+    def name(self) -> str:
+        return target_name(self.profile, self.environment)
+
+
+def target_name(profile: str, environment: str | None) -> str:
+    """The profile ("prod"), or "prod · overlays/dev" when the input has several environments."""
+    return profile if environment is None else f"{profile}{TARGET_SEP}{environment}"
 
 
 @dataclass
@@ -144,10 +171,12 @@ def check_targets(
     policy: Policy | None,
     locations: SchemaLocations,
 ) -> tuple[list[StaticTarget], Discovery]:
-    """All profiles with one kubeconform run that reads the files while Python parses them.
+    """One target per profile and environment, with one kubeconform run that reads the files
+    while Python parses them.
 
     Plain files and kustomize builds are the same for every profile: they are loaded and
-    schema-checked once and shared; only chart renders differ per profile.
+    schema-checked once and shared; only chart renders differ per profile. A plain file joins
+    every environment's target, yet kubeconform reads it once and its results are shared.
     """
     skip = {}
     if policy is not None and policy.path != BASELINE:
@@ -156,6 +185,7 @@ def check_targets(
     if flows is not None or flows_problem is not None:
         skip[default_flows_path(settings.manifests)] = "the declared flows in use"
     found: Discovery = discover_inputs(settings.manifests, settings.exclude, skip)
+    envs = environments(found)
     with tempfile.TemporaryDirectory(prefix="conformance-static-") as tmp:
         shared, shared_problems = shared_inputs(found, Path(tmp))
         per_profile: list[tuple[str, list[InputFile], list[Problem]]] = []
@@ -170,28 +200,52 @@ def check_targets(
         load_inputs(unique, namespace, settings.limits, base=found.base)
         targets, inputs_of = [], []
         provided = provided_objects(policy) if policy is not None else []
+        flows_problems = [flows_problem] if flows_problem is not None else []
         for profile, charts, problems in per_profile:
-            inputs = shared + charts
-            inputs_of.append(inputs)
-            flows_problems = [flows_problem] if flows_problem is not None else []
-            inventory = to_inventory(
-                profile, inputs, found.problems + shared_problems + problems + flows_problems, found.left_out
-            )
-            inventory.objects += provided
-            targets.append(StaticTarget(profile, inventory))
+            for env in envs:
+                inputs = [i for i in shared + charts if in_environment(found, env, i)]
+                mine = [p for p in shared_problems + problems if in_environment(found, env, p)]
+                inputs_of.append(inputs)
+                # The environment is named only when there are several: one keeps today's names.
+                where = environment_label(found, env) if len(envs) > 1 else None
+                inventory = to_inventory(
+                    target_name(profile, where),
+                    inputs,
+                    found.problems + mine + flows_problems,
+                    found.left_out,
+                )
+                inventory.objects += provided
+                targets.append(StaticTarget(profile, inventory, environment=where))
         if policy is not None:  # while kubeconform still runs
-            contexts = [Context(t.inventory, policy, t.profile, settings.today, flows) for t in targets]
-            if any(charts for _, charts, _ in per_profile):
-                outcomes = [evaluate(ctx) for ctx in contexts]
-            else:  # every profile has the same objects: rules that ignore the profile run once
-                outcomes = evaluate_profiles(contexts)
-            for target, found_outcomes in zip(targets, outcomes, strict=True):
-                target.outcomes = found_outcomes
+            rendered = {t.name for t, inputs in zip(targets, inputs_of, strict=True) if _has_chart(inputs)}
+            for env_targets in _by_environment(targets):
+                contexts = [
+                    Context(t.inventory, policy, t.profile, settings.today, flows) for t in env_targets
+                ]
+                if any(t.name in rendered for t in env_targets):
+                    outcomes = [evaluate(ctx) for ctx in contexts]
+                else:  # every profile has the same objects: rules that ignore the profile run once
+                    outcomes = evaluate_profiles(contexts)
+                for target, found_outcomes in zip(env_targets, outcomes, strict=True):
+                    target.outcomes = found_outcomes
         for target, inputs in zip(targets, inputs_of, strict=True):
             target.schema = check.finish(inputs)
     locate_findings(f for t in targets for o in t.outcomes for f in o.located())
     save_positions()
     return targets, found
+
+
+def _by_environment(targets: list[StaticTarget]) -> list[list[StaticTarget]]:
+    """The targets of each environment (one per profile), environments in their first order."""
+    groups: dict[str | None, list[StaticTarget]] = {}
+    for target in targets:
+        groups.setdefault(target.environment, []).append(target)
+    return list(groups.values())
+
+
+def _has_chart(inputs: list[InputFile]) -> bool:
+    """A chart render differs per profile; plain files and kustomize builds do not."""
+    return any(i.kind == "chart" for i in inputs)
 
 
 def declared_flows(manifests: Path) -> tuple[tuple[DeclaredFlow, ...] | None, Problem | None]:
@@ -234,17 +288,26 @@ def cached_run(settings: Settings) -> StaticRun | InfraError:
 
 @dataclass
 class Merged(Generic[T]):
-    """One thing found in one or more profiles (identical in each)."""
+    """One thing found in one or more targets (identical in each)."""
 
     item: T
-    profiles: list[str]
+    profiles: list[str]  # the names of the targets it was found in (profiles, when one environment)
 
     def where(self, all_profiles: Iterable[str]) -> str:
-        """ "" when found in every profile, else " [profile ci]"."""
+        """ "" when found in every target, else " [profile ci]" (" [target ci · overlays/dev]")."""
         every = list(all_profiles)
         if len(every) <= 1 or self.profiles == every:
             return ""
-        return f" [profile{'s' if len(self.profiles) > 1 else ''} {', '.join(self.profiles)}]"
+        return f" [{_word(every)}{'s' if len(self.profiles) > 1 else ''} {', '.join(self.profiles)}]"
+
+    def listed(self, all_profiles: Iterable[str]) -> str:
+        """Where it was found, as a finding's block ends: "profiles:    prod" ("targets:     ...")."""
+        return f"{_word(list(all_profiles)) + 's:':<13}{', '.join(self.profiles)}"
+
+
+def _word(names: list[str]) -> str:
+    """What the run's targets are called: "profile", or "target" when environments name them too."""
+    return "target" if any(TARGET_SEP in name for name in names) else "profile"
 
 
 def merge(pairs: Iterable[tuple[str, T]], key: Callable[[T], Hashable]) -> list[Merged[T]]:
@@ -299,7 +362,7 @@ def rule_verdicts(run: StaticRun) -> list[RuleVerdict]:
     by_rule: dict[str, list[tuple[str, RuleOutcome]]] = {}
     for target in run.targets:
         for outcome in target.outcomes:
-            by_rule.setdefault(outcome.rule.id, []).append((target.profile, outcome))
+            by_rule.setdefault(outcome.rule.id, []).append((target.name, outcome))
     verdicts = []
     for outcomes in by_rule.values():
         rule = outcomes[0][1].rule
@@ -324,9 +387,7 @@ def schema_groups(run: StaticRun) -> dict[str, list[Merged[SchemaResult]]]:
     groups: dict[str, list[tuple[str, SchemaResult]]] = {}
     for target in run.targets:
         for result in target.schema:
-            groups.setdefault(f"{result.obj.api_version} {result.obj.kind}", []).append(
-                (target.profile, result)
-            )
+            groups.setdefault(f"{result.obj.api_version} {result.obj.kind}", []).append((target.name, result))
 
     def key(r: SchemaResult) -> Hashable:
         errors = tuple((e.path, e.message) for e in r.errors)
@@ -345,7 +406,7 @@ def schema_groups(run: StaticRun) -> dict[str, list[Merged[SchemaResult]]]:
 
 @_view("inputs")
 def input_problems(run: StaticRun) -> list[Merged[Problem]]:
-    return merge(((t.profile, p) for t in run.targets for p in t.inventory.problems), problem_key)
+    return merge(((t.name, p) for t in run.targets for p in t.inventory.problems), problem_key)
 
 
 def failing_schema(run: StaticRun, results: Iterable[Merged[SchemaResult]]) -> list[Merged[SchemaResult]]:

@@ -38,7 +38,7 @@ CORPUS = REPO / "fixtures" / "corpus"
 @dataclass(frozen=True)
 class Expected:
     exit: int
-    objects: int  # per profile (prod and ci render the same here)
+    objects: int  # per profile, over its environments (prod and ci render the same here)
     findings: dict[str, set[str]] = field(default_factory=dict)
     problems: tuple[str, ...] = ()  # regexes, one per problem
     left_out: frozenset[str] = frozenset()
@@ -148,8 +148,9 @@ def runs() -> dict[str, StaticRun]:
 def test_corpus_case_verdict(case: str, runs: dict[str, StaticRun]) -> None:
     run, want = runs[case], EXPECTED[case]
     assert run.settings.policy is None, "the corpus is judged by the built-in baseline alone"
-    for target in run.targets:
-        assert sum(1 for o in target.inventory.objects if not o.provided) == want.objects, target.profile
+    for profile in run.settings.profiles:  # over the environments (chart, kustomize roots) of each
+        mine = [t for t in run.targets if t.profile == profile]
+        assert sum(1 for t in mine for o in t.inventory.objects if not o.provided) == want.objects, profile
     found = {v.rule.id: {m.item.obj.ref for m in v.findings} for v in rule_verdicts(run) if v.findings}
     assert found == want.findings
     problems = [str(m.item) for m in input_problems(run)]
@@ -253,7 +254,10 @@ def test_a_kustomize_finding_points_at_the_base_file(tmp_path: Path) -> None:
 
 def test_a_kustomize_build_reads_no_file_twice(runs: dict[str, StaticRun]) -> None:
     run = runs["kustomize-overlay"]
-    sources = {o.source.path for o in run.targets[0].inventory.objects if not o.provided}
+    assert [t.name for t in run.targets] == [
+        f"{p} · overlays/{o}" for p in ("prod", "ci") for o in ("prod", "staging")
+    ], "each overlay is its own target"
+    sources = {o.source.path for t in run.targets for o in t.inventory.objects if not o.provided}
     assert sources == {
         "kustomize-overlay/overlays/prod/kustomization.yaml",
         "kustomize-overlay/overlays/staging/kustomization.yaml",

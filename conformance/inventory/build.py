@@ -14,6 +14,12 @@ Discovery (`discover_inputs`) walks the folder once:
     and listed once (`Inventory.left_out`), as are paths matching --exclude globs.
 Two steps, so the schema check can start on the files while Python parses them:
 prepare (find files, render to files) then `load_inputs`.
+
+Environments (`environments`, `in_environment`): each chart root and each kustomization root is
+one environment, what its owners apply together (an overlay dev/staging/prod, one chart). Plain
+files outside them are applied beside every environment, so they join each one; an input without
+charts or kustomizations is one environment of plain files. Cross-object checks (duplicates, PDB
+and Service selectors...) then see one environment at a time, never dev's Deployment beside prod's.
 """
 
 from __future__ import annotations
@@ -237,6 +243,35 @@ def _closure(folder: Path, refs: dict[Path, list[Path]]) -> set[Path]:
             out.update(Path(dirpath, n).resolve() for n in filenames if n.endswith(MANIFEST_SUFFIXES))
         todo.extend(refs.get(here, kustomize_references(here)[0]))
     return out
+
+
+def environments(found: Discovery) -> list[Path | None]:
+    """The chart and kustomization roots, sorted; [None] (the plain files alone) when there is none."""
+    roots: list[Path | None] = [*sorted(found.charts + found.kustomizations)]
+    return roots or [None]
+
+
+def environment_label(found: Discovery, env: Path | None) -> str:
+    """An environment as target names show it: its folder relative to the input ("." for the root)."""
+    return "." if env is None else env.relative_to(found.root).as_posix()
+
+
+def in_environment(found: Discovery, env: Path | None, item: InputFile | Problem) -> bool:
+    """Whether an input or problem belongs to `env`: plain files (and problems of no chart or
+    kustomization, such as discovery's) belong to every environment; a render or build and its
+    problems to their own chart or kustomization only."""
+    if isinstance(item, InputFile):
+        return item.folder is None or item.folder == env
+    owners = [r for r in environments(found) if r is not None and _names(found, r, item)]
+    return not owners or env in owners
+
+
+def _names(found: Discovery, folder: Path, problem: Problem) -> bool:
+    """A render/build problem names its folder (helm, kustomize) or a file in it."""
+    label = display(folder, found.base)
+    return any(
+        p == label or p.startswith(label + "/") for p in (problem.source.path, problem.source.chart or "")
+    )
 
 
 def discover(root: Path) -> tuple[list[Path], list[Path]]:

@@ -34,7 +34,7 @@ class Entry:
 def entries(run: StaticRun) -> list[Entry]:
     """Every reportable result of the run, each once, in a stable order."""
     out: list[Entry] = []
-    every = [t.profile for t in run.targets]
+    every = [t.name for t in run.targets]
     for loaded in input_problems(run):
         p = loaded.item
         out.append(

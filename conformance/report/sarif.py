@@ -109,7 +109,7 @@ def to_sarif(run: StaticRun, root: Path | None = None) -> dict[str, Any]:
                 "originalUriBaseIds": {"%SRCROOT%": {"uri": root.as_uri() + "/"}},
                 "results": results,
                 "properties": {
-                    "profiles": [t.profile for t in run.targets],
+                    "profiles": [t.name for t in run.targets],
                     "policy": run.settings.policy_label,
                     "kubernetesVersion": run.settings.k8s_version,
                 },

@@ -20,8 +20,11 @@ def summary_lines(run: StaticRun) -> list[str]:
     problems = input_problems(run)
     schema = {kind: len(failing_schema(run, results)) for kind, results in schema_groups(run).items()}
     objects = sum(1 for o in run.targets[0].inventory.objects if not o.provided) if run.targets else 0
-    profiles = ", ".join(t.profile for t in run.targets)
-    first = run.targets[0].profile if run.targets else "-"
+    profiles = ", ".join(dict.fromkeys(t.profile for t in run.targets))
+    # Several environments (chart, kustomize roots) are named once, not with every profile.
+    envs = ", ".join(dict.fromkeys(t.environment for t in run.targets if t.environment))
+    profiles += f"; environments {envs}" if envs else ""
+    first = run.targets[0].name if run.targets else "-"
     lines = [
         f"inputs: {run.settings.manifests} (profiles {profiles}; {objects} objects in {first}; "
         f"policy {run.settings.policy_label}; charts in namespace {run.namespace or 'default'})"

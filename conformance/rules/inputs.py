@@ -16,8 +16,8 @@ from .registry import Context, Severity, Violation, inventory_rule
     kinds=(),
     description="No object (same API group, kind, namespace and name) is defined twice in one target: "
     "the second `kubectl apply` silently overwrites the first, and every check sees only one of them.",
-    remediation="Keep one definition; if both are meant (e.g. two environments), check them as separate "
-    "targets (--manifests per environment, or --exclude one of them).",
+    remediation="Keep one definition; if both are meant for different environments, give each its own "
+    "kustomization root or chart (each is checked as its own target), or --exclude one of them.",
 )
 def duplicate_objects(ctx: Context) -> Iterator[Violation]:
     first: dict[tuple[str, str, str, str], K8sObject] = {}

@@ -299,6 +299,8 @@ class SchemaCheck:
         self._by_key: dict[tuple[str, str, str, str], list[dict[str, object]]] | None = None
         # Objects of files every profile shares are judged once, whichever profile asks first.
         self._judged: dict[int, SchemaResult] = {}
+        # Objects validated from memory, by (object, CRDs of its kind in the target's inputs).
+        self._from_memory: dict[tuple[int, ...], SchemaResult] = {}
 
     @classmethod
     def start(cls, inputs: Sequence[InputFile], locations: SchemaLocations) -> SchemaCheck:
@@ -388,9 +390,23 @@ class SchemaCheck:
                 else:
                     leftovers.append(obj)
                     bodies.append(obj.body)
-        with crds_first(crds, self._locations) as locations:
-            for result in validate(leftovers, locations, bodies):
-                results[id(result.obj)] = result
+        # A plain file joins every environment's target: each leftover is validated once per CRD
+        # of its kind in the input (the same object with the same schema gets the same verdict).
+        schema_of: dict[tuple[str, str], list[int]] = {}
+        for crd in crds:
+            schema_of.setdefault(identity(crd), []).append(id(crd))
+        fresh: list[tuple[tuple[int, ...], K8sObject, dict[str, Any]]] = []
+        for obj, body in zip(leftovers, bodies, strict=True):
+            key = (id(obj), *schema_of.get((obj.group, obj.kind), ()))
+            if key in self._from_memory:
+                results[id(obj)] = self._from_memory[key]
+            else:
+                fresh.append((key, obj, body))
+        if fresh:
+            with crds_first(crds, self._locations) as locations:
+                again = validate([o for _, o, _ in fresh], locations, [b for _, _, b in fresh])
+            for (key, _, _), result in zip(fresh, again, strict=True):
+                results[id(result.obj)] = self._from_memory[key] = result
         return [results[id(o)] for item in inputs for o in item.items if isinstance(o, K8sObject)]
 
 

@@ -111,7 +111,7 @@ def _capped(blocks: list[str], run: StaticRun, what: str) -> str:
 
 
 def _profiles(run: StaticRun) -> list[str]:
-    return [t.profile for t in run.targets]
+    return [t.name for t in run.targets]
 
 
 def test_policy_source(item: Any) -> None:
@@ -149,11 +149,11 @@ def test_inputs_load(item: Any) -> None:
             f"{excluded}): nothing to check",
             pytrace=False,
         )
-    empty = [t.profile for t in run.targets if not any(not o.provided for o in t.inventory.objects)]
+    empty = [t.name for t in run.targets if not any(not o.provided for o in t.inventory.objects)]
+    # With several environments (charts, kustomize roots) a target is one profile of one of them.
+    what = "target(s)" if any(t.environment for t in run.targets) else "profile(s)"
     if empty:
-        pytest.fail(
-            f"no Kubernetes objects for profile(s) {', '.join(empty)}: nothing to check", pytrace=False
-        )
+        pytest.fail(f"no Kubernetes objects for {what} {', '.join(empty)}: nothing to check", pytrace=False)
 
 
 def test_schema(item: Any) -> None:
@@ -225,7 +225,7 @@ def test_rule(item: Any) -> None:
         for m in v.findings[:5]:
             attach_object(m.item.obj.ref, m.item.obj.body)
         blocks = [
-            m.item.render() + (f"\n  profiles:    {', '.join(m.profiles)}" if m.where(every) else "")
+            m.item.render() + (f"\n  {m.listed(every)}" if m.where(every) else "")  # found in some targets
             for m in v.findings
         ]
         attach_text("findings", "\n".join(blocks))
