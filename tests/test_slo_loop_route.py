@@ -4,18 +4,22 @@ outside clients in. A render without such an Ingress has no front door: broken, 
 
 from __future__ import annotations
 
+import base64
 import copy
-import re
-from typing import Any
+import json
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
+import yaml
 
 from conformance.cluster.base import RUN_LABEL
+from conformance.cluster.kube import Kube
 from conformance.errors import InfraError
 from conformance.inventory import Inventory, K8sObject
 from conformance.policy import load_policy
 from conformance.settings import Settings
-from conformance.slo.loop import Placement, Route, gateway_body, gateway_route, pod_scrape
+from conformance.slo.loop import Placement, PodScrape, gateway_body, gateway_route
 from conformance.static import render_inventory
 
 
@@ -71,36 +75,62 @@ def test_on_a_shared_cluster_the_loop_lives_in_the_runs_prefixed_namespaces(plat
     assert any(wanted in n and "dropped" in n for n in notes), notes
     kept = gateway_body(route, "target:v1", [], None, frozenset({wanted}))
     assert kept["spec"]["template"]["spec"]["priorityClassName"] == wanted
-    # The platform's rules match namespace="tartware": the scrape strips the prefix again.
-    scrape = pod_scrape_relabel(route, placement.prefix)
-    assert re.fullmatch(scrape["regex"], "ct-ab12cd-tartware").group(1) == "tartware"  # type: ignore[union-attr]
     owned = Placement()
     assert owned.owned and owned.inventory(platform).objects[0].body == platform.objects[0].body
 
 
-def pod_scrape_relabel(route: Route, prefix: str) -> dict[str, str]:
-    """The relabel rule that writes the `namespace` label (kubeconfig credentials are not needed)."""
-    import base64
-    import tempfile
-    from pathlib import Path
+class _Pods:
+    """The one Kube call PodScrape.write makes, answered from a list (unit test of the glue)."""
 
-    import yaml
+    def __init__(self, pods: list[dict[str, Any]]) -> None:
+        self.pods = pods
+        self.asked: list[tuple[str, str, str, dict[str, str]]] = []
 
-    blob = base64.b64encode(b"x").decode()
-    with tempfile.TemporaryDirectory() as tmp:
-        kubeconfig = Path(tmp) / "kubeconfig"
-        kubeconfig.write_text(
-            yaml.safe_dump(
-                {
-                    "clusters": [
-                        {"cluster": {"server": "https://127.0.0.1:6443", "certificate-authority-data": blob}}
-                    ],
-                    "users": [{"user": {"client-certificate-data": blob, "client-key-data": blob}}],
-                }
-            )
-        )
-        config = pod_scrape(kubeconfig, route, Path(tmp) / "tls", prefix)
-    return next(r for r in config["relabel_configs"] if r.get("target_label") == "namespace")
+    def list(
+        self, api_version: str, kind: str, namespace: str = "", labels: Any = None
+    ) -> list[dict[str, Any]]:
+        self.asked.append((api_version, kind, namespace, dict(labels or {})))
+        return self.pods
+
+
+def test_prometheus_scrapes_the_running_gateway_pods_through_the_api_server(
+    platform: Inventory, tmp_path: Path
+) -> None:
+    """Targets from the pod list: only Running pods, each through the API server's pod proxy on the
+    serving port, labelled with the platform's namespace (the run's prefix stripped: its rules
+    match namespace="tartware"); the kubeconfig's credentials go to files Prometheus reads."""
+    placement = Placement("ct-ab12cd-", "ab12cd")
+    route = gateway_route(placement.inventory(platform), "ct-ab12cd-tartware")
+    blob = base64.b64encode(b"pem").decode()
+    kubeconfig = tmp_path / "kubeconfig"
+    cluster = {"server": "https://127.0.0.1:40123", "certificate-authority-data": blob}
+    user = {"client-certificate-data": blob, "client-key-data": blob}
+    kubeconfig.write_text(yaml.safe_dump({"clusters": [{"cluster": cluster}], "users": [{"user": user}]}))
+    scrape = PodScrape.through_api_server(kubeconfig, route, tmp_path / "sd", placement.prefix)
+    assert scrape.config["scheme"] == "https"
+    assert Path(scrape.config["tls_config"]["key_file"]).read_bytes() == b"pem"
+    assert scrape.config["file_sd_configs"] == [{"files": [str(scrape.targets)], "refresh_interval": "1s"}]
+    pods = [
+        {"metadata": {"name": "api-gateway-a"}, "status": {"phase": "Running"}},
+        {"metadata": {"name": "api-gateway-b"}, "status": {"phase": "Pending"}},
+    ]
+    pod_list = _Pods(pods)
+    kube = cast("Kube", pod_list)
+    assert scrape.write(kube, route) == 1
+    assert pod_list.asked == [("v1", "Pod", "ct-ab12cd-tartware", dict(route.service.spec["selector"]))]
+    (group,) = json.loads(scrape.targets.read_text())
+    assert group["targets"] == ["127.0.0.1:40123"]
+    assert group["labels"]["__metrics_path__"] == (
+        f"/api/v1/namespaces/ct-ab12cd-tartware/pods/api-gateway-a:{scrape.port}/proxy/metrics"
+    )
+    assert (group["labels"]["namespace"], group["labels"]["pod"]) == ("tartware", "api-gateway-a")
+    pod_list.pods = []
+    assert scrape.write(kube, route) == 0 and json.loads(scrape.targets.read_text()) == []
+    broken = tmp_path / "no-key"
+    del user["client-key-data"]
+    broken.write_text(yaml.safe_dump({"clusters": [{"cluster": cluster}], "users": [{"user": user}]}))
+    with pytest.raises(InfraError, match="no key_file data"):
+        PodScrape.through_api_server(broken, route, tmp_path / "sd2")
 
 
 def _with_controller_ingress(platform: Inventory, rules: list[dict[str, Any]]) -> Inventory:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
-import re
+import json
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -68,6 +68,7 @@ SAMPLE_S = 1.0
 READY_TIMEOUT_S = 240.0  # pods of a fresh image on one loaded node
 METRICS_TIMEOUT_S = 180.0  # metrics-server's first sample of new pods (kind: ~30-60 s)
 ENTRY_LABEL = "conformance.tartware.io/slo-entry"
+PROXY = "/api/v1/namespaces"  # the API server's pod proxy: <PROXY>/<ns>/pods/<pod>:<port>/proxy/<path>
 ENTRY_PORT = 80  # what the stand-in listens on (the admitting policy's port, else this)
 ANYWHERE = frozenset({"0.0.0.0/0", "::/0"})  # ipBlocks that admit clients from outside the cluster
 # Container waiting reasons that mean the node cannot get the image: no use waiting for readiness.
@@ -257,6 +258,7 @@ class GatewayLoop:
     cpu: list[tuple[float, int | None]] = field(default_factory=list)  # (t, HPA CPU utilization %)
     began: float = field(default_factory=time.monotonic)
     notes: list[str] = field(default_factory=list)  # what differs from the platform, said in verdicts
+    scrape: PodScrape | None = None  # Prometheus's targets, kept in step with the pods while sampling
 
     # -- setup ---------------------------------------------------------------------------------
     @classmethod
@@ -354,6 +356,8 @@ class GatewayLoop:
         replicas = int((dep.get("spec") or {}).get("replicas") or 0)
         self.timeline.add(Sample(t, replicas, utilization, limited))
         self.cpu.append((t, utilization))
+        if self.scrape is not None:
+            self.scrape.write(self.kube, self.route)
 
     # -- judgement -----------------------------------------------------------------------------
     def scaling_problems(self, intent: HpaSpec) -> list[str]:
@@ -406,68 +410,84 @@ def gateway_body(
     return body
 
 
-def pod_scrape(kubeconfig: Path, route: Route, folder: Path, prefix: str = "") -> dict[str, Any]:
-    """A Prometheus scrape config for the gateway's pods, as a ServiceMonitor would scrape them,
-    through the API server's pod proxy: Prometheus on the machine reaches only the API server
-    (127.0.0.1), never the pod network. Pods are discovered by Prometheus itself (kubernetes_sd,
-    role pod, the gateway's selector), with the kubeconfig's credentials written to `folder`.
-    Series carry the platform's namespace name (`prefix` stripped), as its rules expect."""
-    config = yaml.safe_load(kubeconfig.read_text())
-    server = str(config["clusters"][0]["cluster"]["server"])
-    user = config["users"][0]["user"]
-    folder.mkdir(parents=True, exist_ok=True)
-    tls = {}
-    for key, field_name in (
-        ("ca_file", config["clusters"][0]["cluster"].get("certificate-authority-data")),
-        ("cert_file", user.get("client-certificate-data")),
-        ("key_file", user.get("client-key-data")),
-    ):
-        if not field_name:
-            raise InfraError(f"{kubeconfig}: no {key} data (the loop scrapes through the API server with it)")
-        path = folder / key
-        path.write_bytes(base64.b64decode(field_name))
-        path.chmod(0o600)
-        tls[key] = str(path)
-    namespace = route.deployment.namespace
-    selector = ",".join(f"{k}={v}" for k, v in (route.service.spec.get("selector") or {}).items())
-    port = next(
-        p["containerPort"]
-        for c in route.deployment.spec["template"]["spec"]["containers"]
-        for p in c.get("ports") or []
-        if route.service_port.get("targetPort") in (p.get("name"), p.get("containerPort"))
-    )
-    return {
-        "job_name": "gateway-pods",
-        "scheme": "https",
-        "tls_config": tls,
-        "kubernetes_sd_configs": [
+@dataclass
+class PodScrape:
+    """Prometheus scraping the gateway's pods as a ServiceMonitor would, through the API server's
+    pod proxy: Prometheus on the machine reaches only the API server (127.0.0.1), never the pod
+    network. The pods come from the API server's pod list, written to a file_sd targets file
+    (Prometheus's own file discovery) at setup and by the loop's sampler every second; the
+    suite's Prometheus build leaves out the Kubernetes discovery with the other discovery
+    plugins. Series carry the platform's namespace name (the run's prefix stripped), as its
+    rules expect."""
+
+    config: dict[str, Any]  # the scrape config
+    targets: Path
+    server: str  # the API server's host:port
+    port: int  # the gateway's serving container port (its /metrics)
+    prefix: str
+
+    @classmethod
+    def through_api_server(cls, kubeconfig: Path, route: Route, folder: Path, prefix: str = "") -> PodScrape:
+        """The scrape config with the kubeconfig's credentials written to `folder`."""
+        config = yaml.safe_load(kubeconfig.read_text())
+        server = str(config["clusters"][0]["cluster"]["server"])
+        user = config["users"][0]["user"]
+        folder.mkdir(parents=True, exist_ok=True)
+        tls = {}
+        for key, data in (
+            ("ca_file", config["clusters"][0]["cluster"].get("certificate-authority-data")),
+            ("cert_file", user.get("client-certificate-data")),
+            ("key_file", user.get("client-key-data")),
+        ):
+            if not data:
+                raise InfraError(
+                    f"{kubeconfig}: no {key} data (the loop scrapes through the API server with it)"
+                )
+            path = folder / key
+            path.write_bytes(base64.b64decode(data))
+            path.chmod(0o600)
+            tls[key] = str(path)
+        port = next(
+            p["containerPort"]
+            for c in route.deployment.spec["template"]["spec"]["containers"]
+            for p in c.get("ports") or []
+            if route.service_port.get("targetPort") in (p.get("name"), p.get("containerPort"))
+        )
+        targets = folder / "gateway-pods.json"
+        targets.write_text("[]")
+        scrape = {
+            "job_name": "gateway-pods",
+            "scheme": "https",
+            "tls_config": tls,
+            "file_sd_configs": [{"files": [str(targets)], "refresh_interval": "1s"}],
+        }
+        return cls(scrape, targets, urlsplit(server).netloc, int(port), prefix)
+
+    def write(self, kube: Kube, route: Route) -> int:
+        """The gateway's running pods as targets (atomically replaced); how many."""
+        namespace = route.deployment.namespace
+        selector = route.service.spec.get("selector") or {}
+        platform = (
+            namespace[len(self.prefix) :] if self.prefix and namespace.startswith(self.prefix) else namespace
+        )
+        groups = [
             {
-                "role": "pod",
-                "api_server": server,
-                "tls_config": tls,
-                "namespaces": {"names": [namespace]},
-                "selectors": [{"role": "pod", "label": selector}],
+                "targets": [self.server],
+                "labels": {
+                    "__metrics_path__": f"{PROXY}/{namespace}/pods/{name}:{self.port}/proxy/metrics",
+                    "namespace": platform,
+                    "pod": name,
+                    "service": route.service.name,
+                    "endpoint": "metrics",
+                },
             }
-        ],
-        "relabel_configs": [
-            {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Running", "action": "keep"},
-            {"target_label": "__address__", "replacement": urlsplit(server).netloc},
-            {
-                "source_labels": ["__meta_kubernetes_namespace", "__meta_kubernetes_pod_name"],
-                "regex": "(.+);(.+)",
-                "target_label": "__metrics_path__",
-                "replacement": f"/api/v1/namespaces/$1/pods/$2:{port}/proxy/metrics",
-            },
-            {
-                "source_labels": ["__meta_kubernetes_namespace"],
-                "regex": f"{re.escape(prefix)}(.+)",
-                "target_label": "namespace",
-            },
-            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
-            {"target_label": "service", "replacement": route.service.name},
-            {"target_label": "endpoint", "replacement": "metrics"},
-        ],
-    }
+            for pod in kube.list("v1", "Pod", namespace, labels=selector)
+            if (pod.get("status") or {}).get("phase") == "Running" and (name := str(pod["metadata"]["name"]))
+        ]
+        tmp = self.targets.with_suffix(".tmp")
+        tmp.write_text(json.dumps(groups))
+        tmp.replace(self.targets)
+        return len(groups)
 
 
 def _entry_objects(kube: Kube, route: Route, image: str, upstream: str) -> int:

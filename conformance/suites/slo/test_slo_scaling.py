@@ -6,7 +6,8 @@ target) under a k6 ramp through the platform's front door. It passes when the HP
 real CPU within policy.yaml's scale-up limits up to the intended maximum AND p95, p99, the error
 rate and the achieved rate held AND the platform's SLO alerts stayed quiet: a real Prometheus
 with the platform's rules (time-scaled as in the other live checks) scrapes the gateway's pods
-through the API server's pod proxy, found by its own Kubernetes discovery. Elsewhere (`local`
+through the API server's pod proxy (targets from the API server's pod list, kept in step by the
+sampler). Elsewhere (`local`
 simulates pods) it is skipped with that reason.
 """
 
@@ -37,8 +38,8 @@ from conformance.slo.loop import (
     GatewayLoop,
     ImageNotRunnable,
     Placement,
+    PodScrape,
     gateway_route,
-    pod_scrape,
     ramp_options,
 )
 from conformance.slo.plot import render_svg
@@ -93,9 +94,18 @@ def gateway_loop(
                 yield LoopSetup(loop, None, f"{slo_policy.name} declares no observability.metrics")
                 return
             folder = tmp_path_factory.mktemp("loop-prom")
-            scrape = pod_scrape(cluster.kubeconfig, route, folder / "tls", placement.prefix)
+            scrape = PodScrape.through_api_server(
+                cluster.kubeconfig, route, folder / "scrape", placement.prefix
+            )
+            scrape.write(kube, route)
+            loop.scrape = scrape  # the sampler keeps the targets in step with the pods
             live = LiveAlerts.start(
-                slo_policy, settings.manifests, settings.run_profile, folder, "gateway pods", scrape=scrape
+                slo_policy,
+                settings.manifests,
+                settings.run_profile,
+                folder,
+                "gateway pods",
+                scrape=scrape.config,
             )
             yield LoopSetup(loop, live)
         finally:
