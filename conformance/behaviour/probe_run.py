@@ -31,6 +31,7 @@ from conformance.cluster.probes import PROBE_LABEL, Probe, ProbeSite, connect_co
 from conformance.cluster.probes import probe_pod as running_probe_pod
 from conformance.errors import InfraError
 from conformance.inventory import Inventory
+from conformance.k8s import condition_true
 
 from .platform import NamespaceMap, owned_namespace
 from .probe_matrix import Cell, Matrix, Observation, probe_pod
@@ -64,8 +65,7 @@ def _wait_pods(
         for key, (namespace, name) in pods.items():
             pod = kube.get("v1", "Pod", name, namespace)
             status = pod.get("status") or {}
-            conds = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
-            if conds.get("Ready") == "True" and status.get("podIP"):
+            if condition_true(pod, "Ready") and status.get("podIP"):
                 ips[key] = str(status["podIP"])
             else:
                 waiting.append(f"{key} ({status.get('phase')})")

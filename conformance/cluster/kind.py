@@ -39,6 +39,7 @@ from typing import Any
 
 from .. import tools
 from ..errors import InfraError
+from ..k8s import as_dict, as_list, conditions, container_ports
 from ..settings import Settings
 from . import reaper
 from .base import RUN_LABEL, Capabilities, Cluster, register
@@ -369,10 +370,10 @@ class ConsumerWorkloads:
 
 
 def _http_port(pod: Mapping[str, Any]) -> int:
-    for container in (pod.get("spec") or {}).get("containers") or []:
-        for port in container.get("ports") or []:
-            if port.get("name") == "http":
-                return int(port["containerPort"])
+    for container in as_list(as_dict(pod.get("spec")).get("containers")):
+        for port in container_ports(as_dict(container)):
+            if port.name == "http" and port.number is not None:
+                return port.number
     return 8080
 
 
@@ -623,8 +624,7 @@ class KindProvider:
     def _wait_metrics(kube: Kube) -> None:
         def available() -> Poll[bool]:
             svc = kube.get_or_none("apiregistration.k8s.io/v1", "APIService", "v1beta1.metrics.k8s.io") or {}
-            conds = {c.get("type"): c for c in (svc.get("status") or {}).get("conditions") or []}
-            cond = conds.get("Available", {})
+            cond = conditions(svc).get("Available", {})
             return Poll(
                 cond.get("status") == "True", f"Available={cond.get('status')} {cond.get('message', '')}"
             )

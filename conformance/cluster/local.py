@@ -42,6 +42,7 @@ from typing import Any
 
 from .. import tools
 from ..errors import InfraError
+from ..k8s import condition_true, conditions
 from ..settings import Settings
 from . import dataplane, reaper
 from .base import Capabilities, Cluster, register
@@ -397,8 +398,7 @@ class LocalProvider:
         # APIService must be Available before any HPA can work.
         def metrics_available() -> Poll[bool]:
             svc = kube.get_or_none("apiregistration.k8s.io/v1", "APIService", "v1beta1.metrics.k8s.io")
-            conds = {c.get("type"): c for c in ((svc or {}).get("status") or {}).get("conditions") or []}
-            available = conds.get("Available", {})
+            available = conditions(svc).get("Available", {})
             return Poll(
                 available.get("status") == "True",
                 f"Available={available.get('status')} {available.get('message', '')}".strip(),
@@ -412,10 +412,7 @@ class LocalProvider:
         def nodes_ready() -> Poll[bool]:
             ready = []
             for node in kube.list("v1", "Node", labels={NODE_LABEL: "true"}):
-                conds = {
-                    c.get("type"): c.get("status") for c in (node.get("status") or {}).get("conditions") or []
-                }
-                if conds.get("Ready") == "True":
+                if condition_true(node, "Ready"):
                     ready.append(node["metadata"]["name"])
             return Poll(
                 len(ready) == len(node_names()), f"{len(ready)}/{len(node_names())} Ready: {sorted(ready)}"
