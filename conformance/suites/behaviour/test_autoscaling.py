@@ -38,7 +38,14 @@ import pytest
 
 from conformance.behaviour.blame import platform_fault
 from conformance.behaviour.exercise import HpaSubject, ScalingIntent, scaling_intent
-from conformance.behaviour.hpa import HpaRun, InBackground, scale_down_variant
+from conformance.behaviour.hpa import (
+    HpaJudging,
+    HpaRun,
+    HpaStage,
+    HpaWorkload,
+    InBackground,
+    scale_down_variant,
+)
 from conformance.behaviour.platform import PlatformState
 from conformance.behaviour.resources import TestNamespaces
 from conformance.behaviour.scaling import (
@@ -152,22 +159,21 @@ class Background:
     not_applicable: str = ""  # why there is no policy to exercise (skipped with this reason)
 
 
+def _stage(env: Env, spaces: TestNamespaces, subject: HpaSubject) -> HpaStage:
+    """The session's cluster and driver, the scenario's namespaces labelled like `subject`'s."""
+    return HpaStage(
+        env.kube, env.workloads, spaces, _namespace_labels(env.inventory, subject), env.progress.post
+    )
+
+
 def _run_policy_down(env: Env, spaces: TestNamespaces, subject: HpaSubject, *, body: dict[str, Any],
                      intent: ScalingIntent, note: str, stop: threading.Event) -> HpaRun:  # fmt: skip
     run = HpaRun.start_at(
-        env.kube,
-        env.workloads,
-        spaces,
-        subject,
-        _namespace_labels(env.inventory, subject),
-        hpa_body=body,
-        replicas=VARIANT_REPLICAS,
-        intent=intent.judge,
-        intent_source=intent.source,
-        expected=(1, VARIANT_REPLICAS),
+        _stage(env, spaces, subject),
+        HpaWorkload(subject, body, VARIANT_REPLICAS),
+        HpaJudging(intent.judge, intent.source, expected=(1, VARIANT_REPLICAS)),
         note=note,
         stop=stop,
-        progress=env.progress.post,
     )
     run.settle_down()
     return run
@@ -277,15 +283,9 @@ def hpa_run(
     try:
         try:
             scenario.run = HpaRun.start(
-                env.kube,
-                env.workloads,
-                spaces,
+                _stage(env, spaces, hpa_subject),
                 hpa_subject,
-                _namespace_labels(env.inventory, hpa_subject),
-                intent=intent.judge,
-                intent_source=intent.source,
-                expected=intent.bounds or _own_bounds(hpa_subject),
-                progress=env.progress.post,
+                HpaJudging(intent.judge, intent.source, expected=intent.bounds or _own_bounds(hpa_subject)),
             )
         except (WaitTimeout, ApiError) as err:
             scenario.fault = _blame(env.kube, spaces, hpa_subject, err)
