@@ -1,7 +1,8 @@
 """Putting the probe matrix on a cluster and connecting: probe pods, Services, real packets.
 
-    observed, figures = probe_local(cluster.data_plane, kube, spaces, matrix, ...)   # `local`
-    observed, figures = probe_exec(cluster, kube, spaces, matrix, ...)               # kind / existing
+    placement = ProbePlacement(cluster, kube, spaces, nsmap, image)
+    observed, figures = probe_local(cluster.data_plane, placement, matrix, inventory)   # `local`
+    observed, figures = probe_exec(placement, matrix, inventory)                        # kind / existing
 
 `local`: one kwok pod per target on the data-plane node, the platform's Services,
 then a network namespace per pod (exactly the IP the API server reports, a
@@ -20,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from conformance import tools
 from conformance.cluster import ApiError, Cluster, Kube, Poll, wait_until
@@ -109,18 +111,24 @@ def _watched() -> Iterator[UplinkWatch]:
         watch.__exit__(None, None, None)
 
 
+@dataclass(frozen=True)
+class ProbePlacement:
+    """Where the probe pods go: the cluster, its API, the run's probe namespaces, how the render's
+    namespaces map onto the cluster's, and the probe image (a provider may name its own)."""
+
+    cluster: Cluster
+    kube: Kube
+    spaces: TestNamespaces
+    nsmap: NamespaceMap
+    image: str
+
+
 def probe_local(
-    plane: DataPlane,
-    *,
-    cluster: Cluster,
-    kube: Kube,
-    spaces: TestNamespaces,
-    matrix: Matrix,
-    inventory: Inventory,
-    nsmap: NamespaceMap,
-    image: str,
+    plane: DataPlane, placement: ProbePlacement, matrix: Matrix, inventory: Inventory
 ) -> tuple[dict[Cell, Observation], dict[str, str]]:
     """Probe every cell on the `local` data plane. Returns the observations and timing figures."""
+    cluster, kube, spaces = placement.cluster, placement.kube, placement.spaces
+    nsmap, image = placement.nsmap, placement.image
     began = time.monotonic()
     _ensure_namespaces(
         kube, spaces, cluster, {nsmap.to_cluster(t.namespace) for t in matrix.targets.values()}
@@ -210,16 +218,11 @@ def _placeable(kube: Kube, cluster: Cluster, spaces: TestNamespaces, namespace: 
 
 
 def probe_exec(
-    *,
-    cluster: Cluster,
-    kube: Kube,
-    spaces: TestNamespaces,
-    matrix: Matrix,
-    inventory: Inventory,
-    nsmap: NamespaceMap,
-    image: str,
+    placement: ProbePlacement, matrix: Matrix, inventory: Inventory
 ) -> tuple[dict[Cell, Observation], dict[str, str]]:
     """Probe on a provider whose pods really run (kind, existing): probe pods, kubectl exec."""
+    cluster, kube, spaces = placement.cluster, placement.kube, placement.spaces
+    nsmap, image = placement.nsmap, placement.image
     began = time.monotonic()
     image = cluster.details.get("probe image", image)
     pull = "Never" if cluster.provider == "kind" else "IfNotPresent"

@@ -16,7 +16,6 @@ test_data_plane_probe      the probe matrix (probe_matrix.py): every source work
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ import pytest
 
 from conformance.behaviour.platform import NamespaceMap, PlatformState
 from conformance.behaviour.probe_matrix import build_matrix, explain, judge, render
-from conformance.behaviour.probe_run import probe_exec, probe_local
+from conformance.behaviour.probe_run import ProbePlacement, probe_exec, probe_local
 from conformance.behaviour.resources import TestNamespaces
 from conformance.behaviour.verdict import require
 from conformance.cluster import ApiError, Cluster, Kube
@@ -191,19 +190,11 @@ def test_data_plane_probe(
         matrix = build_matrix(inventory, flows)
     except ValueError as err:
         raise InfraError(f"cannot build the probe matrix: {err}") from None
-    run = functools.partial(
-        probe_exec,
-        cluster=cluster,
-        kube=kube,
-        spaces=probe_spaces,
-        matrix=matrix,
-        inventory=inventory,
-        nsmap=nsmap,
-        image=PROBE_IMAGE,
-    )
+    placement = ProbePlacement(cluster, kube, probe_spaces, nsmap, PROBE_IMAGE)
     if cluster.data_plane is not None:
-        run = functools.partial(probe_local, cluster.data_plane, **run.keywords)
-    observed, figures = run()
+        observed, figures = probe_local(cluster.data_plane, placement, matrix, inventory)
+    else:
+        observed, figures = probe_exec(placement, matrix, inventory)
     verdict = judge(matrix, observed)
     for cell in verdict.wrong:
         verdict.explanations[cell] = explain(
