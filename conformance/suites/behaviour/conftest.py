@@ -1,7 +1,7 @@
 """Behaviour tier fixtures: one cluster per session, a namespace per test, timing, diagnostics.
 
-    def test_x(cluster, kube, spaces):          # spaces: this test's namespaces, cleaned up after
-        ns = spaces.create()
+    def test_x(behaviour_env, spaces):          # spaces: this test's namespaces, cleaned up after
+        ns = spaces.create()                    # behaviour_env: cluster, kube, render, policy, ...
 
 Session order: `cluster` (provider from --provider, started once, stopped at the
 end, on failure and on SIGINT/SIGTERM) -> `platform` (the run profile's render
@@ -355,6 +355,60 @@ def platform(
     if not cluster.capabilities.owns_cluster:
         for name in reversed(state.namespaces):
             kube.delete("v1", "Namespace", name)
+
+
+@dataclass(frozen=True)
+class BehaviourEnv:
+    """Everything a behaviour test takes from the session, as one fixture (`behaviour_env`): the
+    started cluster with the render applied, and the render, policy and options it was applied from.
+    A test takes this, its parametrised subject and, when it creates objects, `spaces`."""
+
+    config: pytest.Config
+    settings: Settings
+    cluster: Cluster
+    kube: Kube
+    workloads: WorkloadDriver  # how the provider runs a workload and sets its CPU usage
+    nsmap: NamespaceMap  # the render's namespaces -> the cluster's (a prefix on shared clusters)
+    inventory: Inventory  # the run profile's render
+    policy: Policy
+    platform: PlatformState  # the render as applied (results per object)
+    timing: BehaviourTiming  # figures for the terminal summary
+    progress: Progress  # live lines while a long scenario runs
+
+
+@pytest.fixture(scope="session")
+def behaviour_env(
+    pytestconfig: pytest.Config,
+    settings: Settings,
+    cluster: Cluster,
+    *,
+    kube: Kube,
+    workloads: WorkloadDriver,
+    nsmap: NamespaceMap,
+    inventory: Inventory,
+    policy: Policy,
+    platform: PlatformState,
+    behaviour_timing: BehaviourTiming,
+    progress: Progress,
+) -> BehaviourEnv:
+    """The session's cluster, with the render applied (`platform` first: pods need the render's
+    PriorityClasses and namespaces), and what it was applied from.
+
+    Example: ``def test_x(behaviour_env, spaces): behaviour_env.kube.list("v1", "Node")``
+    """
+    return BehaviourEnv(
+        config=pytestconfig,
+        settings=settings,
+        cluster=cluster,
+        kube=kube,
+        workloads=workloads,
+        nsmap=nsmap,
+        inventory=inventory,
+        policy=policy,
+        platform=platform,
+        timing=behaviour_timing,
+        progress=progress,
+    )
 
 
 @pytest.fixture
