@@ -194,6 +194,34 @@ def containers(obj: K8sObject, include_init: bool = True) -> Iterator[tuple[dict
                     yield container, f"{path}.{key}[{name}]"
 
 
+@dataclass(frozen=True)
+class ContainerPort:
+    """One entry of a container's `ports`, as read: a wrong-typed field reads as absent."""
+
+    name: str | None
+    number: int | None  # containerPort
+    protocol: str  # TCP when omitted (the API's default)
+
+
+def container_ports(container: Mapping[str, Any]) -> list[ContainerPort]:
+    """The ports a container declares, in order; entries that are not mappings are skipped.
+
+    Example: ``next((p.number for p in container_ports(c) if p.name == "http"), 8080)``
+    """
+    out = []
+    for item in as_list(container.get("ports")):
+        if isinstance(item, dict):
+            name, protocol = item.get("name"), item.get("protocol")
+            out.append(
+                ContainerPort(
+                    name if isinstance(name, str) else None,
+                    as_int(item.get("containerPort")),
+                    protocol if isinstance(protocol, str) else "TCP",
+                )
+            )
+    return out
+
+
 def _dig(node: Any, *keys: str) -> dict[str, Any]:
     for key in keys:
         node = node.get(key) if isinstance(node, dict) else None
@@ -321,6 +349,12 @@ def conditions(obj: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
         if isinstance(cond, dict):
             out[str(cond.get("type"))] = cond
     return out
+
+
+def condition_true(obj: Mapping[str, Any] | None, type_: str) -> bool:
+    """Is the condition `type_` reported and "True"? Missing, "False" and "Unknown" all read as not
+    (a controller that has not said yes has not said yes). Example: ``condition_true(pod, "Ready")``"""
+    return conditions(obj).get(type_, {}).get("status") == "True"
 
 
 # -- NetworkPolicy: the API's defaults, read one way by the rules, the truth table and the probes --

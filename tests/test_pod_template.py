@@ -12,7 +12,10 @@ from conformance.inventory import Inventory, K8sObject, Source
 from conformance.k8s import (
     CUSTOM_WORKLOAD,
     WORKLOADS,
+    ContainerPort,
+    condition_true,
     conditions,
+    container_ports,
     containers,
     is_workload,
     of_kinds,
@@ -141,3 +144,37 @@ def test_conditions_by_type_tolerate_any_shape() -> None:
     pod = {"status": {"conditions": ready}}
     assert conditions(pod) == {"Ready": {"type": "Ready", "status": "True"}}  # the later one wins
     assert conditions(None) == {} and conditions({"status": "x"}) == {} and conditions({"status": {}}) == {}
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        ({"status": {"conditions": [{"type": "Ready", "status": "True"}]}}, True),
+        ({"status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}}, False),
+        ({"status": {"conditions": [{"type": "Ready", "status": "False"}]}}, False),
+        ({"status": {"conditions": [{"type": "Initialized", "status": "True"}]}}, False),  # type missing
+        ({"status": {"conditions": [{"status": "True"}]}}, False),  # a condition without a type
+        ({"metadata": {"name": "p"}}, False),  # no status yet (just created)
+        (None, False),
+    ],
+    ids=["true", "unknown", "false", "type-missing", "untyped", "no-status", "no-object"],
+)
+def test_condition_true_only_when_reported_true(obj: dict[str, Any] | None, expected: bool) -> None:
+    assert condition_true(obj, "Ready") is expected
+
+
+def test_container_ports_read_wrong_types_as_absent() -> None:
+    container = {
+        "ports": [
+            {"name": "http", "containerPort": 8080},
+            "junk",
+            {"containerPort": "53", "protocol": "UDP"},
+            {"name": 7, "containerPort": True, "protocol": None},
+        ]
+    }
+    assert container_ports(container) == [
+        ContainerPort("http", 8080, "TCP"),
+        ContainerPort(None, None, "UDP"),
+        ContainerPort(None, None, "TCP"),
+    ]
+    assert container_ports({}) == [] and container_ports({"ports": "8080"}) == []

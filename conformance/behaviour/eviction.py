@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.cluster.kube import ApiError, Kube
-from conformance.k8s import conditions
+from conformance.k8s import condition_true
 
 PDB_REFUSAL = "Cannot evict pod as it would violate the pod's disruption budget"
 RATE_LIMIT_RETRIES = 5
@@ -97,7 +97,7 @@ def ready_count(kube: Kube, namespace: str, selector: Mapping[str, str]) -> int:
     """Live pods matching selector whose Ready condition is True."""
     count = 0
     for pod in pods_of(kube, namespace, selector):
-        count += conditions(pod).get("Ready", {}).get("status") == "True"
+        count += condition_true(pod, "Ready")
     return count
 
 

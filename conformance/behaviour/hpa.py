@@ -1,11 +1,12 @@
 """Running one HPA of the render on a live cluster and recording its replica timeline.
 
-    run = HpaRun.start(kube, driver, spaces, subject, ns_labels, intent=intent, expected=(1, 3))
+    stage = HpaStage(kube, driver, spaces, ns_labels)
+    run = HpaRun.start(stage, subject, HpaJudging(intent.judge, intent.source, expected=(1, 3)))
     run.scale_up()      # usage above target until replicas reach maxReplicas (or stall)
     run.scale_down()    # hold, lower usage, until replicas reach minReplicas (or time is up)
     run.timeline        # Sample(t, replicas, utilization, limited) + marks raise/max/lower/min
 
-    run = HpaRun.start_at(kube, driver, spaces, subject, ns_labels, hpa_body=variant, replicas=3, ...)
+    run = HpaRun.start_at(stage, HpaWorkload(subject, variant, replicas=3), judging, note=..., stop=...)
     run.settle_down()   # idle from the start: the timeline of one policy-limited scale-down
 
 The real Deployment, ServiceAccount and HPA of the render are applied in a test
@@ -64,6 +65,42 @@ def _request_millicores(workload: K8sObject) -> int:
     )
 
 
+def _quiet(_line: str) -> None:
+    """No live lines (a run without a progress reporter)."""
+
+
+@dataclass(frozen=True)
+class HpaStage:
+    """Where an HPA scenario runs: the cluster's API, the provider's CPU driver, the scenario's own
+    namespaces, the labels they copy from the platform namespace (PodSecurity) and where live lines go."""
+
+    kube: Kube
+    driver: WorkloadDriver
+    spaces: TestNamespaces
+    namespace_labels: Mapping[str, str]
+    progress: Callable[[str], None] = _quiet
+
+
+@dataclass(frozen=True)
+class HpaWorkload:
+    """What is deployed: the render's HPA subject (Deployment, ServiceAccount), the HPA body to apply
+    (the rendered one or a variant) and the Deployment's starting replicas (None: minReplicas)."""
+
+    subject: HpaSubject
+    hpa_body: dict[str, Any]
+    replicas: int | None
+
+
+@dataclass(frozen=True)
+class HpaJudging:
+    """What the timeline is judged against: the intent (rendered spec -> intended spec, drift), where
+    it comes from (named in every verdict) and the (min, max) replicas the run must reach."""
+
+    intent: Intent
+    source: str
+    expected: tuple[int, int]
+
+
 @dataclass
 class HpaRun:
     """One HPA scenario on a live cluster; see the module docstring."""
@@ -102,135 +139,77 @@ class HpaRun:
     @classmethod
     def _deploy(
         cls,
-        kube: Kube,
-        driver: WorkloadDriver,
-        spaces: TestNamespaces,
-        subject: HpaSubject,
-        namespace_labels: Mapping[str, str],
+        stage: HpaStage,
+        workload: HpaWorkload,
+        judging: HpaJudging,
         *,
-        hpa_body: dict[str, Any],
         compress: bool,
-        intent: Intent,
-        intent_source: str,
-        expected: tuple[int, int],
-        replicas: int | None,
-        stop: threading.Event | None = None,
-        progress: Callable[[str], None] | None = None,
+        stop: threading.Event,
     ) -> HpaRun:
+        subject, hpa_body, replicas = workload.subject, workload.hpa_body, workload.replicas
         assert subject.hpa is not None and subject.target is not None
-        ns = spaces.create(labels=pod_security_labels(namespace_labels))
-        rendered = subject.hpa.body
+        spaces = stage.spaces
+        ns = spaces.create(labels=pod_security_labels(stage.namespace_labels))
         if compress:
             applied, k = compress_scale_down(hpa_body, SCALE_DOWN_BUDGET_S, METRICS_LAG_S, SYNC_S)
         else:
             applied, k = hpa_body, 1
         spec = HpaSpec.from_body(applied)
-        wanted, drift = intent(HpaSpec.from_body(hpa_body))
+        wanted, drift = judging.intent(HpaSpec.from_body(hpa_body))
         target = spec.cpu_target_percent or 70
         high = max(2, math.ceil(_request_millicores(subject.target) * target / 100 * LOAD_FACTOR))
-        deployment = driver.adapt(subject.target.body)
+        deployment = stage.driver.adapt(subject.target.body)
         if replicas is not None:
             deployment.setdefault("spec", {})["replicas"] = replicas
         objects = [subject.account.body] if subject.account is not None else []
         for obj in (*objects, deployment):
             spaces.apply({**obj, "metadata": {**obj["metadata"], "namespace": ns}})
         run = cls(
-            kube,
-            driver,
-            spaces,
-            ns,
-            subject.name,
-            subject.target.name,
-            dict((subject.target.spec.get("selector") or {}).get("matchLabels") or {}),
-            spec,
-            compressed(wanted, k),
-            intent_source,
-            drift,
-            rendered,
-            applied,
-            k,
-            expected[0],
-            expected[1],
-            high,
-            stop=stop or threading.Event(),
+            kube=stage.kube,
+            driver=stage.driver,
+            spaces=spaces,
+            namespace=ns,
+            service=subject.name,
+            target=subject.target.name,
+            selector=dict((subject.target.spec.get("selector") or {}).get("matchLabels") or {}),
+            spec=spec,
+            intent=compressed(wanted, k),
+            intent_source=judging.source,
+            drift=drift,
+            rendered=subject.hpa.body,
+            applied=applied,
+            compression=k,
+            expected_min=judging.expected[0],
+            expected_max=judging.expected[1],
+            high_m=high,
+            stop=stop,
+            progress=stage.progress,
         )
-        if progress is not None:
-            run.progress = progress
         run.progress(f"behaviour: HPA {run.service}: {run.target} deployed in {ns}, waiting for its pods")
-        wait_deployment_ready(kube, ns, run.target, replicas if replicas is not None else spec.min_replicas)
+        wait_deployment_ready(
+            stage.kube, ns, run.target, replicas if replicas is not None else spec.min_replicas
+        )
         spaces.apply({**applied, "metadata": {**applied["metadata"], "namespace": ns}})
         return run
 
     @classmethod
-    def start(
-        cls,
-        kube: Kube,
-        driver: WorkloadDriver,
-        spaces: TestNamespaces,
-        subject: HpaSubject,
-        namespace_labels: Mapping[str, str],
-        *,
-        intent: Intent,
-        intent_source: str,
-        expected: tuple[int, int],
-        progress: Callable[[str], None] | None = None,
-    ) -> HpaRun:
+    def start(cls, stage: HpaStage, subject: HpaSubject, judging: HpaJudging) -> HpaRun:
         """The Deployment at minReplicas, then its HPA (or a time-compressed variant); returns once
         the HPA has read CPU metrics (the timeline starts then)."""
         assert subject.hpa is not None
-        run = cls._deploy(
-            kube,
-            driver,
-            spaces,
-            subject,
-            namespace_labels,
-            hpa_body=subject.hpa.body,
-            compress=True,
-            intent=intent,
-            intent_source=intent_source,
-            expected=expected,
-            replicas=None,
-            progress=progress,
-        )
+        workload = HpaWorkload(subject, subject.hpa.body, replicas=None)
+        run = cls._deploy(stage, workload, judging, compress=True, stop=threading.Event())
         run.progress(f"behaviour: HPA {run.service}: waiting for its first CPU metrics (~25 s on kwok)")
         run._wait_for_metrics()
         return run
 
     @classmethod
     def start_at(
-        cls,
-        kube: Kube,
-        driver: WorkloadDriver,
-        spaces: TestNamespaces,
-        subject: HpaSubject,
-        namespace_labels: Mapping[str, str],
-        *,
-        hpa_body: dict[str, Any],
-        replicas: int,
-        intent: Intent,
-        intent_source: str,
-        expected: tuple[int, int],
-        note: str,
-        stop: threading.Event | None = None,
-        progress: Callable[[str], None] | None = None,
+        cls, stage: HpaStage, workload: HpaWorkload, judging: HpaJudging, *, note: str, stop: threading.Event
     ) -> HpaRun:
-        """The Deployment at `replicas`, idle, then `hpa_body` as given; the timeline starts when the
-        HPA is applied (its first scale-down may come with its first metrics)."""
-        run = cls._deploy(
-            kube,
-            driver,
-            spaces,
-            subject,
-            namespace_labels,
-            hpa_body=hpa_body,
-            compress=False,
-            intent=intent,
-            intent_source=intent_source,
-            expected=expected,
-            replicas=replicas,
-            stop=stop,
-            progress=progress,
-        )
+        """The Deployment at `workload.replicas`, idle, then `workload.hpa_body` as given; the timeline
+        starts when the HPA is applied (its first scale-down may come with its first metrics)."""
+        run = cls._deploy(stage, workload, judging, compress=False, stop=stop)
         run.note = note
         run.t0 = time.monotonic()
         run.timeline.marks["lower"] = 0.0

@@ -262,24 +262,11 @@ def _result(
     return ObjectResult(obj.ref, str(obj.source), outcome, message, warnings)
 
 
-def apply_platform(
-    kube: Kube,
-    inventory: Inventory,
-    nsmap: NamespaceMap,
-    caps: Capabilities,
-    *,
-    catalogue: Catalogue,
-    run_id: str,
-    exemption: SchemaExemption = lambda _obj: None,
-    lifecycle: LifecycleTable | None = None,
-) -> PlatformState:
-    """See the module docstring. Never raises for a rejected object: that is its result."""
-    state = PlatformState()
-    began = time.monotonic()
-    state.crds = prepare_kinds(kube, inventory, catalogue, caps, lifecycle)
-    state.seconds["crds"] = time.monotonic() - began
-
-    began = time.monotonic()
+def _apply_namespaces(
+    kube: Kube, inventory: Inventory, nsmap: NamespaceMap, run_id: str, state: PlatformState
+) -> None:
+    """The declared Namespaces for real (each one's result in `state`), then the namespaces objects
+    use without declaring them, so those objects can be judged too."""
     declared = {o.name for o in inventory.of_kind("Namespace")}
     for obj in inventory.of_kind("Namespace"):
         body = nsmap.object_to_cluster(obj.body)
@@ -299,6 +286,27 @@ def apply_platform(
             state.extra_namespaces.append(name)
             kube.apply(owned_namespace(nsmap.to_cluster(name), run_id))
             state.namespaces.append(nsmap.to_cluster(name))
+
+
+def apply_platform(
+    kube: Kube,
+    inventory: Inventory,
+    nsmap: NamespaceMap,
+    caps: Capabilities,
+    *,
+    catalogue: Catalogue,
+    run_id: str,
+    exemption: SchemaExemption = lambda _obj: None,
+    lifecycle: LifecycleTable | None = None,
+) -> PlatformState:
+    """See the module docstring. Never raises for a rejected object: that is its result."""
+    state = PlatformState()
+    began = time.monotonic()
+    state.crds = prepare_kinds(kube, inventory, catalogue, caps, lifecycle)
+    state.seconds["crds"] = time.monotonic() - began
+
+    began = time.monotonic()
+    _apply_namespaces(kube, inventory, nsmap, run_id, state)
     for obj in inventory.objects:
         if obj.kind == "Namespace" or obj.ref in state.results:
             continue

@@ -353,6 +353,26 @@ def _where(policy: K8sObject, rendered: Mapping[str, K8sObject]) -> str:
     return f"NetworkPolicy {policy.namespace}/{policy.name}" + (f" ({origin.source})" if origin else "")
 
 
+def _actual(seen: Observation | None) -> str:
+    """What the probe saw, with the prober's detail when it did not connect."""
+    if seen is None:
+        return "no observation"
+    return f"{seen.outcome}{f': {seen.detail}' if seen.detail and not seen.connected else ''}"
+
+
+def _near_miss(policy: K8sObject, subject: Target, matrix: Matrix, by_ref: Mapping[str, K8sObject]) -> str:
+    """A policy that would admit the flow but does not select `subject`: says whether its podSelector
+    selects nothing at all in its namespace (a typo) or only other pods."""
+    sel = policy.spec.get("podSelector")
+    empty = not any(
+        selector_matches(sel if isinstance(sel, dict) else None, t.endpoint.label_map())
+        for t in matrix.targets.values()
+        if t.namespace == policy.namespace
+    )
+    what = "selects no pods" if empty else f"does not select {subject.key}"
+    return f"  {_where(policy, by_ref)} would admit it, but its podSelector {fmt_selector(sel)} {what}"
+
+
 def explain(
     cell: Cell,
     matrix: Matrix,
@@ -369,12 +389,7 @@ def explain(
     by_ref = {o.ref: o for o in rendered.of_kind("NetworkPolicy")}
     flow = Flow(src.key, dst.key, cell.port, cell.protocol)
     want = "ALLOW (declared in flows.yaml)" if cell in matrix.expected else "DENY (not in flows.yaml)"
-    got = (
-        "no observation"
-        if seen is None
-        else f"{seen.outcome}{f': {seen.detail}' if seen.detail and not seen.connected else ''}"
-    )
-    lines = [f"{cell}: expected {want}, actual {got}"]
+    lines = [f"{cell}: expected {want}, actual {_actual(seen)}"]
     sides = (
         ("egress", "Egress", src, dst, src.endpoint),
         ("ingress", "Ingress", dst, src, dst.endpoint),
@@ -392,17 +407,7 @@ def explain(
                     if p.namespace != ep.namespace or p in selecting or direction not in policy_types(p):
                         continue
                     if policies.allows([p], key, other.endpoint, dst.endpoint, flow):
-                        sel = p.spec.get("podSelector")
-                        empty = not any(
-                            selector_matches(sel if isinstance(sel, dict) else None, t.endpoint.label_map())
-                            for t in matrix.targets.values()
-                            if t.namespace == p.namespace
-                        )
-                        what = "selects no pods" if empty else f"does not select {subject.key}"
-                        lines.append(
-                            f"  {_where(p, by_ref)} would admit it, "
-                            f"but its podSelector {fmt_selector(sel)} {what}"
-                        )
+                        lines.append(_near_miss(p, subject, matrix, by_ref))
         elif not selecting:
             lines.append(f"  {key} of {subject.key}: no policy selects it for {direction} (not isolated)")
         elif admitting:

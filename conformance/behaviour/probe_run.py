@@ -1,7 +1,8 @@
 """Putting the probe matrix on a cluster and connecting: probe pods, Services, real packets.
 
-    observed, figures = probe_local(cluster.data_plane, kube, spaces, matrix, ...)   # `local`
-    observed, figures = probe_exec(cluster, kube, spaces, matrix, ...)               # kind / existing
+    placement = ProbePlacement(cluster, kube, spaces, nsmap, image)
+    observed, figures = probe_local(cluster.data_plane, placement, matrix, inventory)   # `local`
+    observed, figures = probe_exec(placement, matrix, inventory)                        # kind / existing
 
 `local`: one kwok pod per target on the data-plane node, the platform's Services,
 then a network namespace per pod (exactly the IP the API server reports, a
@@ -18,8 +19,9 @@ load takes longer), and the last answer counts.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from conformance import tools
 from conformance.cluster import ApiError, Cluster, Kube, Poll, wait_until
@@ -31,6 +33,7 @@ from conformance.cluster.probes import PROBE_LABEL, Probe, ProbeSite, connect_co
 from conformance.cluster.probes import probe_pod as running_probe_pod
 from conformance.errors import InfraError
 from conformance.inventory import Inventory
+from conformance.k8s import condition_true
 
 from .platform import NamespaceMap, owned_namespace
 from .probe_matrix import Cell, Matrix, Observation, probe_pod
@@ -64,8 +67,7 @@ def _wait_pods(
         for key, (namespace, name) in pods.items():
             pod = kube.get("v1", "Pod", name, namespace)
             status = pod.get("status") or {}
-            conds = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
-            if conds.get("Ready") == "True" and status.get("podIP"):
+            if condition_true(pod, "Ready") and status.get("podIP"):
                 ips[key] = str(status["podIP"])
             else:
                 waiting.append(f"{key} ({status.get('phase')})")
@@ -109,19 +111,27 @@ def _watched() -> Iterator[UplinkWatch]:
         watch.__exit__(None, None, None)
 
 
-def probe_local(
-    plane: DataPlane,
-    *,
-    cluster: Cluster,
-    kube: Kube,
-    spaces: TestNamespaces,
-    matrix: Matrix,
-    inventory: Inventory,
-    nsmap: NamespaceMap,
-    image: str,
-) -> tuple[dict[Cell, Observation], dict[str, str]]:
-    """Probe every cell on the `local` data plane. Returns the observations and timing figures."""
-    began = time.monotonic()
+@dataclass(frozen=True)
+class ProbePlacement:
+    """Where the probe pods go: the cluster, its API, the run's probe namespaces, how the render's
+    namespaces map onto the cluster's, and the probe image (a provider may name its own)."""
+
+    cluster: Cluster
+    kube: Kube
+    spaces: TestNamespaces
+    nsmap: NamespaceMap
+    image: str
+
+
+def _source_of(cell: Cell) -> str:
+    """The target key a cell's probe leaves from: a workload's flow to itself starts in its peer pod
+    (a connection to one's own IP never leaves the pod)."""
+    return peer_key(cell.source) if cell.source == cell.destination and not cell.service else cell.source
+
+
+def _place_kwok_pods(placement: ProbePlacement, matrix: Matrix) -> dict[str, tuple[str, str]]:
+    """A kwok pod per target (and its peer) on the data-plane node; target key -> (namespace, pod)."""
+    cluster, kube, spaces, nsmap = placement.cluster, placement.kube, placement.spaces, placement.nsmap
     _ensure_namespaces(
         kube, spaces, cluster, {nsmap.to_cluster(t.namespace) for t in matrix.targets.values()}
     )
@@ -133,7 +143,7 @@ def probe_local(
             target,
             namespace=namespace,
             node=DATA_PLANE_NODE,
-            image=image,
+            image=placement.image,
             taint_key=DATA_PLANE_TAINT,
             label=PROBE_LABEL,
         )
@@ -143,15 +153,45 @@ def probe_local(
             pod["metadata"]["name"] = target.peer_name
             spaces.apply(pod)
             pods[peer_key(target.key)] = (namespace, target.peer_name)
-    cluster_ips = _services(spaces, inventory, matrix, nsmap)
-    ips = _wait_pods(kube, pods)
-    api_s = time.monotonic() - began
+    return pods
+
+
+def _pod_plans(matrix: Matrix, ips: Mapping[str, str]) -> list[PodPlan]:
+    """What each pod's network namespace serves, and as whom it answers."""
     plans = []
+    peers = matrix.with_peer()
     for t in matrix.targets.values():
         serving = tuple((port, proto) for _n, port, proto in t.serving())
         plans.append(PodPlan(t.key, ips[t.key], serving, t.key))
         if t.key in peers:  # answers as its workload: a Service may route to either pod
             plans.append(PodPlan(peer_key(t.key), ips[peer_key(t.key)], serving, t.key))
+    return plans
+
+
+def _local_specs(matrix: Matrix, ips: Mapping[str, str], cluster_ips: Mapping[str, str]) -> list[ProbeSpec]:
+    """One connection per cell: to the Service's cluster IP or straight to the pod's IP."""
+    specs = []
+    for i, cell in enumerate(matrix.cells):
+        if cell.service:
+            service = cell.service.split(":", 1)[0]
+            ip, port = cluster_ips[service], cell.service_port
+        else:
+            ip, port = ips[cell.destination], cell.port
+        specs.append(ProbeSpec(i, _source_of(cell), ip, port, cell.protocol, "|".join(matrix.answers(cell))))
+    return specs
+
+
+def probe_local(
+    plane: DataPlane, placement: ProbePlacement, matrix: Matrix, inventory: Inventory
+) -> tuple[dict[Cell, Observation], dict[str, str]]:
+    """Probe every cell on the `local` data plane. Returns the observations and timing figures."""
+    nsmap = placement.nsmap
+    began = time.monotonic()
+    pods = _place_kwok_pods(placement, matrix)
+    cluster_ips = _services(placement.spaces, inventory, matrix, nsmap)
+    ips = _wait_pods(placement.kube, pods)
+    api_s = time.monotonic() - began
+    plans = _pod_plans(matrix, ips)
     plane.attach(plans)
     plane.enforce()
     plane.wait_services(
@@ -161,18 +201,7 @@ def probe_local(
         ]
     )
     ready_s = time.monotonic() - began - api_s
-    specs = []
-    for i, cell in enumerate(matrix.cells):
-        if cell.service:
-            service = cell.service.split(":", 1)[0]
-            ip, port = cluster_ips[service], cell.service_port
-        else:
-            ip, port = ips[cell.destination], cell.port
-        # A workload's flow to itself starts in its peer pod (a connection to one's own IP stays inside).
-        source = (
-            peer_key(cell.source) if cell.source == cell.destination and not cell.service else cell.source
-        )
-        specs.append(ProbeSpec(i, source, ip, port, cell.protocol, "|".join(matrix.answers(cell))))
+    specs = _local_specs(matrix, ips, cluster_ips)
     began_probe = time.monotonic()
     with _watched() as watch:
         outcomes = plane.probe(specs)
@@ -209,24 +238,15 @@ def _placeable(kube: Kube, cluster: Cluster, spaces: TestNamespaces, namespace: 
     return bool(run_owned) or cluster.capabilities.owns_cluster
 
 
-def probe_exec(
-    *,
-    cluster: Cluster,
-    kube: Kube,
-    spaces: TestNamespaces,
-    matrix: Matrix,
-    inventory: Inventory,
-    nsmap: NamespaceMap,
-    image: str,
-) -> tuple[dict[Cell, Observation], dict[str, str]]:
-    """Probe on a provider whose pods really run (kind, existing): probe pods, kubectl exec."""
-    began = time.monotonic()
-    image = cluster.details.get("probe image", image)
+def _place_running_pods(placement: ProbePlacement, matrix: Matrix, image: str) -> dict[str, tuple[str, str]]:
+    """A probe pod per target (and its peer, for a workload's flows to itself) in every namespace
+    the run may use; returns target key -> (namespace, pod name)."""
+    cluster, kube, spaces = placement.cluster, placement.kube, placement.spaces
     pull = "Never" if cluster.provider == "kind" else "IfNotPresent"
     peers = matrix.with_peer()
     pods: dict[str, tuple[str, str]] = {}
     for target in matrix.targets.values():
-        namespace = nsmap.to_cluster(target.namespace)
+        namespace = placement.nsmap.to_cluster(target.namespace)
         if not _placeable(kube, cluster, spaces, namespace):
             continue  # never add pods to a shared cluster's own namespaces
         names = [(target.key, target.pod_name)]
@@ -245,18 +265,33 @@ def probe_exec(
                 )
             )
             pods[key] = (namespace, name)
-    cluster_ips = _services(spaces, inventory, matrix, nsmap)
-    ips = _wait_pods(kube, pods, EXEC_READY_TIMEOUT_S)
+    return pods
+
+
+def _exec_probes(matrix: Matrix, sites: Mapping[str, ProbeSite]) -> dict[int, tuple[Cell, str]]:
+    """Probe id -> (cell, source site key) for every cell whose pods both run. A cell left out is
+    judged wrong (a cell with no observation never passes)."""
+    probes: dict[int, tuple[Cell, str]] = {}
+    for i, cell in enumerate(matrix.cells):
+        source = _source_of(cell)
+        if source in sites and cell.destination in sites:
+            probes[i] = (cell, source)
+    return probes
+
+
+def probe_exec(
+    placement: ProbePlacement, matrix: Matrix, inventory: Inventory
+) -> tuple[dict[Cell, Observation], dict[str, str]]:
+    """Probe on a provider whose pods really run (kind, existing): probe pods, kubectl exec."""
+    cluster = placement.cluster
+    began = time.monotonic()
+    image = cluster.details.get("probe image", placement.image)
+    pods = _place_running_pods(placement, matrix, image)
+    cluster_ips = _services(placement.spaces, inventory, matrix, placement.nsmap)
+    ips = _wait_pods(placement.kube, pods, EXEC_READY_TIMEOUT_S)
     sites = {key: ProbeSite(ns, name, ips[key]) for key, (ns, name) in pods.items()}
     api_s = time.monotonic() - began
-    probes: dict[int, tuple[Cell, str]] = {}  # probe id -> (cell, source site key)
-    for i, cell in enumerate(matrix.cells):
-        source = (
-            peer_key(cell.source) if cell.source == cell.destination and not cell.service else cell.source
-        )
-        if source not in sites or cell.destination not in sites:
-            continue  # judged as wrong: a cell with no observation never passes
-        probes[i] = (cell, source)
+    probes = _exec_probes(matrix, sites)
 
     def run(ids: list[int]) -> dict[int, Observation]:
         by_source: dict[str, list[Probe]] = {}

@@ -23,6 +23,7 @@ from conformance.cluster.diagnostics import collect
 from conformance.cluster.kube import ApiError, Kube
 from conformance.cluster.lifecycle import UndoStack
 from conformance.cluster.wait import Poll, wait_until
+from conformance.k8s import conditions
 
 PSA_PREFIX = "pod-security.kubernetes.io/"
 
@@ -44,7 +45,7 @@ def deployment_state(kube: Kube, namespace: str, name: str) -> tuple[int, str]:
     ready = int(status.get("readyReplicas") or 0)
     notes = [
         f"{c.get('type')}={c.get('status')} {c.get('reason', '')}: {c.get('message', '')}"
-        for c in status.get("conditions") or []
+        for c in conditions(dep).values()
         if c.get("type") == "ReplicaFailure" or c.get("status") != "True"
     ]
     want = (dep.get("spec") or {}).get("replicas")

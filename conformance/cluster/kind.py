@@ -43,10 +43,19 @@ from typing import Any
 
 from .. import tools
 from ..errors import InfraError
+from ..k8s import as_dict, as_list, conditions, container_ports
 from ..settings import Settings
 from . import reaper
 from .base import RUN_LABEL, Capabilities, Cluster, register
-from .kind_addons import KUBE_ROUTER, contain_coredns, kube_router_stack
+from .kind_addons import (
+    KUBE_ROUTER,
+    binding,
+    cluster_role,
+    contain_coredns,
+    kube_router_stack,
+    service_account,
+    system_workload,
+)
 from .kube import ApiError, Kube
 from .lifecycle import interrupted
 from .local import metrics_server_objects
@@ -204,62 +213,38 @@ class KindCommands:
         return [self.kind, "load", "image-archive", str(archive), "--name", self.name]
 
 
-def metrics_server_stack(image: str = METRICS_SERVER_IMAGE) -> list[dict[str, Any]]:
-    """metrics-server as a workload in kube-system (kind has none), scraping kubelets every 10 s."""
-    labels = {"k8s-app": "metrics-server"}
-    ns = "kube-system"
-    sa = {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": {"name": "metrics-server", "namespace": ns},
-    }
-    reader = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRole",
-        "metadata": {"name": "system:metrics-server"},
-        "rules": [
+_METRICS_SERVER = "metrics-server"
+
+
+def _metrics_server_rbac() -> list[dict[str, Any]]:
+    """Its account, read access to nodes' metrics and pods, and the API-aggregation delegations
+    every aggregated API server needs (token reviews; the authentication ConfigMap)."""
+    reader = cluster_role(
+        "system:metrics-server",
+        [
             {"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]},
             {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list", "watch"]},
         ],
-    }
-    subject = [{"kind": "ServiceAccount", "name": "metrics-server", "namespace": ns}]
-    bindings = [
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": "system:metrics-server"},
-            "subjects": subject,
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "system:metrics-server",
-            },
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": "metrics-server:system:auth-delegator"},
-            "subjects": subject,
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "system:auth-delegator",
-            },
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "metrics-server-auth-reader", "namespace": ns},
-            "subjects": subject,
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "extension-apiserver-authentication-reader",
-            },
-        },
+    )
+    return [
+        service_account(_METRICS_SERVER),
+        reader,
+        binding("system:metrics-server", _METRICS_SERVER, "system:metrics-server"),
+        binding("metrics-server:system:auth-delegator", _METRICS_SERVER, "system:auth-delegator"),
+        binding(
+            "metrics-server-auth-reader",
+            _METRICS_SERVER,
+            "extension-apiserver-authentication-reader",
+            role_kind="Role",
+            namespaced=True,
+        ),
     ]
-    container = {
-        "name": "metrics-server",
+
+
+def _metrics_server_container(image: str) -> dict[str, Any]:
+    """metrics-server scraping every kubelet each 10 s, restricted-style security context."""
+    return {
+        "name": _METRICS_SERVER,
         "image": image,
         "imagePullPolicy": "Never",  # pre-loaded in the node image: never pulled
         # kind's kubelets serve self-signed certificates: hence --kubelet-insecure-tls.
@@ -287,24 +272,19 @@ def metrics_server_stack(image: str = METRICS_SERVER_IMAGE) -> list[dict[str, An
         },
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "metrics-server", "namespace": ns, "labels": labels},
-        "spec": {
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "serviceAccountName": "metrics-server",
-                    "priorityClassName": "system-cluster-critical",
-                    "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {}}],
-                },
-            },
-        },
+
+
+def metrics_server_stack(image: str = METRICS_SERVER_IMAGE) -> list[dict[str, Any]]:
+    """metrics-server as a workload in kube-system (kind has none), scraping kubelets every 10 s:
+    RBAC, the Deployment, then its Service and APIService (shared with the local provider)."""
+    pod_spec = {
+        "serviceAccountName": _METRICS_SERVER,
+        "priorityClassName": "system-cluster-critical",
+        "containers": [_metrics_server_container(image)],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
     }
-    return [sa, reader, *bindings, deployment, *metrics_server_objects()]
+    deployment = system_workload("Deployment", _METRICS_SERVER, {"k8s-app": _METRICS_SERVER}, pod_spec)
+    return [*_metrics_server_rbac(), deployment, *metrics_server_objects()]
 
 
 def _tcp_probe(probe: Mapping[str, Any], port: Any) -> dict[str, Any]:
@@ -374,10 +354,10 @@ class ConsumerWorkloads:
 
 
 def _http_port(pod: Mapping[str, Any]) -> int:
-    for container in (pod.get("spec") or {}).get("containers") or []:
-        for port in container.get("ports") or []:
-            if port.get("name") == "http":
-                return int(port["containerPort"])
+    for container in as_list(as_dict(pod.get("spec")).get("containers")):
+        for port in container_ports(as_dict(container)):
+            if port.name == "http" and port.number is not None:
+                return port.number
     return 8080
 
 
@@ -717,8 +697,7 @@ class KindProvider:
     def _wait_metrics(kube: Kube) -> None:
         def available() -> Poll[bool]:
             svc = kube.get_or_none("apiregistration.k8s.io/v1", "APIService", "v1beta1.metrics.k8s.io") or {}
-            conds = {c.get("type"): c for c in (svc.get("status") or {}).get("conditions") or []}
-            cond = conds.get("Available", {})
+            cond = conditions(svc).get("Available", {})
             return Poll(
                 cond.get("status") == "True", f"Available={cond.get('status')} {cond.get('message', '')}"
             )

@@ -28,50 +28,75 @@ KUBE_ROUTER = "tw-kube-router"
 REAL_DNS_LABEL = ("conformance.tartware.io/real-dns", "true")
 
 
-def kube_router_stack(image: str) -> list[dict[str, Any]]:
-    """ServiceAccount, RBAC and the DaemonSet of kube-router (firewall only). imagePullPolicy Never."""
-    labels = {"k8s-app": KUBE_ROUTER}
-    sa = {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": {"name": KUBE_ROUTER, "namespace": NAMESPACE},
-    }
-    role = {
+# -- the objects every add-on is made of (all in kube-system) -------------------------------------
+
+
+def service_account(name: str) -> dict[str, Any]:
+    """A ServiceAccount in kube-system."""
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": NAMESPACE}}
+
+
+def cluster_role(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """A ClusterRole granting `rules`."""
+    return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",
-        "metadata": {"name": KUBE_ROUTER},
-        "rules": [
-            {
-                "apiGroups": [""],
-                "resources": ["namespaces", "pods", "services", "nodes", "endpoints"],
-                "verbs": ["get", "list", "watch"],
-            },
-            {
-                "apiGroups": ["networking.k8s.io"],
-                "resources": ["networkpolicies"],
-                "verbs": ["get", "list", "watch"],
-            },
-            {
-                "apiGroups": ["discovery.k8s.io"],
-                "resources": ["endpointslices"],
-                "verbs": ["get", "list", "watch"],
-            },
-            {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
-            {
-                "apiGroups": ["coordination.k8s.io"],
-                "resources": ["leases"],
-                "verbs": ["get", "create", "update"],
-            },
-        ],
+        "metadata": {"name": name},
+        "rules": rules,
     }
-    binding = {
+
+
+def binding(
+    name: str, account: str, role: str, *, role_kind: str = "ClusterRole", namespaced: bool = False
+) -> dict[str, Any]:
+    """A ClusterRoleBinding (or, `namespaced`, a RoleBinding in kube-system) of `role` to the
+    ServiceAccount `account`. Example: ``binding("x", "metrics-server", "system:auth-delegator")``"""
+    metadata = {"name": name, "namespace": NAMESPACE} if namespaced else {"name": name}
+    return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": KUBE_ROUTER},
-        "subjects": [{"kind": "ServiceAccount", "name": KUBE_ROUTER, "namespace": NAMESPACE}],
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": KUBE_ROUTER},
+        "kind": "RoleBinding" if namespaced else "ClusterRoleBinding",
+        "metadata": metadata,
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}],
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
     }
-    container = {
+
+
+def system_workload(kind: str, name: str, labels: dict[str, str], pod_spec: dict[str, Any]) -> dict[str, Any]:
+    """A Deployment or DaemonSet in kube-system whose pods carry `labels` (its selector too)."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
+
+
+# -- kube-router ------------------------------------------------------------------------------------
+
+
+def _grant(group: str, resources: list[str], verbs: list[str]) -> dict[str, Any]:
+    return {"apiGroups": [group], "resources": resources, "verbs": verbs}
+
+
+def _kube_router_rules() -> list[dict[str, Any]]:
+    """What kube-router's firewall watches (policies and the pods, namespaces and endpoints they
+    select), and where it reports (events) and elects its leader (leases). Fresh lists per call."""
+    read = ["get", "list", "watch"]
+    return [
+        _grant("", ["namespaces", "pods", "services", "nodes", "endpoints"], read),
+        _grant("networking.k8s.io", ["networkpolicies"], [*read]),
+        _grant("discovery.k8s.io", ["endpointslices"], [*read]),
+        _grant("", ["events"], ["create", "patch"]),
+        _grant("coordination.k8s.io", ["leases"], ["get", "create", "update"]),
+    ]
+
+
+def _kube_router_container(image: str) -> dict[str, Any]:
+    """kube-router with the firewall on and routing and the service proxy off (kube-proxy does those)."""
+    return {
         "name": "kube-router",
         "image": image,
         "imagePullPolicy": "Never",
@@ -97,32 +122,27 @@ def kube_router_stack(image: str) -> list[dict[str, Any]]:
             {"name": "xtables-lock", "mountPath": "/run/xtables.lock"},
         ],
     }
-    daemonset = {
-        "apiVersion": "apps/v1",
-        "kind": "DaemonSet",
-        "metadata": {"name": KUBE_ROUTER, "namespace": NAMESPACE, "labels": labels},
-        "spec": {
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "serviceAccountName": KUBE_ROUTER,
-                    "hostNetwork": True,
-                    "priorityClassName": "system-node-critical",
-                    "tolerations": [{"operator": "Exists"}],
-                    "containers": [container],
-                    "volumes": [
-                        {"name": "lib-modules", "hostPath": {"path": "/lib/modules"}},
-                        {
-                            "name": "xtables-lock",
-                            "hostPath": {"path": "/run/xtables.lock", "type": "FileOrCreate"},
-                        },
-                    ],
-                },
-            },
-        },
+
+
+def kube_router_stack(image: str) -> list[dict[str, Any]]:
+    """ServiceAccount, RBAC and the DaemonSet of kube-router (firewall only). imagePullPolicy Never."""
+    pod_spec = {
+        "serviceAccountName": KUBE_ROUTER,
+        "hostNetwork": True,  # it programs the node's own iptables
+        "priorityClassName": "system-node-critical",
+        "tolerations": [{"operator": "Exists"}],
+        "containers": [_kube_router_container(image)],
+        "volumes": [
+            {"name": "lib-modules", "hostPath": {"path": "/lib/modules"}},
+            {"name": "xtables-lock", "hostPath": {"path": "/run/xtables.lock", "type": "FileOrCreate"}},
+        ],
     }
-    return [sa, role, binding, daemonset]
+    return [
+        service_account(KUBE_ROUTER),
+        cluster_role(KUBE_ROUTER, _kube_router_rules()),
+        binding(KUBE_ROUTER, KUBE_ROUTER, KUBE_ROUTER),
+        system_workload("DaemonSet", KUBE_ROUTER, {"k8s-app": KUBE_ROUTER}, pod_spec),
+    ]
 
 
 def corefile_without_forward(corefile: str) -> str:

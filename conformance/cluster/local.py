@@ -42,6 +42,7 @@ from typing import Any
 
 from .. import tools
 from ..errors import InfraError
+from ..k8s import condition_true, conditions
 from ..settings import Settings
 from . import dataplane, reaper
 from .base import Capabilities, Cluster, register
@@ -321,14 +322,44 @@ class LocalProvider:
             tools.find(binary)  # ToolMissing (an InfraError) names `make tools`
         self.tmp = Path(tempfile.mkdtemp(prefix="tartware-kwok-"))
         self._start_reaper()
-        manifests = self.tmp / "metrics-server"
+        self._create_cluster(self._write_config(self.tmp))
+        kube = Kube(self.tmp / "kubeconfig")
+        try:
+            self._wait_ready(kube)
+        finally:
+            kube.close()
+        cluster_s = time.monotonic() - began
+        details = {"workdir": str(self.tmp), "kubernetes": KUBE_VERSION, "nodes": str(len(node_names()))}
+        details["data plane"] = self._start_data_plane(self.tmp)
+        ready_s = time.monotonic() - began
+        details["control plane"] = f"{cluster_s:.1f} s"
+        return Cluster(
+            provider=self.name,
+            name=self.cluster_name,
+            kubeconfig=self.tmp / "kubeconfig",
+            capabilities=self.capabilities,
+            ready_s=ready_s,
+            run_id=self.cluster_name,
+            details=details,
+            data_plane=self.plane,
+        )
+
+    def _write_config(self, tmp: Path) -> Path:
+        """kwokctl's config, with metrics-server's Service and APIService as a kustomization it
+        applies; returns the config's path."""
+        manifests = tmp / "metrics-server"
         manifests.mkdir()
         (manifests / "metrics-server.yaml").write_text(
             "\n---\n".join(json.dumps(o, indent=1) for o in metrics_server_objects())
         )
         (manifests / "kustomization.yaml").write_text("resources:\n- metrics-server.yaml\n")
-        config = self.tmp / "kwokctl.yaml"
+        config = tmp / "kwokctl.yaml"
         config.write_text(json.dumps(kwokctl_config(self.bin_dir, manifests), indent=1))
+        return config
+
+    def _create_cluster(self, config: Path) -> None:
+        """`kwokctl create cluster --wait`; a failure names its exit code and the log's tail."""
+        assert self.tmp is not None
         log = self.tmp / "kwokctl-create.log"
         with log.open("wb") as out:
             # Own session: a terminal Ctrl-C reaches pytest (which then calls stop()),
@@ -358,47 +389,28 @@ class LocalProvider:
             tail = log.read_text(errors="replace")[-2000:]
             raise InfraError(f"kwokctl create cluster {self.cluster_name} failed (exit {code}):\n{tail}")
         self._create = None
-        kube = Kube(self.tmp / "kubeconfig")
-        try:
-            self._wait_ready(kube)
-        finally:
-            kube.close()
-        cluster_s = time.monotonic() - began
-        details = {"workdir": str(self.tmp), "kubernetes": KUBE_VERSION, "nodes": str(len(node_names()))}
-        if self.capabilities.data_plane:
-            self.plane = dataplane.DataPlane(
-                self.tmp / "dataplane",
-                self.tmp / "kubeconfig",
-                DATA_PLANE_NODE,
-                netns.run_name(os.getpid(), self.tag),
-                bin_dir=self.bin_dir,
-            )
-            self.plane.start()
-            details["data plane"] = (
-                f"node namespace + kube-proxy ready in {self.plane.timings['start']:.1f} s"
-            )
-        else:
-            details["data plane"] = f"none ({self.capabilities.why_not.get('data_plane')})"
-        ready_s = time.monotonic() - began
-        details["control plane"] = f"{cluster_s:.1f} s"
-        return Cluster(
-            provider=self.name,
-            name=self.cluster_name,
-            kubeconfig=self.tmp / "kubeconfig",
-            capabilities=self.capabilities,
-            ready_s=ready_s,
-            run_id=self.cluster_name,
-            details=details,
-            data_plane=self.plane,
+
+    def _start_data_plane(self, tmp: Path) -> str:
+        """The data plane (node namespace, kube-proxy) when this machine can run one; what it is,
+        for the cluster's details."""
+        if not self.capabilities.data_plane:
+            return f"none ({self.capabilities.why_not.get('data_plane')})"
+        self.plane = dataplane.DataPlane(
+            tmp / "dataplane",
+            tmp / "kubeconfig",
+            DATA_PLANE_NODE,
+            netns.run_name(os.getpid(), self.tag),
+            bin_dir=self.bin_dir,
         )
+        self.plane.start()
+        return f"node namespace + kube-proxy ready in {self.plane.timings['start']:.1f} s"
 
     def _wait_ready(self, kube: Kube) -> None:
         # `kwokctl --wait` reports ready even when metrics-server crashed: the
         # APIService must be Available before any HPA can work.
         def metrics_available() -> Poll[bool]:
             svc = kube.get_or_none("apiregistration.k8s.io/v1", "APIService", "v1beta1.metrics.k8s.io")
-            conds = {c.get("type"): c for c in ((svc or {}).get("status") or {}).get("conditions") or []}
-            available = conds.get("Available", {})
+            available = conditions(svc).get("Available", {})
             return Poll(
                 available.get("status") == "True",
                 f"Available={available.get('status')} {available.get('message', '')}".strip(),
@@ -412,10 +424,7 @@ class LocalProvider:
         def nodes_ready() -> Poll[bool]:
             ready = []
             for node in kube.list("v1", "Node", labels={NODE_LABEL: "true"}):
-                conds = {
-                    c.get("type"): c.get("status") for c in (node.get("status") or {}).get("conditions") or []
-                }
-                if conds.get("Ready") == "True":
+                if condition_true(node, "Ready"):
                     ready.append(node["metadata"]["name"])
             return Poll(
                 len(ready) == len(node_names()), f"{len(ready)}/{len(node_names())} Ready: {sorted(ready)}"

@@ -1,7 +1,7 @@
 """Behaviour tier fixtures: one cluster per session, a namespace per test, timing, diagnostics.
 
-    def test_x(cluster, kube, spaces):          # spaces: this test's namespaces, cleaned up after
-        ns = spaces.create()
+    def test_x(behaviour_env, spaces):          # spaces: this test's namespaces, cleaned up after
+        ns = spaces.create()                    # behaviour_env: cluster, kube, render, policy, ...
 
 Session order: `cluster` (provider from --provider, started once, stopped at the
 end, on failure and on SIGINT/SIGTERM) -> `platform` (the run profile's render
@@ -16,14 +16,14 @@ the Allure report. The terminal summary prints the measured times.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance.behaviour.exercise import HpaSubject, hpa_subjects, pdb_subjects
+from conformance.behaviour.exercise import HpaSubject, PdbSubject, hpa_subjects, pdb_subjects
 from conformance.behaviour.platform import WORKLOAD_KINDS, NamespaceMap, PlatformState, apply_platform
 from conformance.behaviour.resources import TestNamespaces
 from conformance.cluster import Cluster, Kube, WorkloadDriver, create_provider
@@ -163,6 +163,34 @@ def _unavailable(name: str, reason: str) -> Any:
     return pytest.param(None, id=name, marks=pytest.mark.skip(reason=reason))
 
 
+def _subject_params(subjects: Sequence[HpaSubject | PdbSubject], missing: str) -> list[Any]:
+    """One parameter per subject (its id), or one skipped parameter `none` saying what is missing."""
+    return [pytest.param(s, id=s.id) for s in subjects] or [_unavailable("none", missing)]
+
+
+def _policy_case_params(config: pytest.Config) -> list[Any]:
+    """`<profile>-<subject>` for every other profile's scale-down policy, or one skipped `none`
+    naming why there is none (a single profile, or no HPA)."""
+    cases = [f"{p}-{s.id}" for p, s in scale_down_cases(config)]
+    if cases:
+        return [pytest.param(c, id=c) for c in cases]
+    settings = settings_from_config(config)
+    if not [p for p in settings.profiles if p != settings.run_profile]:
+        why = (
+            f"no profile besides the run profile {settings.run_profile} in --profile "
+            f"{','.join(settings.profiles)}: no other profile's scale-down policy to exercise"
+        )
+    else:
+        why = "the render has no HorizontalPodAutoscaler scaling a Deployment"
+    return [_unavailable("none", why)]
+
+
+def _ref_params(refs: list[str], missing: str | None = None) -> list[Any]:
+    """One parameter per object ref or name (its own id); `missing`: one skipped `none` if empty."""
+    params: list[Any] = [pytest.param(r, id=r) for r in refs]
+    return params or ([_unavailable("none", missing)] if missing else [])
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     wanted = {
         "platform_ref",
@@ -182,44 +210,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     policy = _policy_or_none(metafunc.config)
     if "hpa_subject" in wanted:
-        hpas = hpa_subjects(inventory, policy)
+        missing = "the render has no HorizontalPodAutoscaler scaling a Deployment"
         metafunc.parametrize(
-            "hpa_subject",
-            [pytest.param(s, id=s.id) for s in hpas]
-            or [_unavailable("none", "the render has no HorizontalPodAutoscaler scaling a Deployment")],
-            scope="module",
+            "hpa_subject", _subject_params(hpa_subjects(inventory, policy), missing), scope="module"
         )
     if "pdb_subject" in wanted:
-        pdbs = pdb_subjects(inventory, policy)
-        metafunc.parametrize(
-            "pdb_subject",
-            [pytest.param(s, id=s.id) for s in pdbs]
-            or [_unavailable("none", "the render has no PodDisruptionBudget protecting a Deployment")],
-        )
+        missing = "the render has no PodDisruptionBudget protecting a Deployment"
+        metafunc.parametrize("pdb_subject", _subject_params(pdb_subjects(inventory, policy), missing))
     if "policy_case" in wanted:
-        cases = [f"{p}-{s.id}" for p, s in scale_down_cases(metafunc.config)]
-        settings = settings_from_config(metafunc.config)
-        others = [p for p in settings.profiles if p != settings.run_profile]
-        why = (
-            f"no profile besides the run profile {settings.run_profile} in --profile "
-            f"{','.join(settings.profiles)}: no other profile's scale-down policy to exercise"
-            if not others
-            else "the render has no HorizontalPodAutoscaler scaling a Deployment"
-        )
-        metafunc.parametrize("policy_case", cases or [_unavailable("none", why)], ids=cases or None)
+        metafunc.parametrize("policy_case", _policy_case_params(metafunc.config))
     if "platform_ref" in wanted:
-        refs = sorted({o.ref for o in inventory.objects})
-        metafunc.parametrize("platform_ref", refs, ids=refs)
+        metafunc.parametrize("platform_ref", _ref_params(sorted({o.ref for o in inventory.objects})))
     if "platform_namespace" in wanted:
         names = sorted(o.name for o in inventory.of_kind("Namespace"))
-        metafunc.parametrize(
-            "platform_namespace",
-            names or [_unavailable("none", "the input declares no Namespace: no namespace labels to check")],
-            ids=names or None,
-        )
+        missing = "the input declares no Namespace: no namespace labels to check"
+        metafunc.parametrize("platform_namespace", _ref_params(names, missing))
     if "workload_ref" in wanted:
         refs = sorted(o.ref for o in of_kinds(inventory, WORKLOAD_KINDS))
-        metafunc.parametrize("workload_ref", refs, ids=refs)
+        metafunc.parametrize("workload_ref", _ref_params(refs))
 
 
 # -- session fixtures -------------------------------------------------------------------------
@@ -355,6 +363,60 @@ def platform(
     if not cluster.capabilities.owns_cluster:
         for name in reversed(state.namespaces):
             kube.delete("v1", "Namespace", name)
+
+
+@dataclass(frozen=True)
+class BehaviourEnv:
+    """Everything a behaviour test takes from the session, as one fixture (`behaviour_env`): the
+    started cluster with the render applied, and the render, policy and options it was applied from.
+    A test takes this, its parametrised subject and, when it creates objects, `spaces`."""
+
+    config: pytest.Config
+    settings: Settings
+    cluster: Cluster
+    kube: Kube
+    workloads: WorkloadDriver  # how the provider runs a workload and sets its CPU usage
+    nsmap: NamespaceMap  # the render's namespaces -> the cluster's (a prefix on shared clusters)
+    inventory: Inventory  # the run profile's render
+    policy: Policy
+    platform: PlatformState  # the render as applied (results per object)
+    timing: BehaviourTiming  # figures for the terminal summary
+    progress: Progress  # live lines while a long scenario runs
+
+
+@pytest.fixture(scope="session")
+def behaviour_env(
+    pytestconfig: pytest.Config,
+    settings: Settings,
+    cluster: Cluster,
+    *,
+    kube: Kube,
+    workloads: WorkloadDriver,
+    nsmap: NamespaceMap,
+    inventory: Inventory,
+    policy: Policy,
+    platform: PlatformState,
+    behaviour_timing: BehaviourTiming,
+    progress: Progress,
+) -> BehaviourEnv:
+    """The session's cluster, with the render applied (`platform` first: pods need the render's
+    PriorityClasses and namespaces), and what it was applied from.
+
+    Example: ``def test_x(behaviour_env, spaces): behaviour_env.kube.list("v1", "Node")``
+    """
+    return BehaviourEnv(
+        config=pytestconfig,
+        settings=settings,
+        cluster=cluster,
+        kube=kube,
+        workloads=workloads,
+        nsmap=nsmap,
+        inventory=inventory,
+        policy=policy,
+        platform=platform,
+        timing=behaviour_timing,
+        progress=progress,
+    )
 
 
 @pytest.fixture

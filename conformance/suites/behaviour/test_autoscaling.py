@@ -38,8 +38,14 @@ import pytest
 
 from conformance.behaviour.blame import platform_fault
 from conformance.behaviour.exercise import HpaSubject, ScalingIntent, scaling_intent
-from conformance.behaviour.hpa import HpaRun, InBackground, scale_down_variant
-from conformance.behaviour.platform import PlatformState
+from conformance.behaviour.hpa import (
+    HpaJudging,
+    HpaRun,
+    HpaStage,
+    HpaWorkload,
+    InBackground,
+    scale_down_variant,
+)
 from conformance.behaviour.resources import TestNamespaces
 from conformance.behaviour.scaling import (
     Rate,
@@ -50,16 +56,13 @@ from conformance.behaviour.scaling import (
     summarize,
 )
 from conformance.behaviour.verdict import require
-from conformance.cluster import Cluster, Kube, WorkloadDriver
+from conformance.cluster import Cluster, Kube
 from conformance.cluster.kube import ApiError
 from conformance.cluster.wait import WaitTimeout
 from conformance.inventory import Inventory
-from conformance.policy import Policy
 from conformance.report.allure_labels import attach_text, label
-from conformance.report.progress import Progress
-from conformance.settings import Settings
 
-from .conftest import TIER, BehaviourTiming, render_profile, scale_down_cases
+from .conftest import TIER, BehaviourEnv, render_profile, scale_down_cases
 
 VARIANT_REPLICAS = 3  # 3 -> 2 -> 1 under 10 %: two steps, one whole period apart
 SHORT_WINDOW_S = 0
@@ -110,38 +113,6 @@ def _lacks_usage(cluster: Cluster) -> str | None:
 # -- another profile's scale-down policy, in the background ---------------------------------------
 
 
-@dataclass(frozen=True)
-class Env:
-    """What every HPA scenario needs from the session."""
-
-    config: pytest.Config
-    cluster: Cluster
-    kube: Kube
-    workloads: WorkloadDriver
-    inventory: Inventory
-    policy: Policy
-    settings: Settings
-    progress: Progress
-
-
-@pytest.fixture(scope="module")
-def env(
-    pytestconfig: pytest.Config,
-    cluster: Cluster,
-    kube: Kube,
-    workloads: WorkloadDriver,
-    *,
-    inventory: Inventory,
-    policy: Policy,
-    settings: Settings,
-    platform: PlatformState,
-    progress: Progress,
-) -> Env:
-    """The session's cluster, render and policy for this module (`platform` first: the pods need the
-    render's PriorityClasses). Example: ``env.kube.list("v1", "Node")``"""
-    return Env(pytestconfig, cluster, kube, workloads, inventory, policy, settings, progress)
-
-
 @dataclass
 class Background:
     """One scale-down-policy scenario running in a thread while the tier goes on."""
@@ -152,28 +123,27 @@ class Background:
     not_applicable: str = ""  # why there is no policy to exercise (skipped with this reason)
 
 
-def _run_policy_down(env: Env, spaces: TestNamespaces, subject: HpaSubject, *, body: dict[str, Any],
+def _stage(env: BehaviourEnv, spaces: TestNamespaces, subject: HpaSubject) -> HpaStage:
+    """The session's cluster and driver, the scenario's namespaces labelled like `subject`'s."""
+    return HpaStage(
+        env.kube, env.workloads, spaces, _namespace_labels(env.inventory, subject), env.progress.post
+    )
+
+
+def _run_policy_down(env: BehaviourEnv, spaces: TestNamespaces, subject: HpaSubject, *, body: dict[str, Any],
                      intent: ScalingIntent, note: str, stop: threading.Event) -> HpaRun:  # fmt: skip
     run = HpaRun.start_at(
-        env.kube,
-        env.workloads,
-        spaces,
-        subject,
-        _namespace_labels(env.inventory, subject),
-        hpa_body=body,
-        replicas=VARIANT_REPLICAS,
-        intent=intent.judge,
-        intent_source=intent.source,
-        expected=(1, VARIANT_REPLICAS),
+        _stage(env, spaces, subject),
+        HpaWorkload(subject, body, VARIANT_REPLICAS),
+        HpaJudging(intent.judge, intent.source, expected=(1, VARIANT_REPLICAS)),
         note=note,
         stop=stop,
-        progress=env.progress.post,
     )
     run.settle_down()
     return run
 
 
-def _start_policy_downs(env: Env, *, long: bool) -> dict[str, Background]:
+def _start_policy_downs(env: BehaviourEnv, *, long: bool) -> dict[str, Background]:
     out: dict[str, Background] = {}
     for profile, subject in scale_down_cases(env.config):
         spaces = TestNamespaces(env.kube, env.cluster, f"hpa-{profile}-{subject.name}")
@@ -224,16 +194,16 @@ def _stop_all(backgrounds: dict[str, Background]) -> None:
 
 
 @pytest.fixture(scope="module")
-def policy_downs(env: Env) -> Iterator[dict[str, Background]]:
+def policy_downs(behaviour_env: BehaviourEnv) -> Iterator[dict[str, Background]]:
     """Every scale-down-policy case (short variant), started at once in the background: each mostly
     waits on the controller's periods, so they overlap the run profile's scale cycle.
 
     Example: ``policy_downs["prod-guests"].job.result(240)`` -> HpaRun
     """
-    if _lacks_usage(env.cluster):
+    if _lacks_usage(behaviour_env.cluster):
         yield {}
         return
-    backgrounds = _start_policy_downs(env, long=False)
+    backgrounds = _start_policy_downs(behaviour_env, long=False)
     try:
         yield backgrounds
     finally:
@@ -241,12 +211,12 @@ def policy_downs(env: Env) -> Iterator[dict[str, Background]]:
 
 
 @pytest.fixture(scope="module")
-def policy_downs_long(env: Env) -> Iterator[dict[str, Background]]:
+def policy_downs_long(behaviour_env: BehaviourEnv) -> Iterator[dict[str, Background]]:
     """As policy_downs, with the stabilization window as rendered (only for `-m long`)."""
-    if _lacks_usage(env.cluster):
+    if _lacks_usage(behaviour_env.cluster):
         yield {}
         return
-    backgrounds = _start_policy_downs(env, long=True)
+    backgrounds = _start_policy_downs(behaviour_env, long=True)
     try:
         yield backgrounds
     finally:
@@ -258,48 +228,42 @@ def policy_downs_long(env: Env) -> Iterator[dict[str, Background]]:
 
 @pytest.fixture(scope="module")
 def hpa_run(
-    hpa_subject: HpaSubject, policy_downs: dict[str, Background], env: Env, behaviour_timing: BehaviourTiming
+    hpa_subject: HpaSubject, policy_downs: dict[str, Background], behaviour_env: BehaviourEnv
 ) -> Iterator[Scenario]:
     """The HPA's Deployment + HPA in a namespace of their own, metrics flowing (`policy_downs`
     first, so those run meanwhile; `platform` first: the pods need the render's PriorityClasses).
 
     Example: ``hpa_run.require_run().scale_up().changes()`` -> [Change(10.0, 1, 2), ...]
     """
-    lacking = _lacks_usage(env.cluster)
+    lacking = _lacks_usage(behaviour_env.cluster)
     if lacking:
         pytest.skip(lacking)
     scenario = Scenario(hpa_subject)
     if hpa_subject.problem or hpa_subject.hpa is None:
         yield scenario
         return
-    intent = scaling_intent(env.policy, env.settings.run_profile, hpa_subject.hpa)
-    spaces = TestNamespaces(env.kube, env.cluster, f"hpa-{hpa_subject.name}")
+    intent = scaling_intent(behaviour_env.policy, behaviour_env.settings.run_profile, hpa_subject.hpa)
+    spaces = TestNamespaces(behaviour_env.kube, behaviour_env.cluster, f"hpa-{hpa_subject.name}")
     try:
         try:
             scenario.run = HpaRun.start(
-                env.kube,
-                env.workloads,
-                spaces,
+                _stage(behaviour_env, spaces, hpa_subject),
                 hpa_subject,
-                _namespace_labels(env.inventory, hpa_subject),
-                intent=intent.judge,
-                intent_source=intent.source,
-                expected=intent.bounds or _own_bounds(hpa_subject),
-                progress=env.progress.post,
+                HpaJudging(intent.judge, intent.source, expected=intent.bounds or _own_bounds(hpa_subject)),
             )
         except (WaitTimeout, ApiError) as err:
-            scenario.fault = _blame(env.kube, spaces, hpa_subject, err)
+            scenario.fault = _blame(behaviour_env.kube, spaces, hpa_subject, err)
         yield scenario
     finally:
         spaces.cleanup()
     run = scenario.run
     if run is not None and run.up_s is not None:
-        behaviour_timing.figures[f"HPA {run.service} scale-up"] = (
+        behaviour_env.timing.figures[f"HPA {run.service} scale-up"] = (
             f"{run.up_s:.1f} s from usage raised to "
             f"{run.timeline.replicas_at(run.timeline.marks['max'])} replicas"
         )
     if run is not None and run.down_s is not None:
-        behaviour_timing.figures[f"HPA {run.service} scale-down"] = (
+        behaviour_env.timing.figures[f"HPA {run.service} scale-down"] = (
             f"{run.down_s:.1f} s from usage lowered to {run.spec.min_replicas} replica(s); "
             f"{run.variant_note()}"
         )
@@ -370,9 +334,7 @@ def test_hpa_scale_down(hpa_run: Scenario) -> None:
     _verdict(run, "after load", problems, summarize(downs), drift=("scaleDown",))
 
 
-def _judge_policy_down(
-    background: Background | None, env: Env, timeout_s: float, timing: BehaviourTiming
-) -> None:
+def _judge_policy_down(background: Background | None, env: BehaviourEnv, timeout_s: float) -> None:
     __tracebackhide__ = True
     if background is None:
         pytest.skip("HPA behaviour needs CPU usage the suite can set and metrics")
@@ -394,7 +356,7 @@ def _judge_policy_down(
         problems.append("the controller never reported ScaleDownLimit: the policy never held it back")
     downs = [c for c in run.timeline.changes() if c.after < c.before]
     print(f"{run.service}: {summarize(downs)}; {run.note}")
-    timing.figures[f"HPA {run.service} scale-down policy ({run.intent_source})"] = (
+    env.timing.figures[f"HPA {run.service} scale-down policy ({run.intent_source})"] = (
         f"{summarize(downs)} after the HPA was applied; {run.note}"
     )
     # The variant's only intent is the other profile's scaleDown (bounds and window set on purpose).
@@ -402,15 +364,15 @@ def _judge_policy_down(
 
 
 def test_hpa_scale_down_policy(
-    policy_case: str, policy_downs: dict[str, Background], env: Env, behaviour_timing: BehaviourTiming
+    policy_case: str, policy_downs: dict[str, Background], behaviour_env: BehaviourEnv
 ) -> None:
     """Another profile's scale-down policy holds the real controller back, step by step."""
-    _judge_policy_down(policy_downs.get(policy_case), env, 300, behaviour_timing)
+    _judge_policy_down(policy_downs.get(policy_case), behaviour_env, 300)
 
 
 @pytest.mark.long
 def test_hpa_scale_down_policy_long(
-    policy_case: str, policy_downs_long: dict[str, Background], env: Env, behaviour_timing: BehaviourTiming
+    policy_case: str, policy_downs_long: dict[str, Background], behaviour_env: BehaviourEnv
 ) -> None:
     """As test_hpa_scale_down_policy, with the stabilization window as rendered (prod: 300 s, ~7 min)."""
-    _judge_policy_down(policy_downs_long.get(policy_case), env, 900, behaviour_timing)
+    _judge_policy_down(policy_downs_long.get(policy_case), behaviour_env, 900)

@@ -33,17 +33,15 @@ from conformance.behaviour.eviction import (
     ready_count,
 )
 from conformance.behaviour.exercise import PdbSubject
-from conformance.behaviour.platform import PlatformState
 from conformance.behaviour.resources import TestNamespaces, deployment_state, pod_security_labels
 from conformance.behaviour.verdict import require
-from conformance.cluster import Cluster, Kube, Poll, WorkloadDriver, wait_until
+from conformance.cluster import Cluster, Kube, Poll, wait_until
 from conformance.cluster.kube import ApiError
 from conformance.cluster.wait import WaitTimeout
-from conformance.inventory import Inventory, K8sObject
-from conformance.policy import Policy
+from conformance.inventory import K8sObject
 from conformance.report.allure_labels import attach_text, label
 
-from .conftest import TIER, BehaviourTiming
+from .conftest import TIER, BehaviourEnv
 
 DRAIN_TIMEOUT_S = 8.0
 
@@ -59,31 +57,30 @@ class Deployed:
     status: dict[str, Any]
 
 
-def _deploy(kube: Kube, spaces: TestNamespaces, driver: WorkloadDriver, inventory: Inventory,
-            subject: PdbSubject) -> Deployed:  # fmt: skip
+def _deploy(env: BehaviourEnv, spaces: TestNamespaces, subject: PdbSubject) -> Deployed:
     """The subject's Deployment at its HPA minimum with its PDB; a platform-caused failure FAILS."""
     __tracebackhide__ = True
     require(not subject.problem, subject.problem)
     try:
-        return _deploy_as_is(kube, spaces, driver, inventory, subject)
+        return _deploy_as_is(env, spaces, subject)
     except (WaitTimeout, ApiError) as err:
-        fault = platform_fault(kube, spaces.names[-1], err) if spaces.names else None
+        fault = platform_fault(env.kube, spaces.names[-1], err) if spaces.names else None
         if fault is None:
             raise
         pytest.fail(f"{subject.pdb.ref if subject.pdb else subject.name}: {fault}", pytrace=False)
 
 
-def _deploy_as_is(kube: Kube, spaces: TestNamespaces, driver: WorkloadDriver, inventory: Inventory,
-                  subject: PdbSubject) -> Deployed:  # fmt: skip
+def _deploy_as_is(env: BehaviourEnv, spaces: TestNamespaces, subject: PdbSubject) -> Deployed:
+    kube = env.kube
     deployment, pdb = subject.target, subject.pdb
     assert deployment is not None and pdb is not None
-    namespace_obj = inventory.get("Namespace", "", subject.namespace)
+    namespace_obj = env.inventory.get("Namespace", "", subject.namespace)
     ns = spaces.create(labels=pod_security_labels(namespace_obj.labels if namespace_obj else {}))
     if subject.hpa is not None:
         replicas = int(subject.hpa.spec.get("minReplicas", 1))
     else:
         replicas = int(deployment.spec.get("replicas", 1))
-    body = driver.adapt(deployment.body)
+    body = env.workloads.adapt(deployment.body)
     body["spec"]["replicas"] = replicas  # what the HPA would hold it at; the HPA itself is not applied
     objects = [subject.account.body] if subject.account is not None else []
     for obj in (*objects, body, pdb.body):
@@ -165,26 +162,16 @@ def _needs_owned(cluster: Cluster) -> None:
         pytest.skip(f"cordons nodes to keep the budget from refilling: {reason}")
 
 
-def test_pdb_evictions(
-    pdb_subject: PdbSubject,
-    cluster: Cluster,
-    kube: Kube,
-    spaces: TestNamespaces,
-    workloads: WorkloadDriver,
-    *,
-    inventory: Inventory,
-    policy: Policy,
-    platform: PlatformState,
-    behaviour_timing: BehaviourTiming,
-) -> None:
+def test_pdb_evictions(pdb_subject: PdbSubject, behaviour_env: BehaviourEnv, spaces: TestNamespaces) -> None:
     label(TIER, "disruption", [pdb_subject.name], "critical")
-    d = _deploy(kube, spaces, workloads, inventory, pdb_subject)
+    kube = behaviour_env.kube
+    d = _deploy(behaviour_env, spaces, pdb_subject)
     allowed = _require_budget(d)
     _fence(spaces, d.namespace)  # no replacement pod is admitted: the budget cannot refill
     pods = [str(p["metadata"]["name"]) for p in pods_of(kube, d.namespace, d.selector)]
     attempts = evict_in_turn(kube, d.namespace, pods, allowed + 1)
     attach_text("evictions", "\n".join(map(str, attempts)))
-    behaviour_timing.figures["PDB evictions"] = (
+    behaviour_env.timing.figures["PDB evictions"] = (
         f"{pdb_subject.name} at {d.replicas} replicas, budget {allowed}: "
         + ", ".join("201" if a.ok else f"{a.status}{' (PDB)' if a.refused_by_pdb else ''}" for a in attempts)
     )
@@ -203,20 +190,10 @@ def test_pdb_evictions(
     )
 
 
-def test_pdb_drain(
-    pdb_subject: PdbSubject,
-    cluster: Cluster,
-    kube: Kube,
-    spaces: TestNamespaces,
-    workloads: WorkloadDriver,
-    *,
-    inventory: Inventory,
-    policy: Policy,
-    platform: PlatformState,
-    behaviour_timing: BehaviourTiming,
-) -> None:
+def test_pdb_drain(pdb_subject: PdbSubject, behaviour_env: BehaviourEnv, spaces: TestNamespaces) -> None:
     label(TIER, "disruption", [pdb_subject.name], "critical")
-    _needs_owned(cluster)
+    kube = behaviour_env.kube
+    _needs_owned(behaviour_env.cluster)
     schedulable = [
         n
         for n in kube.list("v1", "Node")
@@ -226,7 +203,7 @@ def test_pdb_drain(
         pytest.fail("no schedulable node to drain", pytrace=False)
     target = str(schedulable[0]["metadata"]["name"])
     _cordon_all(kube, spaces, except_node=target)  # every pod lands on the node to drain
-    d = _deploy(kube, spaces, workloads, inventory, pdb_subject)
+    d = _deploy(behaviour_env, spaces, pdb_subject)
     allowed = _require_budget(d)
     spaces.cordon(target)  # `kubectl drain` step 1; no node is left for replacements
     floor = desired_healthy(d.pdb.spec, d.replicas)
@@ -244,7 +221,7 @@ def test_pdb_drain(
         f"evicted {len(result.evicted)}, refused {result.refusals} time(s), {len(result.remaining)} left"
     )
     print(summary)
-    behaviour_timing.figures["PDB drain"] = summary
+    behaviour_env.timing.figures["PDB drain"] = summary
     require(
         len(result.evicted) == min(allowed, d.replicas), f"{summary}; the budget allows exactly {allowed}"
     )

@@ -16,7 +16,6 @@ test_data_plane_probe      the probe matrix (probe_matrix.py): every source work
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,12 +24,11 @@ from typing import Any
 
 import pytest
 
-from conformance.behaviour.platform import NamespaceMap, PlatformState
 from conformance.behaviour.probe_matrix import build_matrix, explain, judge, render
-from conformance.behaviour.probe_run import probe_exec, probe_local
+from conformance.behaviour.probe_run import ProbePlacement, probe_exec, probe_local
 from conformance.behaviour.resources import TestNamespaces
 from conformance.behaviour.verdict import require
-from conformance.cluster import ApiError, Cluster, Kube
+from conformance.cluster import ApiError
 from conformance.cluster.kind import PROBE_IMAGE
 from conformance.errors import InfraError
 from conformance.inventory import Inventory, K8sObject, Source
@@ -38,7 +36,7 @@ from conformance.netpol import load_flows
 from conformance.report.allure_labels import attach_text, label
 from conformance.settings import DATA_PLANE_OPTION, Settings
 
-from .conftest import TIER, BehaviourTiming, flows_path
+from .conftest import TIER, BehaviourEnv, BehaviourTiming, flows_path
 
 
 @dataclass
@@ -51,11 +49,12 @@ class AsApplied:
 
 
 @pytest.fixture(scope="module")
-def as_applied(platform: PlatformState, kube: Kube, inventory: Inventory, nsmap: NamespaceMap) -> AsApplied:
+def as_applied(behaviour_env: BehaviourEnv) -> AsApplied:
     """Apply every NetworkPolicy for real, then read policies and namespaces back.
 
     Example: ``as_applied.inventory.get("NetworkPolicy", "tartware", "guests")``
     """
+    kube, inventory, nsmap = behaviour_env.kube, behaviour_env.inventory, behaviour_env.nsmap
     errors = []
     rendered = list(inventory.of_kind("NetworkPolicy"))
     for pol in rendered:
@@ -135,9 +134,10 @@ def test_policies_as_applied(as_applied: AsApplied, behaviour_timing: BehaviourT
 
 
 @pytest.fixture
-def probe_spaces(kube: Kube, cluster: Cluster, spaces: TestNamespaces) -> Iterator[TestNamespaces]:
+def probe_spaces(behaviour_env: BehaviourEnv, spaces: TestNamespaces) -> Iterator[TestNamespaces]:
     """The test's objects; the data plane's pod namespaces and enforcer go with them."""
     yield spaces
+    cluster = behaviour_env.cluster
     if cluster.data_plane is not None:
         errors = cluster.data_plane.reset()
         if errors:
@@ -163,17 +163,11 @@ def not_performed(settings: Settings, timing: BehaviourTiming, flows: Path, reas
 
 
 def test_data_plane_probe(
-    *,
-    cluster: Cluster,
-    kube: Kube,
-    probe_spaces: TestNamespaces,
-    as_applied: AsApplied,
-    inventory: Inventory,
-    settings: Settings,
-    nsmap: NamespaceMap,
-    behaviour_timing: BehaviourTiming,
+    behaviour_env: BehaviourEnv, probe_spaces: TestNamespaces, as_applied: AsApplied
 ) -> None:
     label(TIER, "network policy", severity="critical")
+    cluster, inventory, settings = behaviour_env.cluster, behaviour_env.inventory, behaviour_env.settings
+    behaviour_timing = behaviour_env.timing
     path = flows_path(settings)
     if not path.is_file():
         pytest.skip(
@@ -191,19 +185,11 @@ def test_data_plane_probe(
         matrix = build_matrix(inventory, flows)
     except ValueError as err:
         raise InfraError(f"cannot build the probe matrix: {err}") from None
-    run = functools.partial(
-        probe_exec,
-        cluster=cluster,
-        kube=kube,
-        spaces=probe_spaces,
-        matrix=matrix,
-        inventory=inventory,
-        nsmap=nsmap,
-        image=PROBE_IMAGE,
-    )
+    placement = ProbePlacement(cluster, behaviour_env.kube, probe_spaces, behaviour_env.nsmap, PROBE_IMAGE)
     if cluster.data_plane is not None:
-        run = functools.partial(probe_local, cluster.data_plane, **run.keywords)
-    observed, figures = run()
+        observed, figures = probe_local(cluster.data_plane, placement, matrix, inventory)
+    else:
+        observed, figures = probe_exec(placement, matrix, inventory)
     verdict = judge(matrix, observed)
     for cell in verdict.wrong:
         verdict.explanations[cell] = explain(

@@ -13,17 +13,17 @@ import json
 
 import pytest
 
-from conformance.behaviour.platform import Outcome, PlatformState
+from conformance.behaviour.platform import Outcome
 from conformance.errors import InfraError
-from conformance.inventory import Inventory
 from conformance.report.allure_labels import attach_text, label
 
-from .conftest import TIER
+from .conftest import TIER, BehaviourEnv
 
 
-def test_render_is_complete(inventory: Inventory, platform: PlatformState) -> None:
+def test_render_is_complete(behaviour_env: BehaviourEnv) -> None:
     """Every manifest became objects; custom kinds and their validation are listed."""
     label(TIER, "server-side apply", severity="critical")
+    inventory, platform = behaviour_env.inventory, behaviour_env.platform
     crds = "\n".join(
         f"  {api}/{kind}: {status.outcome.value + ': ' if status.outcome else ''}{status.message}"
         for (api, kind), status in sorted(platform.crds.items())
@@ -42,11 +42,11 @@ def test_render_is_complete(inventory: Inventory, platform: PlatformState) -> No
         )
 
 
-def test_server_side_apply(platform_ref: str, platform: PlatformState, inventory: Inventory) -> None:
+def test_server_side_apply(platform_ref: str, behaviour_env: BehaviourEnv) -> None:
     """The API server accepts the object as rendered (fieldValidation=Strict)."""
-    obj = next(o for o in inventory.objects if o.ref == platform_ref)
+    obj = next(o for o in behaviour_env.inventory.objects if o.ref == platform_ref)
     label(TIER, "server-side apply", [obj.labels.get("app.kubernetes.io/name", obj.name)], "critical")
-    result = platform.results[platform_ref]
+    result = behaviour_env.platform.results[platform_ref]
     if result.warnings:
         attach_text("API warnings", "\n".join(result.warnings))
     if result.outcome is Outcome.SKIPPED:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conformance.behaviour.platform import WORKLOAD_KINDS, NamespaceMap, PlatformState, pod_from_workload
+from conformance.behaviour.platform import WORKLOAD_KINDS, pod_from_workload
 from conformance.behaviour.resources import PSA_PREFIX, TestNamespaces
 from conformance.behaviour.verdict import require
 from conformance.cluster import ApiError, Kube
@@ -23,7 +23,7 @@ from conformance.inventory import Inventory, K8sObject
 from conformance.k8s import of_kinds
 from conformance.report.allure_labels import attach_text, label
 
-from .conftest import TIER
+from .conftest import TIER, BehaviourEnv
 
 LEVELS = ("restricted", "baseline", "privileged")  # strictest first
 ENFORCE = PSA_PREFIX + "enforce"
@@ -45,14 +45,14 @@ def _require_pod_security_labels(inventory: Inventory) -> None:
         )
 
 
-def _live_labels(kube: Kube, nsmap: NamespaceMap, platform: PlatformState, name: str) -> dict[str, str]:
+def _live_labels(env: BehaviourEnv, name: str) -> dict[str, str]:
     """The PodSecurity labels of the namespace as the cluster holds it. A platform Namespace the API
     server rejected (e.g. an invalid level or version label) FAILS with the server's answer: the
     platform's fault, not the suite's."""
     __tracebackhide__ = True
-    live = kube.get_or_none("v1", "Namespace", nsmap.to_cluster(name))
+    live = env.kube.get_or_none("v1", "Namespace", env.nsmap.to_cluster(name))
     if live is None:
-        result = platform.results.get(f"Namespace/{name}")
+        result = env.platform.results.get(f"Namespace/{name}")
         pytest.fail(
             f"Namespace/{name} is not on the cluster: {result.message if result else 'it was never applied'}",
             pytrace=False,
@@ -82,15 +82,14 @@ def _privileged_pod(namespace: str) -> dict[str, Any]:
     }
 
 
-def test_labels_as_applied(
-    platform_namespace: str, platform: PlatformState, inventory: Inventory, kube: Kube, nsmap: NamespaceMap
-) -> None:
+def test_labels_as_applied(platform_namespace: str, behaviour_env: BehaviourEnv) -> None:
     label(TIER, "pod security", [platform_namespace], "critical")
+    inventory = behaviour_env.inventory
     _require_pod_security_labels(inventory)
     declared = {
         k: v for k, v in _declared(inventory, platform_namespace).labels.items() if k.startswith(PSA_PREFIX)
     }
-    applied = _live_labels(kube, nsmap, platform, platform_namespace)
+    applied = _live_labels(behaviour_env, platform_namespace)
     attach_text("labels", f"declared: {declared}\napplied:  {applied}")
     problems = []
     if applied != declared:
@@ -106,12 +105,11 @@ def test_labels_as_applied(
     require(not problems, f"Namespace/{platform_namespace}: " + "; ".join(problems))
 
 
-def test_workload_admitted(
-    workload_ref: str, platform: PlatformState, inventory: Inventory, kube: Kube, nsmap: NamespaceMap
-) -> None:
+def test_workload_admitted(workload_ref: str, behaviour_env: BehaviourEnv) -> None:
+    inventory = behaviour_env.inventory
     obj = next(o for o in inventory.objects if o.ref == workload_ref)
     label(TIER, "pod security", [obj.name], "critical")
-    pod = pod_from_workload(obj, nsmap.to_cluster(obj.namespace))
+    pod = pod_from_workload(obj, behaviour_env.nsmap.to_cluster(obj.namespace))
     assert pod is not None
     level = (
         _declared(inventory, obj.namespace).labels.get(ENFORCE, "(none)")
@@ -119,7 +117,7 @@ def test_workload_admitted(
         else "(namespace not declared)"
     )
     try:
-        resp = kube.create(pod, dry_run=True)
+        resp = behaviour_env.kube.create(pod, dry_run=True)
     except ApiError as err:
         pytest.fail(
             f"{workload_ref}: its pods are not admitted in namespace {obj.namespace} (enforce {level}):\n"
@@ -150,10 +148,11 @@ def _rejected_at(
 
 
 def test_enforce_is_strictest(
-    platform_namespace: str, platform: PlatformState, inventory: Inventory, kube: Kube, spaces: TestNamespaces
+    platform_namespace: str, behaviour_env: BehaviourEnv, spaces: TestNamespaces
 ) -> None:
     """`restricted` wherever the workloads comply; otherwise the strictest level they pass."""
     label(TIER, "pod security", [platform_namespace], "critical")
+    inventory = behaviour_env.inventory
     _require_pod_security_labels(inventory)
     labels = _declared(inventory, platform_namespace).labels
     enforce = labels.get(ENFORCE, "privileged")
@@ -167,7 +166,7 @@ def test_enforce_is_strictest(
         )
     version = labels.get(ENFORCE + "-version", "latest")
     for level in LEVELS[: LEVELS.index(enforce) if enforce in LEVELS else 0]:
-        rejected = _rejected_at(kube, spaces, level, version, workloads)
+        rejected = _rejected_at(behaviour_env.kube, spaces, level, version, workloads)
         if not rejected:
             pytest.fail(
                 f"Namespace/{platform_namespace} enforces {enforce}, but all its {len(workloads)} "
@@ -177,11 +176,9 @@ def test_enforce_is_strictest(
         attach_text(f"rejected under {level}", "\n".join(rejected))
 
 
-def test_privileged_pod_rejected(
-    platform_namespace: str, platform: PlatformState, inventory: Inventory, kube: Kube, nsmap: NamespaceMap
-) -> None:
+def test_privileged_pod_rejected(platform_namespace: str, behaviour_env: BehaviourEnv) -> None:
     label(TIER, "pod security", [platform_namespace], "critical")
-    labels = _declared(inventory, platform_namespace).labels
+    labels = _declared(behaviour_env.inventory, platform_namespace).labels
     if ENFORCE not in labels:
         pytest.skip(
             f"Namespace/{platform_namespace} sets no {ENFORCE} label: the cluster's default level "
@@ -193,9 +190,10 @@ def test_privileged_pod_rejected(
             f"Namespace/{platform_namespace} declares {ENFORCE}=privileged: a privileged pod is admitted "
             "there by its own declaration"
         )
-    live = _live_labels(kube, nsmap, platform, platform_namespace).get(ENFORCE)
+    live = _live_labels(behaviour_env, platform_namespace).get(ENFORCE)
+    cluster_namespace = behaviour_env.nsmap.to_cluster(platform_namespace)
     try:
-        kube.create(_privileged_pod(nsmap.to_cluster(platform_namespace)), dry_run=True)
+        behaviour_env.kube.create(_privileged_pod(cluster_namespace), dry_run=True)
     except ApiError as err:
         attach_text("API answer", str(err))
         require(err.status == 403, f"expected 403 Forbidden from PodSecurity, got {err}")
