@@ -156,8 +156,8 @@ def test_slo_holds_while_scaling(
         f"{run.series.requests} requests, ramp {RAMP}; {measured}\n"
         + "\n".join(f"  note: {n}" for n in loop.notes)
     )
-    print(summary)
     summary += f"\n  alerts: {alerts.text}"
+    print(summary)
     if scaling or broken or alerts.active:
         lines = [*(f"SLO broke: {b}" for b in broken), *(f"scaling: {p}" for p in scaling)]
         lines += [f"alert: {a}" for a in alerts.active]
