@@ -80,6 +80,8 @@ def test_the_loop_runs_on_an_existing_cluster(tmp_path: Path) -> None:
         )
         assert outcome == "passed", f"{message}\n{output[-4000:]}"
         assert "on a cluster the suite does not own: namespaces ct-" in output, output[-4000:]
+        # Judged under the platform's names, though its objects ran in prefixed namespaces.
+        assert "and org.services.api-gateway.ci)" in output, output[-4000:]
         assert "dropped from the gateway's pods (the cluster has no such class)" in output, output[-4000:]
         assert "alerts: quiet (Prometheus counted" in output, output[-4000:]
         # The provider deletes its namespaces at stop; Kubernetes finishes that asynchronously.

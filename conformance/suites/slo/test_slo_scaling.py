@@ -27,6 +27,7 @@ from conformance.cluster import Kube, create_provider
 from conformance.cluster.kind import PROBE_IMAGE, TARGET_IMAGE
 from conformance.cluster.lifecycle import running
 from conformance.errors import InfraError
+from conformance.inventory import K8sObject
 from conformance.policy import Policy
 from conformance.report.allure_labels import attach_file, attach_text, label
 from conformance.settings import Settings
@@ -52,6 +53,7 @@ NEEDS = {"metrics": "real", "data_plane": True}
 class LoopSetup:
     loop: GatewayLoop
     live: LiveAlerts | None  # Prometheus scraping the gateway's pods with the platform's rules
+    hpa: K8sObject  # the gateway's HPA under the platform's names (what policy.yaml speaks of)
     why_no_alerts: str = ""
 
 
@@ -67,6 +69,7 @@ def gateway_loop(
             "run it with --provider kind (make docker first) or --provider existing"
         )
     rendered = render_inventory(settings, slo_policy)
+    hpa = gateway_route(rendered, slo_policy.namespace or "default").hpa
     obs = slo_policy.observability
     metrics = (obs.requests_metric, obs.latency_metric) if obs else None
     with running(provider) as cluster:
@@ -91,7 +94,7 @@ def gateway_loop(
                     raise
                 pytest.skip(f"the loop cannot run on this cluster: {err}")
             if metrics is None:
-                yield LoopSetup(loop, None, f"{slo_policy.name} declares no observability.metrics")
+                yield LoopSetup(loop, None, hpa, f"{slo_policy.name} declares no observability.metrics")
                 return
             folder = tmp_path_factory.mktemp("loop-prom")
             scrape = PodScrape.through_api_server(
@@ -107,7 +110,7 @@ def gateway_loop(
                 "gateway pods",
                 scrape=scrape.config,
             )
-            yield LoopSetup(loop, live)
+            yield LoopSetup(loop, live, hpa)
         finally:
             if live is not None:
                 live.stop()
@@ -121,7 +124,7 @@ def test_slo_holds_while_scaling(
     loop, live, profile = gateway_loop.loop, gateway_loop.live, settings.run_profile
     label("slo", "scaling loop", ["holds while scaling"], "critical")
     allure.dynamic.title(f"SLO holds while {loop.route.deployment.name} scales on real CPU")  # type: ignore[no-untyped-call]
-    intent = scaling_intent(slo_policy, profile, loop.route.hpa)
+    intent = scaling_intent(slo_policy, profile, gateway_loop.hpa)
     spec, drift = intent.judge(HpaSpec.from_body(loop.route.hpa.body))
     began = now()
     with loop.sampling():
