@@ -203,6 +203,10 @@ class ContainerPort:
     protocol: str  # TCP when omitted (the API's default)
 
 
+# Container waiting reasons that mean the node cannot get the image: waiting longer changes nothing.
+IMAGE_PULL_FAILURES = frozenset({"ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
+
+
 def container_ports(container: Mapping[str, Any]) -> list[ContainerPort]:
     """The ports a container declares, in order; entries that are not mappings are skipped.
 

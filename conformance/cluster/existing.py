@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InfraError
-from ..k8s import restricted_container_context
+from ..k8s import IMAGE_PULL_FAILURES, restricted_container_context
 from ..settings import Settings
 from .base import MANAGED_BY, RUN_LABEL, Capabilities, Cluster, register
 from .kind import PROBE_IMAGE, WORKLOAD_IMAGE, ConsumerWorkloads
@@ -147,8 +147,7 @@ class ExistingProvider:
                     return ""
                 for cs in status.get("containerStatuses") or []:
                     waiting = (cs.get("state") or {}).get("waiting") or {}
-                    if waiting.get("reason") in ("ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff",
-                                                 "InvalidImageName"):  # fmt: skip
+                    if waiting.get("reason") in IMAGE_PULL_FAILURES:
                         return (
                             f"{WORKLOAD_IMAGE}: {waiting.get('reason')} ({waiting.get('message', '')[:200]})"
                         )

@@ -50,6 +50,7 @@ from conformance.errors import InfraError
 from conformance.inventory import Inventory, K8sObject
 from conformance.k8s import (
     HPA,
+    IMAGE_PULL_FAILURES,
     conditions,
     labels_match,
     pod_labels,
@@ -71,8 +72,6 @@ ENTRY_LABEL = "conformance.tartware.io/slo-entry"
 PROXY = "/api/v1/namespaces"  # the API server's pod proxy: <PROXY>/<ns>/pods/<pod>:<port>/proxy/<path>
 ENTRY_PORT = 80  # what the stand-in listens on (the admitting policy's port, else this)
 ANYWHERE = frozenset({"0.0.0.0/0", "::/0"})  # ipBlocks that admit clients from outside the cluster
-# Container waiting reasons that mean the node cannot get the image: no use waiting for readiness.
-IMAGE_ERRORS = frozenset({"ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
 
 
 class ImageNotRunnable(InfraError):
@@ -133,6 +132,10 @@ class Route:
     entry_labels: Mapping[str, str]
     entry_port: int
     entry_port_name: str = "http"  # the stand-in's container port name (a policy may name the port)
+
+    def serves(self, port: Mapping[str, Any]) -> bool:
+        """Is this container port the one the Service's targetPort names (by name or number)?"""
+        return self.service_port.get("targetPort") in (port.get("name"), port.get("containerPort"))
 
     def describe(self) -> str:
         return (
@@ -390,10 +393,8 @@ def gateway_body(
         notes.append(
             f"PriorityClass {wanted} dropped from the gateway's pods (the cluster has no such class)"
         )
-    target_port = route.service_port.get("targetPort")
     for container in spec.get("containers") or []:
-        ports = container.get("ports") or []
-        serving = next((p for p in ports if target_port in (p.get("name"), p.get("containerPort"))), None)
+        serving = next((p for p in container.get("ports") or [] if route.serves(p)), None)
         if serving is None:
             continue
         container["image"] = image
@@ -451,7 +452,7 @@ class PodScrape:
             p["containerPort"]
             for c in route.deployment.spec["template"]["spec"]["containers"]
             for p in c.get("ports") or []
-            if route.service_port.get("targetPort") in (p.get("name"), p.get("containerPort"))
+            if route.serves(p)
         )
         targets = folder / "gateway-pods.json"
         targets.write_text("[]")
@@ -467,9 +468,7 @@ class PodScrape:
         """The gateway's running pods as targets (atomically replaced); how many."""
         namespace = route.deployment.namespace
         selector = route.service.spec.get("selector") or {}
-        platform = (
-            namespace[len(self.prefix) :] if self.prefix and namespace.startswith(self.prefix) else namespace
-        )
+        platform = NamespaceMap(self.prefix).from_cluster(namespace)
         groups = [
             {
                 "targets": [self.server],
@@ -579,7 +578,7 @@ def _image_errors(kube: Kube, namespace: str, selector: Mapping[str, str]) -> No
     for pod in kube.list("v1", "Pod", namespace, labels=selector):
         for cs in (pod.get("status") or {}).get("containerStatuses") or []:
             waiting = (cs.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") in IMAGE_ERRORS:
+            if waiting.get("reason") in IMAGE_PULL_FAILURES:
                 raise ImageNotRunnable(
                     f"the cluster cannot run {cs.get('image')}: {waiting.get('reason')} "
                     f"({str(waiting.get('message', ''))[:160]}); load the suite's images into its nodes "
