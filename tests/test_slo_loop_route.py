@@ -8,6 +8,7 @@ import base64
 import copy
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -19,8 +20,18 @@ from conformance.errors import InfraError
 from conformance.inventory import Inventory, K8sObject
 from conformance.policy import load_policy
 from conformance.settings import Settings
-from conformance.slo.loop import Placement, PodScrape, gateway_body, gateway_route
+from conformance.slo.evaluate import ScenarioRun
+from conformance.slo.live_alerts import LiveAlerts
+from conformance.slo.loop import (
+    ImageNotRunnable,
+    Placement,
+    PodScrape,
+    _image_errors,
+    gateway_body,
+    gateway_route,
+)
 from conformance.static import render_inventory
+from conformance.suites.slo.test_slo_scaling import _alerts
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +193,43 @@ def test_a_controller_admitting_only_an_inner_range_gives_no_outside_labels(plat
     route = gateway_route(_with_controller_ingress(platform, rules), "tartware")
     assert "app.kubernetes.io/component" not in route.entry_labels
     assert (route.entry_port, route.entry_port_name) == (80, "http")
+
+
+def test_a_node_that_cannot_get_an_image_ends_the_wait_at_once() -> None:
+    """ErrImageNeverPull on a gateway pod: ImageNotRunnable naming the image (BROKEN on kind, a
+    skip with the reason on existing), instead of waiting out the readiness budget."""
+    waiting = {"reason": "ErrImageNeverPull", "message": "image not present with pull policy Never"}
+    status = {"containerStatuses": [{"image": "target:v1", "state": {"waiting": waiting}}]}
+    kube = cast("Kube", _Pods([{"metadata": {"name": "api-gateway-a"}, "status": status}]))
+    with pytest.raises(ImageNotRunnable, match="cannot run target:v1: ErrImageNeverPull"):
+        _image_errors(kube, "tartware", {"app": "x"})
+    creating = {
+        "containerStatuses": [{"image": "target:v1", "state": {"waiting": {"reason": "ContainerCreating"}}}]
+    }
+    _image_errors(cast("Kube", _Pods([{"metadata": {"name": "a"}, "status": creating}])), "tartware", {})
+
+
+class _Seen:
+    """What LiveAlerts reports of a ramp (unit test of the alerts verdict's glue)."""
+
+    def __init__(self, counted: float, active: dict[str, set[str]]) -> None:
+        self.counted, self.active = counted, active
+
+    def requests_between(self, start: float, end: float) -> float:
+        return self.counted
+
+    def active_between(self, start: float, end: float) -> dict[str, set[str]]:
+        return self.active
+
+
+def test_the_alerts_verdict_needs_prometheus_to_have_seen_the_run() -> None:
+    """Under half of k6's requests counted: broken (a quiet check over a run Prometheus did not see
+    proves nothing); seen and quiet: no alert; seen with an alert pending: named."""
+    run = cast("ScenarioRun", SimpleNamespace(summary=SimpleNamespace(value=lambda metric, stat: 1000.0)))
+    with pytest.raises(InfraError, match="Prometheus counted 400 of the 1000 requests"):
+        _alerts(cast("LiveAlerts", _Seen(400, {})), run, 0.0, "")
+    quiet = _alerts(cast("LiveAlerts", _Seen(990, {})), run, 0.0, "")
+    assert quiet.active == [] and quiet.text.startswith("quiet (Prometheus counted 990 of 1000")
+    firing = _alerts(cast("LiveAlerts", _Seen(990, {"TartwareHighLatencyP95": {"pending"}})), run, 0.0, "")
+    assert firing.active == ["TartwareHighLatencyP95 (pending)"]
+    assert _alerts(None, run, 0.0, "no metrics declared").text == "not evaluated: no metrics declared"
